@@ -1,0 +1,3 @@
+//! The report: its rows and statuses, the writer, the end summary.
+
+pub mod status;

@@ -1,0 +1,133 @@
+//! Row statuses of the report (SPEC §3) and what each counts as.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The final status of one input row. The names are the report's, exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Deleted,
+    Absent,
+    WouldDelete,
+    Valid,
+    Duplicate,
+    Mismatch,
+    Ambiguous,
+    NotFound,
+    Invalid,
+    Unauthorized,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub const ALL: [Status; 12] = [
+        Status::Deleted,
+        Status::Absent,
+        Status::WouldDelete,
+        Status::Valid,
+        Status::Duplicate,
+        Status::Mismatch,
+        Status::Ambiguous,
+        Status::NotFound,
+        Status::Invalid,
+        Status::Unauthorized,
+        Status::Failed,
+        Status::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Deleted => "deleted",
+            Status::Absent => "absent",
+            Status::WouldDelete => "would_delete",
+            Status::Valid => "valid",
+            Status::Duplicate => "duplicate",
+            Status::Mismatch => "mismatch",
+            Status::Ambiguous => "ambiguous",
+            Status::NotFound => "not_found",
+            Status::Invalid => "invalid",
+            Status::Unauthorized => "unauthorized",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Counts as ok for the exit code (SPEC §3 "counts as").
+    pub fn is_ok(self) -> bool {
+        matches!(
+            self,
+            Status::Deleted
+                | Status::Absent
+                | Status::WouldDelete
+                | Status::Valid
+                | Status::Duplicate
+        )
+    }
+
+    /// A resumed run does not send this row again (SPEC §8).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Deleted
+                | Status::Absent
+                | Status::Duplicate
+                | Status::Invalid
+                | Status::Mismatch
+                | Status::Ambiguous
+        )
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Status, String> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown status '{s}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_indexes_are_dense() {
+        for (i, st) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
+            assert_eq!(st.index(), i);
+        }
+    }
+
+    #[test]
+    fn ok_and_final_follow_the_spec() {
+        let ok: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_ok()).collect();
+        assert_eq!(
+            ok,
+            [
+                Status::Deleted,
+                Status::Absent,
+                Status::WouldDelete,
+                Status::Valid,
+                Status::Duplicate
+            ]
+        );
+        assert!(!Status::NotFound.is_final());
+        assert!(!Status::Skipped.is_final());
+        assert!(!Status::Failed.is_final());
+        assert!(Status::Mismatch.is_final());
+    }
+}
