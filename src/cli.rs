@@ -1,0 +1,310 @@
+//! Command-line interface: every subcommand and flag, with help and value parsers (clap).
+//! Nothing below `config.rs` sees these types.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::rate::Rate;
+
+/// Bulk removal of RSA SecurID DS100 OTP credentials, with a report of every row.
+#[derive(Debug, Parser)]
+#[command(name = "ds100-offboard", version, about, long_about = None)]
+#[command(after_help = "Try it without a tenant: ds100-offboard demo")]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors: no progress, no logs below error, no summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check an input file offline: every row valid, invalid or duplicate. Sends nothing.
+    Validate(ValidateArgs),
+    /// Delete the credentials listed in INPUT (asks for confirmation first).
+    Run(RunArgs),
+    /// Serve a local DS100 API simulator for rehearsals, tests and benchmarks.
+    Sim(SimArgs),
+    /// Run the whole job against a built-in simulator: no tenant, no credentials, no setup.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The CSV to read: a header row with deviceSerialNumber and usually tokenSerialNumber and
+    /// userId (case and punctuation ignored, e.g. token_serial_number).
+    pub input: PathBuf,
+
+    /// Field delimiter; sniffed from the header when omitted (',' ';' or TAB). Example: --delimiter ';'
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where to write the per-row report. Default: <input stem>.report.csv next to the input
+    /// (<stem>.validation.csv for validate). Example: --report /audit/recall-q3.csv
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+
+    /// Replace an existing report instead of refusing.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Also write the end summary as JSON to this file. Example: --summary-json summary.json
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+
+    #[command(flatten)]
+    pub send: SendArgs,
+
+    /// Read-only audit: look every row up and report what a real run would do (would_delete,
+    /// absent, mismatch, ambiguous). Never deletes; needs no confirmation.
+    #[arg(long, conflicts_with_all = ["verify", "yes", "max_deletes"])]
+    pub dry_run: bool,
+
+    /// Look every row up before deleting it and delete only an exact match of token, device
+    /// and user (one extra request per row).
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal). Check the plan
+    /// first, e.g. with --dry-run.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Refuse to start when the plan would delete more than N credentials. Example: --max-deletes 500
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<u64>,
+
+    /// Stop after N consecutive rows end failed or unauthorized (exit 3); 0 never stops.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub stop_after: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    /// Tenant origin or admin REST URL. Example: --base-url https://acme.access.securid.com
+    /// (…/AdminInterface/restapi and …/restapi/v1 work too). HTTPS only, except loopback.
+    #[arg(long, env = "DS100_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// File holding a ready bearer token (first line). Without it the token is read from the
+    /// DS100_TOKEN environment variable. Tokens are never accepted on the command line.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Number of requests in flight at once. Example: --concurrency 4
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+
+    /// Request rate for everything sent (deletes, lookups, retries). Examples: 10/s, 600/min, 0.5/s
+    #[arg(long, value_name = "RATE", default_value = "10/s")]
+    pub rate: Rate,
+
+    /// Requests allowed back to back before pacing applies; 1 spaces every request evenly.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
+
+    /// HTTP requests per row before giving up (the first try included).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+
+    /// Longest wait between two attempts, Retry-After included. Example: --max-backoff 30s
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub max_backoff: Duration,
+
+    /// Time limit of one HTTP attempt, answer included. Example: --timeout 10s
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+
+    /// Time limit for opening a connection. Example: --connect-timeout 5s
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on; port 0 picks a free port. The URL is printed on stdout.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// Seed the store from a CSV in the input format (all three columns filled).
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+
+    /// Add N generated credentials to the store (read them back from GET /__sim/store).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub generate: u64,
+
+    /// Bearer token the simulator accepts (a rehearsal value, not a tenant secret); without it
+    /// any bearer token is accepted. Also read from DS100_SIM_TOKEN.
+    #[arg(long, env = "DS100_SIM_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Answer 429 above this rate (token bucket). Example: --rate-limit 50/s
+    #[arg(long, value_name = "RATE")]
+    pub rate_limit: Option<Rate>,
+
+    /// Bucket size of --rate-limit; default one second's worth.
+    #[arg(long, value_name = "N")]
+    pub rate_limit_burst: Option<u32>,
+
+    /// Form of Retry-After on 429: seconds, http-date or none.
+    #[arg(long, value_name = "FORM", default_value = "seconds")]
+    pub retry_after: String,
+
+    /// Share of API requests answered 500. Example: --error-rate 0.05
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
+    pub error_rate: f64,
+
+    /// Delay added to every API answer. Example: --latency 20ms
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub latency: Duration,
+
+    /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup]; repeatable. Examples: --fault 503,every=3
+    /// --fault reset-after-commit,nth=5 --fault garbage,rate=0.2,on=lookup. KIND: a status code
+    /// (400 403 404 429 500 502 503 504 …), 429-date, 429-none, html500, reset,
+    /// reset-after-commit, slow, slow-after-commit, garbage, truncated, close. SCHEDULE: every=N,
+    /// nth=N, first=N, rate=P.
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Vec<String>,
+
+    /// Seed of the random faults (--error-rate, rate=P), for repeatable runs.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub fault_seed: u64,
+
+    /// How long the slow faults hold an answer. Example: --slow-delay 2s
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub slow_delay: Duration,
+
+    /// Close keep-alive connections idle this long. Example: --idle-timeout 500ms
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Keep request arrival times for GET /__sim/arrivals (pacing measurements).
+    #[arg(long)]
+    pub record_arrivals: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo report. Default: a fresh ds100-offboard-demo folder in the
+    /// system temp directory (replaced on every demo).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e}: write a duration such as 500ms, 30s or 2m"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{s}' is not a probability between 0 and 1 (e.g. 0.05)")),
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "\t" | "\\t" | "tab" | "TAB" => Ok(b'\t'),
+        "|" | "pipe" => Ok(b'|'),
+        _ => Err(format!("'{s}' is not a supported delimiter: use ',', ';', 'tab' or '|'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_defaults_follow_the_spec() {
+        let cli = Cli::try_parse_from(["ds100-offboard", "run", "in.csv"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!(run.send.concurrency, 8);
+        assert_eq!(run.send.rate, Rate::per_second(10.0));
+        assert_eq!(run.send.burst, 1);
+        assert_eq!(run.send.max_attempts, 6);
+        assert_eq!(run.send.max_backoff, Duration::from_secs(60));
+        assert_eq!(run.send.timeout, Duration::from_secs(30));
+        assert_eq!(run.send.connect_timeout, Duration::from_secs(10));
+        assert_eq!(run.stop_after, 20);
+        assert!(!run.yes);
+    }
+
+    #[test]
+    fn value_parsers_explain_mistakes() {
+        assert_eq!(parse_delimiter("tab"), Ok(b'\t'));
+        assert!(parse_delimiter("x").unwrap_err().contains("supported"));
+        assert!(parse_probability("1.5").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(Cli::try_parse_from(["ds100-offboard", "run", "in.csv", "--rate", "fast"]).is_err());
+    }
+}

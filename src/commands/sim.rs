@@ -1,0 +1,86 @@
+//! `sim`: serve the simulator until Ctrl-C, printing its URL first so scripts can read it.
+
+use std::io::Write;
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::cli::SimArgs;
+use crate::exit_codes::ExitCode;
+use crate::input;
+use crate::sim::{self, SimAuth, SimConfig};
+
+pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let cfg = sim_config(args)?;
+    let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
+    let handle = sim::start(cfg).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        // The first line is the contract with scripts and tests: the URL ends it.
+        writeln!(out, "ds100-offboard sim listening on {}", handle.url())?;
+        writeln!(
+            out,
+            "store: {n_seeded} credentials; GET {0}/__sim/store and {0}/__sim/stats read it back; Ctrl-C stops",
+            handle.url()
+        )?;
+        out.flush()?;
+    }
+    shutdown_signal().await;
+    let stats = handle.stats();
+    handle.shutdown().await;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string(&stats).unwrap_or_default());
+    Ok(ExitCode::Success)
+}
+
+fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
+    let credentials = match &args.seed {
+        Some(path) => input::read_credentials(path)
+            .with_context(|| format!("seeding the simulator from {}", path.display()))?,
+        None => Vec::new(),
+    };
+    let faults = args
+        .fault
+        .iter()
+        .map(|f| f.parse().map_err(|e| anyhow::anyhow!("--fault {f}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let retry_after = args
+        .retry_after
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--retry-after {}: {e}", args.retry_after))?;
+    Ok(SimConfig {
+        listen: args.listen,
+        credentials,
+        generate: args.generate,
+        auth: match args.token {
+            Some(t) if !t.trim().is_empty() => SimAuth::Token(SecretString::from(t.trim().to_string())),
+            _ => SimAuth::AnyBearer,
+        },
+        rate_limit: args.rate_limit,
+        rate_limit_burst: args.rate_limit_burst,
+        retry_after,
+        error_rate: args.error_rate,
+        latency: args.latency,
+        faults,
+        fault_seed: args.fault_seed,
+        slow_delay: args.slow_delay,
+        idle_timeout: args.idle_timeout,
+        record_arrivals: args.record_arrivals,
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

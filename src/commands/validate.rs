@@ -1,0 +1,48 @@
+//! `validate`: the offline check of an input file; writes a validation report, sends nothing.
+
+use std::time::{Instant, SystemTime};
+
+use crate::config::ValidateConfig;
+use crate::exit_codes::ExitCode;
+use crate::input::{InputFile, InputOptions, RowCheck};
+use crate::report::row::ReportRow;
+use crate::report::status::Status;
+use crate::report::summary::{Summary, Tally};
+use crate::report::writer::ReportWriter;
+
+pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let input = InputFile::open(&cfg.input, &InputOptions { delimiter: cfg.delimiter })?;
+    let scan = input.scan()?;
+    let mut writer = ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?;
+    let mut tally = Tally::default();
+    for item in input.rows(&scan.duplicates)? {
+        let row = item?;
+        let (status, error) = match &row.check {
+            RowCheck::Valid if row.needs_lookup() => {
+                (Status::Valid, "tokenSerialNumber or userId empty: a run resolves it by a device lookup".into())
+            }
+            RowCheck::Valid => (Status::Valid, String::new()),
+            RowCheck::Invalid { reason } => (Status::Invalid, reason.clone()),
+            RowCheck::Duplicate { first_row } => (Status::Duplicate, format!("repeats row {first_row}")),
+        };
+        tally.add(status);
+        writer.write(&ReportRow {
+            row: row.row,
+            line: row.line,
+            token: row.token,
+            device: row.device,
+            user: row.user,
+            status,
+            http_status: None,
+            attempts: 0,
+            error,
+            finished_at: SystemTime::now(),
+            elapsed_ms: None,
+        })?;
+    }
+    writer.finish()?;
+    let summary = Summary::new("validate", &cfg.input, &cfg.output.report, &tally).with_elapsed(started.elapsed());
+    super::publish(&summary, &cfg.output)?;
+    Ok(tally.exit_code())
+}

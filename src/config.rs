@@ -1,0 +1,168 @@
+//! Turns parsed arguments into plain runtime configuration: defaults resolved, paths checked,
+//! credentials read. Nothing below this module depends on clap.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+
+use crate::api::auth;
+use crate::api::endpoints::Endpoints;
+use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
+use crate::engine::Mode;
+use crate::engine::retry::RetryPolicy;
+use crate::progress::ProgressMode;
+use crate::rate::Rate;
+
+/// Everything `run` needs.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub input: PathBuf,
+    pub delimiter: Option<u8>,
+    pub output: OutputConfig,
+    pub endpoints: Endpoints,
+    pub token: SecretString,
+    pub mode: Mode,
+    pub concurrency: usize,
+    pub rate: Rate,
+    pub burst: u32,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub stop_after: u64,
+    pub max_deletes: Option<u64>,
+    pub confirm: Confirm,
+}
+
+/// Where results go and how progress shows.
+#[derive(Clone, Debug)]
+pub struct OutputConfig {
+    pub report: PathBuf,
+    pub overwrite: bool,
+    pub summary_json: Option<PathBuf>,
+    pub progress: ProgressMode,
+    pub quiet: bool,
+}
+
+/// How a real run gets the operator's go-ahead (SPEC §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// `--yes`: the plan is printed and the run starts.
+    Given,
+    /// Ask on the terminal; refuse without one.
+    Ask,
+}
+
+/// Everything `validate` needs.
+#[derive(Debug)]
+pub struct ValidateConfig {
+    pub input: PathBuf,
+    pub delimiter: Option<u8>,
+    pub output: OutputConfig,
+}
+
+impl ValidateConfig {
+    pub fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
+        let input = args.input.input;
+        let output = output_config(&input, args.report, "validation", quiet)?;
+        Ok(ValidateConfig { input, delimiter: args.input.delimiter, output })
+    }
+}
+
+impl RunConfig {
+    pub fn from_args(args: RunArgs, quiet: bool) -> anyhow::Result<RunConfig> {
+        let input = args.input.input;
+        let mode = if args.dry_run { Mode::DryRun } else { Mode::Delete { verify: args.verify } };
+        let suffix = if args.dry_run { "dry-run" } else { "report" };
+        let output = output_config(&input, args.report, suffix, quiet)?;
+        let base_url = args.tenant.base_url.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let Some(base_url) = base_url else {
+            bail!(
+                "no tenant URL: pass --base-url https://<tenant>.access.securid.com or set DS100_BASE_URL \
+                 (to rehearse against the simulator, start `ds100-offboard sim` and use the URL it prints)"
+            );
+        };
+        let endpoints = Endpoints::parse(base_url)?;
+        let (token, _origin) = auth::read_ready_token(args.tenant.token_file.as_deref())?;
+        Ok(RunConfig {
+            input,
+            delimiter: args.input.delimiter,
+            output,
+            endpoints,
+            token,
+            mode,
+            concurrency: usize::from(args.send.concurrency),
+            rate: args.send.rate,
+            burst: args.send.burst,
+            retry: RetryPolicy { max_attempts: args.send.max_attempts, max_backoff: args.send.max_backoff },
+            timeout: args.send.timeout,
+            connect_timeout: args.send.connect_timeout,
+            stop_after: args.stop_after,
+            max_deletes: args.max_deletes,
+            confirm: if args.yes { Confirm::Given } else { Confirm::Ask },
+        })
+    }
+}
+
+fn output_config(input: &Path, args: ReportArgs, suffix: &str, quiet: bool) -> anyhow::Result<OutputConfig> {
+    let report = match args.report {
+        Some(p) => p,
+        None => default_report_path(input, suffix)?,
+    };
+    check_report_path(input, &report, args.overwrite)?;
+    Ok(OutputConfig {
+        report,
+        overwrite: args.overwrite,
+        summary_json: args.summary_json,
+        progress: ProgressMode::detect(quiet),
+        quiet,
+    })
+}
+
+/// `<dir>/<input stem>.<suffix>.csv`.
+pub fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
+    let stem = input
+        .file_stem()
+        .with_context(|| format!("cannot derive a report name from '{}': pass --report PATH", input.display()))?;
+    let mut name = stem.to_os_string();
+    name.push(format!(".{suffix}.csv"));
+    Ok(input.with_file_name(name))
+}
+
+/// Refuses, before anything is sent, a report that exists (unless `overwrite`) or that is the
+/// input itself.
+pub fn check_report_path(input: &Path, report: &Path, overwrite: bool) -> anyhow::Result<()> {
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), report.canonicalize())
+        && a == b
+    {
+        bail!("the report path {} is the input file: pass another --report PATH", report.display());
+    }
+    if report.exists() && !overwrite {
+        bail!("{}", crate::report::writer::existing_report_message(report));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_report_names() {
+        let p = default_report_path(Path::new("/data/leavers.csv"), "report").unwrap();
+        assert_eq!(p, Path::new("/data/leavers.report.csv"));
+        let p = default_report_path(Path::new("recall"), "dry-run").unwrap();
+        assert_eq!(p, Path::new("recall.dry-run.csv"));
+    }
+
+    #[test]
+    fn the_input_is_never_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        std::fs::write(&input, "deviceSerialNumber\n1\n").unwrap();
+        let err = check_report_path(&input, &input, true).unwrap_err().to_string();
+        assert!(err.contains("is the input"), "{err}");
+        assert!(check_report_path(&input, &dir.path().join("r.csv"), false).is_ok());
+    }
+}

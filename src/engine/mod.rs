@@ -1,0 +1,187 @@
+//! The pipeline (SPEC §4): reader → bounded channel → exactly N workers → one report writer.
+//! Rows that need no request (invalid, duplicate, skipped) go straight to the writer.
+
+pub mod matching;
+pub mod pacer;
+pub mod retry;
+pub mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::input::{DuplicateIndex, InputFile, InputRow, RowCheck};
+use crate::progress::Progress;
+use crate::report::row::ReportRow;
+use crate::report::status::Status;
+use crate::report::summary::Tally;
+use crate::report::writer::ReportWriter;
+pub use worker::{Counters, Mode, Shared, StopReason};
+
+/// How a pipeline run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub tally: Tally,
+    pub stopped: Option<StopReason>,
+    pub elapsed: Duration,
+}
+
+/// Settings of the pipeline itself (the per-request ones live in `Shared`).
+#[derive(Clone, Copy, Debug)]
+pub struct PipelineOptions {
+    pub concurrency: usize,
+    /// Consecutive rows ending failed/unauthorized before the safety stop; 0 = never.
+    pub stop_after: u64,
+}
+
+/// Streams `input` through the workers into `writer`. Returns when every input row has a
+/// report row (or an I/O error makes that impossible).
+pub async fn run_pipeline(
+    shared: Arc<Shared>,
+    input: InputFile,
+    duplicates: DuplicateIndex,
+    writer: ReportWriter,
+    progress: Progress,
+    opts: PipelineOptions,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let n_workers = opts.concurrency.max(1);
+    let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>(n_workers * 2);
+    let (rows_tx, rows_rx) = mpsc::channel::<ReportRow>(1024);
+
+    let writer_task = tokio::spawn(write_rows(shared.clone(), rows_rx, writer, progress, opts.stop_after));
+
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let workers: Vec<_> = (0..n_workers)
+        .map(|_| tokio::spawn(worker::work(shared.clone(), jobs_rx.clone(), rows_tx.clone())))
+        .collect();
+
+    let reader_shared = shared.clone();
+    let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        for item in input.rows(&duplicates)? {
+            let row = item?;
+            let direct = match &row.check {
+                RowCheck::Valid if reader_shared.stop.is_cancelled() => Some(reader_shared.skipped(row)),
+                RowCheck::Valid => {
+                    if let Err(mpsc::error::SendError(row)) = jobs_tx.blocking_send(row) {
+                        // Every worker is gone (only after a failure elsewhere).
+                        Some(reader_shared.skipped(row))
+                    } else {
+                        None
+                    }
+                }
+                RowCheck::Invalid { reason } => {
+                    let reason = reason.clone();
+                    Some(unsent_row(row, Status::Invalid, reason))
+                }
+                RowCheck::Duplicate { first_row } => {
+                    let note = format!("repeats row {first_row}; not sent");
+                    Some(unsent_row(row, Status::Duplicate, note))
+                }
+            };
+            if let Some(report) = direct
+                && rows_tx.blocking_send(report).is_err()
+            {
+                anyhow::bail!("the report writer stopped early");
+            }
+        }
+        Ok(())
+    });
+
+    let read_result = reader.await.context("the input reader panicked")?;
+    if read_result.is_err() {
+        // Nothing more will come; let the workers finish what they hold and stop.
+        shared.stop(StopReason::Interrupted);
+    }
+    for w in workers {
+        w.await.context("a worker panicked")?;
+    }
+    let (tally, write_result) = writer_task.await.context("the report writer panicked")?;
+    read_result.context("reading the input")?;
+    write_result?;
+    Ok(Outcome { tally, stopped: shared.stop_reason.get().cloned(), elapsed: started.elapsed() })
+}
+
+fn unsent_row(row: InputRow, status: Status, error: String) -> ReportRow {
+    ReportRow {
+        row: row.row,
+        line: row.line,
+        token: row.token,
+        device: row.device,
+        user: row.user,
+        status,
+        http_status: None,
+        attempts: 0,
+        error,
+        finished_at: std::time::SystemTime::now(),
+        elapsed_ms: None,
+    }
+}
+
+/// The one writer: owns the report file, the tally, the progress display and the safety stop
+/// (which needs rows in completion order).
+async fn write_rows(
+    shared: Arc<Shared>,
+    mut rows_rx: mpsc::Receiver<ReportRow>,
+    mut writer: ReportWriter,
+    mut progress: Progress,
+    stop_after: u64,
+) -> (Tally, anyhow::Result<()>) {
+    let mut tally = Tally::default();
+    let mut streak = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let result: anyhow::Result<()> = async {
+        loop {
+            tokio::select! {
+                next = rows_rx.recv() => {
+                    let Some(row) = next else { break };
+                    let mut batch = Some(row);
+                    // Write everything that is ready, then hand it to the OS in one go.
+                    while let Some(row) = batch {
+                        writer.write(&row)?;
+                        tally.add(row.status);
+                        if row.attempts > 0 {
+                            if matches!(row.status, Status::Failed | Status::Unauthorized) {
+                                streak += 1;
+                                if stop_after > 0 && streak >= stop_after && !shared.stop.is_cancelled() {
+                                    tracing::error!(
+                                        "safety stop: {streak} consecutive rows failed; no new rows will be sent"
+                                    );
+                                    shared.stop(StopReason::SafetyStop { consecutive: streak });
+                                }
+                            } else if row.status != Status::Skipped {
+                                streak = 0;
+                            }
+                        }
+                        batch = rows_rx.try_recv().ok();
+                    }
+                    writer.flush()?;
+                    progress.update(&tally, &shared.counters);
+                }
+                _ = tick.tick() => {
+                    writer.flush()?;
+                    progress.tick(&tally, &shared.counters);
+                }
+            }
+        }
+        progress.finish(&tally, &shared.counters);
+        writer.finish()
+    }
+    .await;
+    if result.is_err() {
+        // Without a report the run must not go on deleting.
+        shared.stop(StopReason::Interrupted);
+        shared.abort.cancel();
+        while rows_rx.recv().await.is_some() {}
+    }
+    (tally, result)
+}
+
+/// Reads the request counters.
+pub fn requests_sent(counters: &Counters) -> (u64, u64) {
+    (counters.requests.load(Ordering::Relaxed), counters.throttled.load(Ordering::Relaxed))
+}

@@ -1,0 +1,480 @@
+//! The worker loop, written once: take a row, spend paced and retried requests on it (lookup,
+//! delete, confirmation), turn what happened into one report row.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::matching::{self, Held, Verdict, Wanted};
+use super::pacer::Pacer;
+use super::retry::{RetryPolicy, StatusClass, classify_status};
+use crate::api::auth::TokenSource;
+use crate::api::client::{Answer, ApiClient};
+use crate::api::types::{Credential, LookupRecord};
+use crate::input::InputRow;
+use crate::report::row::ReportRow;
+use crate::report::status::Status;
+
+/// What a run does with each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Delete. With `verify`, look every row up first and delete only an exact match.
+    Delete { verify: bool },
+    /// Read-only audit: look up and classify, never write.
+    DryRun,
+}
+
+/// Why dispatching stopped early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    SafetyStop { consecutive: u64 },
+    Interrupted,
+}
+
+impl StopReason {
+    fn skipped_note(&self) -> String {
+        match self {
+            StopReason::SafetyStop { consecutive } => {
+                format!("not attempted: safety stop after {consecutive} consecutive failed rows")
+            }
+            StopReason::Interrupted => "not attempted: the run was interrupted".to_string(),
+        }
+    }
+}
+
+/// Request counters shared by all workers, read by the summary and the progress display.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+/// What every worker shares.
+pub struct Shared {
+    pub client: ApiClient,
+    pub tokens: TokenSource,
+    pub pacer: Pacer,
+    pub retry: RetryPolicy,
+    pub mode: Mode,
+    /// Cancelled when no new row may start (safety stop, interrupt).
+    pub stop: CancellationToken,
+    /// Cancelled when rows in flight must not start another attempt (interrupt).
+    pub abort: CancellationToken,
+    pub stop_reason: OnceLock<StopReason>,
+    pub counters: Counters,
+}
+
+impl Shared {
+    /// Stops dispatching; the first reason given is kept.
+    pub fn stop(&self, reason: StopReason) {
+        let _ = self.stop_reason.set(reason);
+        self.stop.cancel();
+    }
+
+    /// The report row of a row that was never attempted because the run stopped.
+    pub fn skipped(&self, row: InputRow) -> ReportRow {
+        let note = self
+            .stop_reason
+            .get()
+            .map(StopReason::skipped_note)
+            .unwrap_or_else(|| "not attempted: the run stopped early".to_string());
+        ended_row(row, Status::Skipped, note, None, 0, None)
+    }
+}
+
+/// One worker: pulls rows until the channel closes, sends one report row per row.
+pub async fn work(
+    shared: Arc<Shared>,
+    jobs_rx: Arc<Mutex<mpsc::Receiver<InputRow>>>,
+    rows_tx: mpsc::Sender<ReportRow>,
+) {
+    loop {
+        // The lock is held only while waiting for the next row; processing runs unlocked.
+        let next = jobs_rx.lock().await.recv().await;
+        let Some(row) = next else { return };
+        let report = if shared.stop.is_cancelled() {
+            shared.skipped(row)
+        } else {
+            process(&shared, row).await
+        };
+        if rows_tx.send(report).await.is_err() {
+            return; // the writer is gone; the run is being torn down
+        }
+    }
+}
+
+/// How one row ended, before it becomes a report row.
+struct Ended {
+    status: Status,
+    error: String,
+    /// Resolved values (from a lookup), when they differ from the input.
+    resolved: Option<Held>,
+}
+
+impl Ended {
+    fn new(status: Status, error: impl Into<String>) -> Ended {
+        Ended { status, error: error.into(), resolved: None }
+    }
+}
+
+async fn process(shared: &Shared, row: InputRow) -> ReportRow {
+    let mut run = RowRun { shared, attempts: 0, first_sent: None, last_status: None, unanswered: false };
+    let ended = match shared.mode {
+        Mode::DryRun => run.audit(&row).await,
+        Mode::Delete { verify } if verify || row.needs_lookup() => run.lookup_then_delete(&row).await,
+        Mode::Delete { .. } => {
+            let cred = Credential {
+                token_serial_number: row.token.clone(),
+                device_serial_number: row.device.clone(),
+                user_id: row.user.clone(),
+            };
+            run.delete(&cred).await
+        }
+    };
+    let elapsed = run.first_sent.map(|t| t.elapsed().as_millis() as u64);
+    let (attempts, last_status) = (run.attempts, run.last_status);
+    let mut row = row;
+    if let Some(held) = ended.resolved {
+        row.token = held.token;
+        row.user = held.user;
+    }
+    ended_row(row, ended.status, ended.error, last_status, attempts, elapsed)
+}
+
+fn ended_row(
+    row: InputRow,
+    status: Status,
+    error: String,
+    http_status: Option<u16>,
+    attempts: u32,
+    elapsed_ms: Option<u64>,
+) -> ReportRow {
+    ReportRow {
+        row: row.row,
+        line: row.line,
+        token: row.token,
+        device: row.device,
+        user: row.user,
+        status,
+        http_status,
+        attempts,
+        error,
+        finished_at: SystemTime::now(),
+        elapsed_ms,
+    }
+}
+
+/// A request the engine can send.
+#[derive(Clone, Copy)]
+enum Op<'a> {
+    Delete(&'a Credential),
+    Lookup(&'a str),
+}
+
+/// A request that got no usable final answer.
+enum CallError {
+    /// Retries exhausted, or an error that retrying cannot fix.
+    GaveUp(String),
+    /// Interrupted between attempts.
+    Aborted(String),
+}
+
+/// Why a lookup gave no list of credentials.
+enum LookupError {
+    Unauthorized(String),
+    Failed(String),
+    Aborted(String),
+}
+
+/// Everything spent on one row so far.
+struct RowRun<'a> {
+    shared: &'a Shared,
+    attempts: u32,
+    first_sent: Option<Instant>,
+    last_status: Option<u16>,
+    /// A DELETE attempt got no answer: the server may have deleted before the connection broke.
+    unanswered: bool,
+}
+
+impl RowRun<'_> {
+    /// Sends one request until it has a final answer: paced, retried on 429/5xx/transport
+    /// errors, with one fresh token after a 403 when the token source can make one.
+    async fn call(&mut self, op: Op<'_>) -> Result<Answer, CallError> {
+        let sh = self.shared;
+        let mut bearer = sh
+            .tokens
+            .current()
+            .await
+            .map_err(|e| CallError::GaveUp(format!("no bearer token: {e:#}")))?;
+        let mut renewed = false;
+        let mut tries = 0u32;
+        loop {
+            tokio::select! {
+                biased;
+                _ = sh.abort.cancelled() => return Err(self.aborted()),
+                _ = sh.pacer.acquire() => {}
+            }
+            tries += 1;
+            self.attempts += 1;
+            self.first_sent.get_or_insert_with(Instant::now);
+            sh.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = match op {
+                Op::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
+                Op::Lookup(device) => sh.client.lookup(device, &bearer).await,
+            };
+            let (wait, why) = match sent {
+                Ok(answer) => {
+                    self.last_status = Some(answer.status);
+                    match classify_status(answer.status) {
+                        StatusClass::Throttled => {
+                            sh.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                            // Everyone holds off; this worker then waits in acquire() too.
+                            sh.pacer.hold_off(sh.retry.wait(tries, answer.retry_after));
+                            (None, "HTTP 429 Too Many Requests".to_string())
+                        }
+                        StatusClass::Transient => (
+                            Some(sh.retry.wait(tries, answer.retry_after)),
+                            format!("HTTP {} {}", answer.status, answer.body_excerpt()),
+                        ),
+                        StatusClass::Forbidden if !renewed => {
+                            match sh.tokens.renew_after_forbidden(&bearer).await {
+                                Some(fresh) => {
+                                    tracing::debug!("403: retrying once with a fresh token");
+                                    bearer = fresh;
+                                    renewed = true;
+                                    continue;
+                                }
+                                None => return Ok(answer),
+                            }
+                        }
+                        _ => return Ok(answer),
+                    }
+                }
+                Err(err) if err.is_retryable() => {
+                    if matches!(op, Op::Delete(_)) {
+                        self.unanswered = true;
+                    }
+                    (Some(sh.retry.backoff(tries)), err.to_string())
+                }
+                Err(err) => return Err(CallError::GaveUp(err.to_string())),
+            };
+            if tries >= sh.retry.max_attempts {
+                let what = match op {
+                    Op::Delete(_) => "DELETE",
+                    Op::Lookup(_) => "lookup",
+                };
+                return Err(CallError::GaveUp(format!(
+                    "retries exhausted: {what} failed {tries} times; last: {why}"
+                )));
+            }
+            tracing::debug!(attempt = tries, reason = %why, "retrying");
+            if let Some(wait) = wait {
+                tokio::select! {
+                    biased;
+                    _ = sh.abort.cancelled() => return Err(self.aborted()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    fn aborted(&self) -> CallError {
+        CallError::Aborted(format!(
+            "interrupted after {} request(s) without a final answer; it will be retried on resume",
+            self.attempts
+        ))
+    }
+
+    /// Deletes one fully known credential and explains a 404 with a lookup.
+    async fn delete(&mut self, cred: &Credential) -> Ended {
+        let answer = match self.call(Op::Delete(cred)).await {
+            Ok(a) => a,
+            Err(CallError::GaveUp(why)) => return Ended::new(Status::Failed, why),
+            Err(CallError::Aborted(why)) => return Ended::new(Status::Skipped, why),
+        };
+        match classify_status(answer.status) {
+            StatusClass::Success => Ended::new(Status::Deleted, ""),
+            StatusClass::NotFound => self.confirm_404(cred).await,
+            StatusClass::Forbidden => Ended::new(Status::Unauthorized, forbidden_note(&answer, "DELETE")),
+            _ => Ended::new(
+                Status::Failed,
+                format!("DELETE answered HTTP {}: {}", answer.status, answer.body_excerpt()),
+            ),
+        }
+    }
+
+    /// DELETE answered 404: either the credential is gone (the goal) or the row names it
+    /// wrongly (it still works). Only a lookup tells which.
+    async fn confirm_404(&mut self, cred: &Credential) -> Ended {
+        let held = match self.lookup(&cred.device_serial_number).await {
+            Ok(held) => held,
+            Err(LookupError::Aborted(why)) => return Ended::new(Status::Skipped, why),
+            Err(LookupError::Unauthorized(why) | LookupError::Failed(why)) => {
+                return Ended::new(
+                    Status::NotFound,
+                    format!("DELETE answered 404 and the lookup to explain it failed ({why})"),
+                );
+            }
+        };
+        let want = Wanted {
+            token: &cred.token_serial_number,
+            device: &cred.device_serial_number,
+            user: &cred.user_id,
+        };
+        match matching::classify(want, &held) {
+            Verdict::Absent(why) => {
+                let note = if self.unanswered {
+                    "; an earlier DELETE attempt got no answer and most likely removed it"
+                } else {
+                    ""
+                };
+                Ended::new(Status::Absent, format!("DELETE answered 404: {why}{note}"))
+            }
+            Verdict::Mismatch(why) => Ended::new(Status::Mismatch, format!("DELETE answered 404: {why}")),
+            Verdict::Match(_) | Verdict::Ambiguous(_) => Ended::new(
+                Status::NotFound,
+                "DELETE answered 404 but a lookup still lists this credential",
+            ),
+        }
+    }
+
+    /// Looks the device up first; deletes only the one credential that matches the row.
+    async fn lookup_then_delete(&mut self, row: &InputRow) -> Ended {
+        let held = match self.checked_lookup(row).await {
+            Ok(h) => h,
+            Err(ended) => return ended,
+        };
+        let cred = Credential {
+            token_serial_number: held.token.clone(),
+            device_serial_number: row.device.clone(),
+            user_id: held.user.clone(),
+        };
+        let mut ended = self.delete(&cred).await;
+        ended.resolved = Some(held);
+        ended
+    }
+
+    /// Dry run: what a real run would do with this row.
+    async fn audit(&mut self, row: &InputRow) -> Ended {
+        match self.checked_lookup(row).await {
+            Ok(held) => Ended { status: Status::WouldDelete, error: String::new(), resolved: Some(held) },
+            Err(ended) => ended,
+        }
+    }
+
+    /// A lookup of the row's device, classified: the matching credential, or how the row ends.
+    async fn checked_lookup(&mut self, row: &InputRow) -> Result<Held, Ended> {
+        let held = match self.lookup(&row.device).await {
+            Ok(h) => h,
+            Err(LookupError::Unauthorized(why)) => return Err(Ended::new(Status::Unauthorized, why)),
+            Err(LookupError::Failed(why)) => return Err(Ended::new(Status::Failed, why)),
+            Err(LookupError::Aborted(why)) => return Err(Ended::new(Status::Skipped, why)),
+        };
+        let want = Wanted { token: &row.token, device: &row.device, user: &row.user };
+        match matching::classify(want, &held) {
+            Verdict::Match(h) => Ok(h),
+            Verdict::Absent(why) => Err(Ended::new(Status::Absent, why)),
+            Verdict::Mismatch(why) => Err(Ended::new(Status::Mismatch, why)),
+            Verdict::Ambiguous(why) => Err(Ended::new(Status::Ambiguous, why)),
+        }
+    }
+
+    /// Every credential the device holds (404 = none).
+    async fn lookup(&mut self, device: &str) -> Result<Vec<Held>, LookupError> {
+        let answer = match self.call(Op::Lookup(device)).await {
+            Ok(a) => a,
+            Err(CallError::GaveUp(why)) => return Err(LookupError::Failed(format!("lookup: {why}"))),
+            Err(CallError::Aborted(why)) => return Err(LookupError::Aborted(why)),
+        };
+        match classify_status(answer.status) {
+            StatusClass::Success => parse_lookup(&answer.body)
+                .map(|records| matching::held(&records))
+                .map_err(|why| LookupError::Failed(format!("lookup answered {}: {why}", answer.status))),
+            StatusClass::NotFound => Ok(Vec::new()),
+            StatusClass::Forbidden => Err(LookupError::Unauthorized(forbidden_note(&answer, "lookup"))),
+            _ => Err(LookupError::Failed(format!(
+                "lookup answered HTTP {}: {}",
+                answer.status,
+                answer.body_excerpt()
+            ))),
+        }
+    }
+}
+
+fn forbidden_note(answer: &Answer, what: &str) -> String {
+    let body = answer.body_excerpt();
+    let body = if body.is_empty() { String::new() } else { format!(" ({body})") };
+    format!(
+        "{what} answered 403{body}: the token was refused or its key lacks the permission \
+         (Help Desk or Super Administrator role)"
+    )
+}
+
+/// Lenient parse of a lookup answer: an array of records (a lone object is taken as one).
+fn parse_lookup(body: &[u8]) -> Result<Vec<LookupRecord>, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "body is not JSON ({e}): {}",
+            crate::api::client::excerpt(&String::from_utf8_lossy(body), 80)
+        )
+    })?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        obj @ serde_json::Value::Object(_) => vec![obj],
+        serde_json::Value::Null => Vec::new(),
+        other => return Err(format!("expected a JSON array of records, got {other}")),
+    };
+    // A record whose fields have unexpected types is kept as far as it parses: a non-string
+    // field becomes None rather than failing the whole row.
+    Ok(items.into_iter().map(lenient_record).collect())
+}
+
+fn lenient_record(item: serde_json::Value) -> LookupRecord {
+    let serde_json::Value::Object(map) = item else { return LookupRecord::default() };
+    let get = |k: &str| match map.get(k) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    LookupRecord {
+        id: get("id"),
+        name: get("name"),
+        user_id: get("userId"),
+        device_type: get("deviceType"),
+        registered_date: get("registeredDate"),
+        token_serial_number: get("tokenSerialNumber"),
+        updated_at: get("updatedAt"),
+        token_state: get("tokenState"),
+        expiry_date: get("expiryDate"),
+        token_status: get("tokenStatus"),
+        token_status_reason: get("tokenStatusReason"),
+        assigned_at: get("assignedAt"),
+        assigned_by: get("assignedBy"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_bodies_are_parsed_leniently() {
+        let body = br#"[{"tokenSerialNumber":"014010008035","userId":"26c1e3d6-b31c-803e-cf7f-bdbe7687a72b",
+            "expiryDate":null,"registeredDate":"yesterday-ish","extra":{"x":1}},
+            {"tokenSerialNumber":14010008036,"userId":null}]"#;
+        let recs = parse_lookup(body).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].registered_date.as_deref(), Some("yesterday-ish"));
+        assert_eq!(recs[1].token_serial_number.as_deref(), Some("14010008036"));
+        assert_eq!(recs[1].user_id, None);
+        assert_eq!(parse_lookup(b"{\"tokenSerialNumber\":\"1\"}").unwrap().len(), 1);
+        assert_eq!(parse_lookup(b"null").unwrap().len(), 0);
+        assert!(parse_lookup(b"<html>oops").unwrap_err().contains("not JSON"));
+        assert!(parse_lookup(b"[{\"a\":").is_err());
+        assert!(parse_lookup(b"42").is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! The progress display, made in one place: an indicatif bar on a terminal, a plain line every
+//! 10 s otherwise, nothing with -q (SPEC §10).
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::engine::Counters;
+use crate::report::summary::Tally;
+
+/// Interval of the plain progress line when stderr is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    Bar,
+    Plain,
+    Hidden,
+}
+
+impl ProgressMode {
+    /// Bar on a terminal, plain line otherwise, nothing when quiet.
+    pub fn detect(quiet: bool) -> ProgressMode {
+        if quiet {
+            ProgressMode::Hidden
+        } else if std::io::stderr().is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Plain
+        }
+    }
+}
+
+pub struct Progress {
+    mode: ProgressMode,
+    bar: Option<ProgressBar>,
+    total: u64,
+    started: Instant,
+    last_plain: Instant,
+    last_message: Instant,
+}
+
+impl Progress {
+    pub fn new(total: u64, mode: ProgressMode) -> Progress {
+        let bar = (mode == ProgressMode::Bar).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cyan/blue}] {pos}/{len} rows \
+                 {per_sec} ETA {eta}\n  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            crate::logging::set_active_bar(Some(bar.clone()));
+            bar
+        });
+        let now = Instant::now();
+        Progress { mode, bar, total, started: now, last_plain: now, last_message: now }
+    }
+
+    /// After rows were written.
+    pub fn update(&mut self, tally: &Tally, counters: &Counters) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(tally.total());
+            // Rebuilding the message per row would cost more than the row; 10 times a second
+            // is what a person can read anyway.
+            if self.last_message.elapsed() >= Duration::from_millis(100) {
+                bar.set_message(message(tally, counters));
+                self.last_message = Instant::now();
+            }
+        }
+    }
+
+    /// Periodic: the plain line when it is due.
+    pub fn tick(&mut self, tally: &Tally, counters: &Counters) {
+        match self.mode {
+            ProgressMode::Bar => self.update(tally, counters),
+            ProgressMode::Plain if self.last_plain.elapsed() >= PLAIN_EVERY => {
+                self.last_plain = Instant::now();
+                self.plain_line(tally, counters);
+            }
+            _ => {}
+        }
+    }
+
+    fn plain_line(&self, tally: &Tally, counters: &Counters) {
+        let done = tally.total();
+        let secs = self.started.elapsed().as_secs_f64();
+        let per_sec = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let eta = if per_sec > 0.0 && self.total > done {
+            let left = Duration::from_secs(((self.total - done) as f64 / per_sec) as u64);
+            humantime::format_duration(left).to_string()
+        } else {
+            "-".to_string()
+        };
+        let pct = if self.total > 0 { done * 100 / self.total } else { 100 };
+        let line = format!(
+            "progress: {done}/{} rows ({pct}%), {per_sec:.1} rows/s, ETA {eta}; {}\n",
+            self.total,
+            message(tally, counters)
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// At the end: clear the bar (the summary follows).
+    pub fn finish(&mut self, tally: &Tally, counters: &Counters) {
+        if let Some(bar) = self.bar.take() {
+            bar.set_position(tally.total());
+            bar.set_message(message(tally, counters));
+            bar.finish();
+            crate::logging::set_active_bar(None);
+        }
+    }
+}
+
+fn message(tally: &Tally, counters: &Counters) -> String {
+    let requests = counters.requests.load(Ordering::Relaxed);
+    let throttled = counters.throttled.load(Ordering::Relaxed);
+    let brief = tally.brief();
+    let brief = if brief.is_empty() { "starting".to_string() } else { brief };
+    format!("{brief} | {requests} requests, {throttled} × 429")
+}

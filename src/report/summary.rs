@@ -1,0 +1,181 @@
+//! Counting rows per status, and the end summary (SPEC §10) for people and for pipelines.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::status::Status;
+use crate::exit_codes::ExitCode;
+
+/// Rows per status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    counts: [u64; Status::ALL.len()],
+}
+
+impl Tally {
+    pub fn add(&mut self, status: Status) {
+        self.counts[status.index()] += 1;
+    }
+
+    pub fn get(&self, status: Status) -> u64 {
+        self.counts[status.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    pub fn failures(&self) -> u64 {
+        Status::ALL.into_iter().filter(|s| !s.is_ok()).map(|s| self.get(s)).sum()
+    }
+
+    /// Non-zero counts, in the report's status order.
+    pub fn nonzero(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
+        Status::ALL.into_iter().map(|s| (s, self.get(s))).filter(|(_, n)| *n > 0)
+    }
+
+    /// 0 when every row is ok, else 1 (stops and interrupts are merged in by the caller).
+    pub fn exit_code(&self) -> ExitCode {
+        if self.failures() == 0 { ExitCode::Success } else { ExitCode::RowFailures }
+    }
+
+    /// A one-line "deleted 10 · failed 2" for progress displays.
+    pub fn brief(&self) -> String {
+        let parts: Vec<String> = self.nonzero().map(|(s, n)| format!("{s} {n}")).collect();
+        parts.join(" · ")
+    }
+}
+
+/// What the end of a command prints, and `--summary-json` writes.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub command: String,
+    pub input: PathBuf,
+    pub report: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub rows: u64,
+    /// Every status with its count (zeros included, so pipelines need no defaults).
+    pub statuses: std::collections::BTreeMap<&'static str, u64>,
+    pub ok: u64,
+    pub failures: u64,
+    pub requests_sent: u64,
+    pub throttled_429: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_rate_per_second: Option<f64>,
+    pub elapsed_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    pub exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_command: Option<String>,
+}
+
+impl Summary {
+    pub fn new(command: &str, input: &Path, report: &Path, tally: &Tally) -> Summary {
+        Summary {
+            command: command.to_string(),
+            input: input.to_path_buf(),
+            report: report.to_path_buf(),
+            tenant: None,
+            rows: tally.total(),
+            statuses: Status::ALL.into_iter().map(|s| (s.as_str(), tally.get(s))).collect(),
+            ok: tally.total() - tally.failures(),
+            failures: tally.failures(),
+            requests_sent: 0,
+            throttled_429: 0,
+            final_rate_per_second: None,
+            elapsed_seconds: 0.0,
+            stopped: None,
+            exit_code: tally.exit_code().code(),
+            resume_command: None,
+        }
+    }
+
+    pub fn with_elapsed(mut self, elapsed: Duration) -> Summary {
+        self.elapsed_seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
+        self
+    }
+
+    /// The human summary.
+    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out)?;
+        writeln!(out, "Summary ({})", self.command)?;
+        writeln!(out, "  rows             {}", self.rows)?;
+        for (status, n) in &self.statuses {
+            if *n > 0 {
+                writeln!(out, "  {status:<16} {n}")?;
+            }
+        }
+        if self.command != "validate" {
+            writeln!(out, "  requests sent    {} ({} answered 429)", self.requests_sent, self.throttled_429)?;
+            if let Some(rate) = self.final_rate_per_second {
+                writeln!(out, "  final rate       {}", crate::rate::Rate::per_second(rate))?;
+            }
+        }
+        let elapsed = Duration::from_millis((self.elapsed_seconds * 1000.0) as u64);
+        writeln!(out, "  elapsed          {}", humantime::format_duration(elapsed))?;
+        if let Some(tenant) = &self.tenant {
+            writeln!(out, "  tenant           {tenant}")?;
+        }
+        writeln!(out, "  report           {}", self.report.display())?;
+        if let Some(why) = &self.stopped {
+            writeln!(out, "  stopped          {why}")?;
+        }
+        if let Some(cmd) = &self.resume_command {
+            writeln!(out, "  to resume        {cmd}")?;
+        }
+        let verdict = match self.exit_code {
+            0 => "every row ok".to_string(),
+            1 => format!("{} row(s) need attention: see the error column of the report", self.failures),
+            3 => "safety stop: check the tenant and the token, then resume".to_string(),
+            130 => "interrupted".to_string(),
+            _ => String::new(),
+        };
+        writeln!(out, "  result           {verdict} (exit {})", self.exit_code)?;
+        Ok(())
+    }
+
+    /// Writes the JSON form to `path`.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(self).context("encoding the summary")?;
+        std::fs::write(path, json).with_context(|| format!("writing summary {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_counts_and_exit_code() {
+        let mut t = Tally::default();
+        t.add(Status::Deleted);
+        t.add(Status::Deleted);
+        t.add(Status::Duplicate);
+        assert_eq!(t.exit_code(), ExitCode::Success);
+        t.add(Status::Skipped);
+        assert_eq!(t.total(), 4);
+        assert_eq!(t.failures(), 1);
+        assert_eq!(t.exit_code(), ExitCode::RowFailures);
+        assert_eq!(t.brief(), "deleted 2 · duplicate 1 · skipped 1");
+    }
+
+    #[test]
+    fn summary_json_lists_every_status() {
+        let mut t = Tally::default();
+        t.add(Status::Deleted);
+        let s = Summary::new("run", Path::new("in.csv"), Path::new("in.report.csv"), &t);
+        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["statuses"]["deleted"], 1);
+        assert_eq!(v["statuses"]["not_found"], 0);
+        assert_eq!(v["exit_code"], 0);
+        let mut text = Vec::new();
+        s.print(&mut text).unwrap();
+        assert!(String::from_utf8(text).unwrap().contains("deleted          1"));
+    }
+}

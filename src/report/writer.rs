@@ -1,0 +1,156 @@
+//! The report file: created without clobbering, rows written as they finish and handed to the
+//! OS at once, fsynced at least every second and at the end (SPEC §3).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::row::{COLUMNS, ReportRow};
+
+/// How often buffered-to-OS rows are forced to disk.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+pub struct ReportWriter {
+    path: PathBuf,
+    csv: csv::Writer<File>,
+    /// Rows written since the last flush to the OS.
+    pending: bool,
+    /// Rows handed to the OS since the last fsync.
+    unsynced: bool,
+    last_sync: Instant,
+}
+
+impl ReportWriter {
+    /// Creates the report and writes its header. An existing file is refused unless
+    /// `overwrite`, with a message that names the ways forward.
+    pub fn create(path: &Path, overwrite: bool) -> anyhow::Result<ReportWriter> {
+        let mut opts = OpenOptions::new();
+        opts.write(true);
+        if overwrite {
+            opts.create(true).truncate(true);
+        } else {
+            opts.create_new(true);
+        }
+        let file = opts.open(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                anyhow::anyhow!("{}", existing_report_message(path))
+            } else {
+                anyhow::Error::new(e).context(format!("cannot create report {}", path.display()))
+            }
+        })?;
+        let mut writer = ReportWriter::from_file(path, file);
+        writer.csv.write_record(COLUMNS).context("writing the report header")?;
+        writer.flush()?;
+        writer.sync()?;
+        Ok(writer)
+    }
+
+    fn from_file(path: &Path, file: File) -> ReportWriter {
+        ReportWriter {
+            path: path.to_path_buf(),
+            csv: csv::WriterBuilder::new().has_headers(false).from_writer(file),
+            pending: false,
+            unsynced: false,
+            last_sync: Instant::now(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Buffers one row; `flush` hands buffered rows to the OS.
+    pub fn write(&mut self, row: &ReportRow) -> anyhow::Result<()> {
+        self.csv
+            .write_record(row.to_record())
+            .with_context(|| format!("writing report {}", self.path.display()))?;
+        self.pending = true;
+        Ok(())
+    }
+
+    /// Hands every buffered row to the OS (a crash of this process then loses none of them),
+    /// and fsyncs when the last fsync is a second old.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        if self.pending {
+            self.csv.flush().with_context(|| format!("writing report {}", self.path.display()))?;
+            self.pending = false;
+            self.unsynced = true;
+        }
+        if self.unsynced && self.last_sync.elapsed() >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Forces the rows handed to the OS onto the disk.
+    pub fn sync(&mut self) -> anyhow::Result<()> {
+        self.csv.flush().with_context(|| format!("writing report {}", self.path.display()))?;
+        self.csv
+            .get_ref()
+            .sync_data()
+            .with_context(|| format!("syncing report {} to disk", self.path.display()))?;
+        self.pending = false;
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Flushes and fsyncs; the file is complete when this returns Ok.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.sync()
+    }
+}
+
+/// The refusal for an existing report, pointing at the ways forward (SPEC §3).
+pub fn existing_report_message(path: &Path) -> String {
+    format!(
+        "report {} already exists, and reports are never overwritten silently. \
+         Use --report PATH to write elsewhere, or --overwrite to replace it.",
+        path.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::status::Status;
+    use std::time::SystemTime;
+
+    fn row(n: u64) -> ReportRow {
+        ReportRow {
+            row: n,
+            line: n + 1,
+            token: "014010008038".into(),
+            device: "140100080".into(),
+            user: "87927fb7-e185-4c33-c7e3-8e077675973c".into(),
+            status: Status::Deleted,
+            http_status: Some(200),
+            attempts: 1,
+            error: String::new(),
+            finished_at: SystemTime::now(),
+            elapsed_ms: Some(3),
+        }
+    }
+
+    #[test]
+    fn rows_reach_the_file_on_flush_and_existing_reports_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut w = ReportWriter::create(&path, false).unwrap();
+        w.write(&row(1)).unwrap();
+        w.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("row,line,tokenSerialNumber,deviceSerialNumber,userId,status,"));
+        assert!(text.contains("\n1,2,014010008038,140100080,"), "{text}");
+        w.finish().unwrap();
+
+        let err = ReportWriter::create(&path, false).err().unwrap().to_string();
+        assert!(err.contains("already exists") && err.contains("--overwrite"), "{err}");
+        let w = ReportWriter::create(&path, true).unwrap();
+        w.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    }
+}

@@ -1,0 +1,135 @@
+//! The plan a real run prints before it sends anything, and the operator's go-ahead (SPEC §7):
+//! typed confirmation on a terminal, `--yes` otherwise, `--max-deletes` as a hard ceiling.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::config::Confirm;
+use crate::engine::Mode;
+use crate::input::Scan;
+use crate::rate::Rate;
+
+/// What a run is about to do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub tenant: String,
+    pub input: String,
+    pub report: String,
+    pub mode: Mode,
+    pub rows: u64,
+    /// Rows that will be sent (valid, not duplicates).
+    pub to_send: u64,
+    pub needs_lookup: u64,
+    pub invalid: u64,
+    pub duplicates: u64,
+    pub rate: Rate,
+    pub burst: u32,
+    pub concurrency: usize,
+}
+
+impl Plan {
+    pub fn new(scan: &Scan, mode: Mode, tenant: &str, input: &Path, report: &Path) -> Plan {
+        Plan {
+            tenant: tenant.to_string(),
+            input: input.display().to_string(),
+            report: report.display().to_string(),
+            mode,
+            rows: scan.n_rows,
+            to_send: scan.n_valid,
+            needs_lookup: scan.n_needs_lookup,
+            invalid: scan.n_invalid,
+            duplicates: scan.n_duplicate,
+            rate: Rate::per_second(1.0),
+            burst: 1,
+            concurrency: 1,
+        }
+    }
+
+    /// Requests the plan needs when nothing is retried and no DELETE answers 404.
+    pub fn requests(&self) -> u64 {
+        match self.mode {
+            Mode::DryRun => self.to_send,
+            Mode::Delete { verify: true } => self.to_send * 2,
+            Mode::Delete { verify: false } => self.to_send + self.needs_lookup,
+        }
+    }
+
+    pub fn estimated_duration(&self) -> Duration {
+        Duration::from_secs_f64(self.requests() as f64 / self.rate.as_per_second())
+    }
+
+    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let title = match self.mode {
+            Mode::DryRun => "Plan (dry run: lookups only, nothing is deleted)",
+            Mode::Delete { verify: true } => "Plan (delete, each row verified by a lookup first)",
+            Mode::Delete { verify: false } => "Plan (delete)",
+        };
+        let verb = if self.mode == Mode::DryRun { "to check" } else { "to delete" };
+        writeln!(out, "{title}")?;
+        writeln!(out, "  tenant           {}", self.tenant)?;
+        writeln!(out, "  input            {} ({} rows)", self.input, self.rows)?;
+        write!(out, "  {verb:<16} {}", self.to_send)?;
+        if self.needs_lookup > 0 {
+            write!(out, " ({} resolved by a device lookup first)", self.needs_lookup)?;
+        }
+        writeln!(out)?;
+        writeln!(out, "  invalid          {} (not sent; reasons in the report)", self.invalid)?;
+        writeln!(out, "  duplicates       {} (not sent)", self.duplicates)?;
+        let secs = self.estimated_duration().as_secs().max(1);
+        writeln!(
+            out,
+            "  pace             {} (burst {}), {} workers; about {} for {} requests",
+            self.rate,
+            self.burst,
+            self.concurrency,
+            humantime::format_duration(Duration::from_secs(secs)),
+            self.requests()
+        )?;
+        writeln!(out, "  report           {}", self.report)?;
+        Ok(())
+    }
+}
+
+/// Applies `--max-deletes` and gets the go-ahead. Errors mean: nothing was sent, exit 2.
+pub fn approve(plan: &Plan, confirm: Confirm, max_deletes: Option<u64>) -> anyhow::Result<()> {
+    if plan.mode == Mode::DryRun {
+        return Ok(());
+    }
+    if let Some(max) = max_deletes
+        && plan.to_send > max
+    {
+        bail!(
+            "the plan deletes up to {} credentials, more than --max-deletes {max}; nothing was sent. \
+             Split the file or raise --max-deletes if this is intended.",
+            plan.to_send
+        );
+    }
+    if plan.to_send == 0 || confirm == Confirm::Given {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "refusing to delete without confirmation: stdin is not a terminal. Check the plan above \
+             (or run with --dry-run first), then re-run with --yes."
+        );
+    }
+    let mut err = std::io::stderr().lock();
+    write!(
+        err,
+        "\nThis deletes up to {n} credentials on {}. Type {n} to go on, anything else stops: ",
+        plan.tenant,
+        n = plan.to_send
+    )?;
+    err.flush()?;
+    drop(err);
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    if answer.trim() != plan.to_send.to_string() {
+        bail!("not confirmed (expected {}); nothing was sent", plan.to_send);
+    }
+    Ok(())
+}

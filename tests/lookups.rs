@@ -1,0 +1,192 @@
+//! Lookups (SPEC §5): resolving missing fields, explaining 404s, the dry-run audit and
+//! verify-before-delete, against the simulator over HTTP.
+
+mod common;
+
+use common::*;
+use ds100_offboard::report::status::Status;
+
+/// A tenant where device `shared` holds two credentials and the rest one each.
+fn tenant() -> (Vec<Cred>, Cred, Cred) {
+    let mut all = creds(6, 5000);
+    let a = Cred { token: "014010009001".into(), device: "140109999".into(), user: uuid_like(1) };
+    let b = Cred { token: "014010009002".into(), device: "140109999".into(), user: uuid_like(2) };
+    all.push(a.clone());
+    all.push(b.clone());
+    all.sort();
+    (all, a, b)
+}
+
+#[test]
+fn a_404_is_explained_by_a_lookup_as_absent_or_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, _, _) = tenant();
+    let c = creds(6, 5000);
+    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n\
+         {t0},{d0},{u0}\n\
+         014010000000,{d1},{u1}\n\
+         {t2},{d2},{wrong}\n\
+         099999999999,140000000,{u3}\n\
+         {t4},{d4},{u3}\n",
+        t0 = c[0].token, d0 = c[0].device, u0 = c[0].user,
+        d1 = c[1].device, u1 = uuid_like(77),
+        t2 = c[2].token, d2 = c[2].device, wrong = uuid_like(78),
+        u3 = c[3].user,
+        t4 = "014010000001", d4 = c[3].device,
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    sim.run_cmd(&input).args(FAST).assert().code(1);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 5);
+    assert_eq!(rows[&1].status, Status::Deleted);
+    // Device 1 holds a credential, but not this token nor for this user: nothing to delete.
+    assert_eq!(rows[&2].status, Status::Absent, "{:?}", rows[&2]);
+    assert_eq!(rows[&2].attempts, 2);
+    // The token exists on the device for another user: the leaver's data is wrong.
+    assert_eq!(rows[&3].status, Status::Mismatch, "{:?}", rows[&3]);
+    assert!(rows[&3].error.contains(&c[2].user), "{}", rows[&3].error);
+    // A device the tenant does not know.
+    assert_eq!(rows[&4].status, Status::Absent);
+    // The user holds another token on that device: mismatch, and the credential survives.
+    assert_eq!(rows[&5].status, Status::Mismatch, "{:?}", rows[&5]);
+    assert!(rows[&5].error.contains(&c[3].token), "{}", rows[&5].error);
+    assert_eq!(sim.store().len(), all.len() - 1);
+}
+
+#[test]
+fn missing_fields_are_resolved_with_zero_one_or_several_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, a, b) = tenant();
+    let c = creds(6, 5000);
+    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let text = format!(
+        "deviceSerialNumber,userId,tokenSerialNumber\n\
+         {d0},,\n\
+         {shared},,\n\
+         {shared},{ub},\n\
+         140000001,,\n\
+         {d1},,{t1}\n",
+        d0 = c[0].device,
+        shared = a.device,
+        ub = b.user,
+        d1 = c[1].device,
+        t1 = c[1].token,
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    sim.run_cmd(&input).args(FAST).assert().code(1);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 5);
+    // One candidate: resolved, deleted, and the report shows the resolved values.
+    assert_eq!(rows[&1].status, Status::Deleted);
+    assert_eq!((rows[&1].token.as_str(), rows[&1].user.as_str()), (c[0].token.as_str(), c[0].user.as_str()));
+    assert_eq!(rows[&1].attempts, 2);
+    // Two candidates: ambiguous, both listed, nothing deleted.
+    assert_eq!(rows[&2].status, Status::Ambiguous);
+    assert!(rows[&2].error.contains(&a.token) && rows[&2].error.contains(&b.token), "{}", rows[&2].error);
+    // The user narrows it to one.
+    assert_eq!(rows[&3].status, Status::Deleted);
+    assert_eq!(rows[&3].token, b.token);
+    // No candidate.
+    assert_eq!(rows[&4].status, Status::Absent);
+    assert_eq!(rows[&5].status, Status::Deleted);
+    assert_eq!(rows[&5].user, c[1].user);
+    let left = sim.store();
+    assert!(left.contains(&a) && !left.contains(&b));
+}
+
+#[test]
+fn a_dry_run_looks_everything_up_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, a, _) = tenant();
+    let c = creds(6, 5000);
+    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n\
+         {t0},{d0},{u0}\n\
+         ,{shared},\n\
+         {t1},{d1},{wrong}\n\
+         014010000000,140000001,{u0}\n\
+         bad!,{d0},{u0}\n",
+        t0 = c[0].token, d0 = c[0].device, u0 = c[0].user,
+        shared = a.device,
+        t1 = c[1].token, d1 = c[1].device, wrong = uuid_like(99),
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    // No --yes needed, even without a terminal.
+    sim.run_cmd(&input).args(["--dry-run", "--rate", "1000/s"]).assert().code(1);
+    let rows = report_by_row(&dir.path().join("in.dry-run.csv"), 5);
+    use Status::*;
+    let st: Vec<Status> = (1..=5).map(|i| rows[&i].status).collect();
+    assert_eq!(st, [WouldDelete, Ambiguous, Mismatch, Absent, Invalid]);
+    assert_eq!(sim.store(), all);
+    assert_eq!(sim.stat("deletes"), 0);
+    assert_eq!(sim.stat("lookups"), 4);
+}
+
+#[test]
+fn verify_never_deletes_a_mismatching_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, _, _) = tenant();
+    let c = creds(6, 5000);
+    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n{},{},{}\n{},{},{}\n",
+        c[0].token, c[0].device, c[0].user, c[1].token, c[1].device, uuid_like(5),
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    sim.run_cmd(&input).args(FAST).arg("--verify").assert().code(1);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    assert_eq!(rows[&1].status, Status::Deleted);
+    assert_eq!(rows[&1].attempts, 2);
+    assert_eq!(rows[&2].status, Status::Mismatch);
+    assert_eq!(rows[&2].attempts, 1);
+    assert_eq!(sim.stat("deletes"), 1, "only the verified row got a DELETE");
+    assert!(sim.store().contains(&c[1]));
+}
+
+#[test]
+fn a_lookup_answering_429_then_200_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = creds(2, 5100);
+    let sim = Sim::seeded(dir.path(), &c, &["--fault", "429,nth=1,on=lookup"]);
+    let input = write(dir.path(), "in.csv", &format!("deviceSerialNumber\n{}\n", c[0].device));
+    sim.run_cmd(&input).args(FAST).assert().code(0);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 1);
+    assert_eq!(rows[&1].status, Status::Deleted);
+    assert_eq!(rows[&1].attempts, 3, "429 lookup, 200 lookup, 200 delete");
+}
+
+#[test]
+fn a_lookup_answering_garbage_fails_the_row_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = creds(2, 5200);
+    let sim = Sim::seeded(dir.path(), &c, &["--fault", "garbage,every=1,on=lookup"]);
+    let input = write(dir.path(), "in.csv", &format!("deviceSerialNumber\n{}\n{}\n", c[0].device, c[1].device));
+    sim.run_cmd(&input).args(FAST).assert().code(1);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    for r in rows.values() {
+        assert_eq!(r.status, Status::Failed);
+        assert!(r.error.contains("not JSON"), "{}", r.error);
+    }
+    assert_eq!(sim.stat("deletes"), 0);
+    assert_eq!(sim.store().len(), 2);
+}
+
+#[test]
+fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = creds(2, 5300);
+    let sim = Sim::seeded(dir.path(), &c, &["--fault", "slow-after-commit,nth=1,on=delete", "--slow-delay", "3s"]);
+    let input = write(dir.path(), "in.csv", &csv_of(&c));
+    sim.run_cmd(&input)
+        .args(["--yes", "--concurrency", "1", "--rate", "1000/s", "--timeout", "300ms", "--max-backoff", "50ms"])
+        .assert()
+        .code(0);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    assert_eq!(rows[&1].status, Status::Absent, "{:?}", rows[&1]);
+    assert!(rows[&1].error.contains("no answer"), "{}", rows[&1].error);
+    assert_eq!(rows[&1].attempts, 3, "timed-out DELETE, DELETE 404, lookup");
+    assert_eq!(rows[&2].status, Status::Deleted);
+    assert!(sim.store().is_empty());
+    assert_eq!(sim.stat("deleted"), 2);
+}
