@@ -3,3 +3,4 @@
 pub mod api;
 pub mod rate;
 pub mod report;
+pub mod sim;
