@@ -349,8 +349,13 @@ fn parse_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, impl std::fmt::Display>,
 ) -> Result<T, String> {
     let body = body.map_err(|e| format!("could not read the request body: {e}"))?;
-    if body.is_empty() {
+    let trimmed = body.trim_ascii_start();
+    if trimmed.is_empty() {
         return Err("missing JSON request body".to_string());
+    }
+    // serde's derive also accepts a JSON array for a struct; the API takes only an object.
+    if !trimmed.starts_with(b"{") {
+        return Err("the request body must be a JSON object".to_string());
     }
     serde_json::from_slice(&body).map_err(|e| format!("malformed request body: {e}"))
 }
