@@ -665,6 +665,7 @@ async fn admin_endpoints_show_store_stats_and_arrivals() {
         .await
         .unwrap();
     assert_eq!(arrivals.len(), 2, "admin requests are not API arrivals");
+    assert_eq!(arrivals, h.arrivals());
     assert!(arrivals[0] <= arrivals[1]);
 
     // Without record_arrivals nothing is kept.

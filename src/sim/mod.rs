@@ -173,6 +173,16 @@ impl SimHandle {
         self.state.store.snapshot()
     }
 
+    /// Arrival offsets of API requests in microseconds since start, in arrival order; empty
+    /// unless `record_arrivals` (the same data as `/__sim/arrivals`).
+    pub fn arrivals(&self) -> Vec<u64> {
+        self.state
+            .arrivals
+            .as_ref()
+            .map(|a| a.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
+    }
+
     /// Stops accepting, lets answers in progress finish (bounded), and waits for the server.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
