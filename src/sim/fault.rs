@@ -1,0 +1,351 @@
+//! Injected faults: the `--fault KIND,SCHEDULE[,on=ENDPOINT]` grammar and when each one fires.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::RetryAfterStyle;
+
+/// Shown with every parse error, so the operator never has to look the grammar up.
+pub(crate) const FAULT_GRAMMAR: &str = "\
+fault grammar: KIND,SCHEDULE[,on=delete|lookup]
+  KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
+            429-date | 429-none (429 with an HTTP-date / with no Retry-After),
+            html500, reset, reset-after-commit, slow, slow-after-commit,
+            garbage, truncated, close
+  SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
+            rate=P (probability 0..1, seeded by the fault seed)
+  examples: 503,every=3   reset-after-commit,nth=5   garbage,rate=0.2,on=lookup   429,first=2";
+
+/// Status codes a fault may answer with; the ones the DS100 API and its gateways produce.
+const FAULT_STATUSES: [u16; 10] = [400, 401, 403, 404, 409, 429, 500, 502, 503, 504];
+
+/// One injected fault: what happens, on which requests, and on which endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub schedule: Schedule,
+    /// `None`: the fault applies to both API endpoints.
+    pub on: Option<Endpoint>,
+}
+
+/// What a fault does to the request it fires on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer this status with a JSON error body before doing anything. A 429 carries the
+    /// configured Retry-After style.
+    Status(u16),
+    /// Answer 429 with this Retry-After style, whatever the configuration says.
+    TooManyRequests(RetryAfterStyle),
+    /// Answer 500 with an HTML body (`text/html`), like a proxy error page.
+    Html500,
+    /// Drop the connection with a TCP reset before doing anything.
+    Reset,
+    /// Perform the delete or lookup, then reset the connection without answering.
+    ResetAfterCommit,
+    /// Sleep `slow_delay`, then handle the request normally.
+    Slow,
+    /// Perform the delete or lookup, sleep `slow_delay`, then answer.
+    SlowAfterCommit,
+    /// Perform the operation, then answer 200 with a body that is not JSON.
+    Garbage,
+    /// Perform the operation, then answer 200 with a JSON array cut in the middle.
+    Truncated,
+    /// Answer normally, with `Connection: close`.
+    Close,
+}
+
+/// Which of its matching requests a fault fires on. `n` counts from 1, per fault.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    Every(u64),
+    Nth(u64),
+    First(u64),
+    Rate(f64),
+}
+
+/// The two API endpoints, for `on=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Delete,
+    Lookup,
+}
+
+impl Schedule {
+    /// Whether the fault fires on its `n`th matching request (1-based). `draw` is a uniform
+    /// number in [0, 1) from the seeded generator; only `Rate` looks at it.
+    pub(crate) fn fires(self, n: u64, draw: f64) -> bool {
+        match self {
+            Schedule::Every(every) => n.is_multiple_of(every),
+            Schedule::Nth(nth) => n == nth,
+            Schedule::First(first) => n <= first,
+            Schedule::Rate(p) => draw < p,
+        }
+    }
+}
+
+impl Fault {
+    /// Whether this fault looks at requests to `endpoint` (and counts them).
+    pub(crate) fn applies_to(&self, endpoint: Endpoint) -> bool {
+        self.on.is_none_or(|on| on == endpoint)
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Endpoint, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "delete" => Ok(Endpoint::Delete),
+            "lookup" => Ok(Endpoint::Lookup),
+            other => Err(format!(
+                "unknown endpoint '{other}': use on=delete or on=lookup"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Endpoint::Delete => "delete",
+            Endpoint::Lookup => "lookup",
+        })
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FaultKind, String> {
+        let s = s.trim().to_ascii_lowercase();
+        let kind = match s.as_str() {
+            "429-date" | "429-http-date" => FaultKind::TooManyRequests(RetryAfterStyle::HttpDate),
+            "429-none" => FaultKind::TooManyRequests(RetryAfterStyle::Omit),
+            "429-seconds" => FaultKind::TooManyRequests(RetryAfterStyle::Seconds),
+            "html500" | "html-500" => FaultKind::Html500,
+            "reset" => FaultKind::Reset,
+            "reset-after-commit" => FaultKind::ResetAfterCommit,
+            "slow" => FaultKind::Slow,
+            "slow-after-commit" => FaultKind::SlowAfterCommit,
+            "garbage" => FaultKind::Garbage,
+            "truncated" => FaultKind::Truncated,
+            "close" => FaultKind::Close,
+            other => match other.parse::<u16>() {
+                Ok(code) if FAULT_STATUSES.contains(&code) => FaultKind::Status(code),
+                _ => return Err(format!("unknown fault kind '{other}'")),
+            },
+        };
+        Ok(kind)
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultKind::Status(code) => write!(f, "{code}"),
+            FaultKind::TooManyRequests(RetryAfterStyle::HttpDate) => f.write_str("429-date"),
+            FaultKind::TooManyRequests(RetryAfterStyle::Omit) => f.write_str("429-none"),
+            FaultKind::TooManyRequests(RetryAfterStyle::Seconds) => f.write_str("429-seconds"),
+            FaultKind::Html500 => f.write_str("html500"),
+            FaultKind::Reset => f.write_str("reset"),
+            FaultKind::ResetAfterCommit => f.write_str("reset-after-commit"),
+            FaultKind::Slow => f.write_str("slow"),
+            FaultKind::SlowAfterCommit => f.write_str("slow-after-commit"),
+            FaultKind::Garbage => f.write_str("garbage"),
+            FaultKind::Truncated => f.write_str("truncated"),
+            FaultKind::Close => f.write_str("close"),
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Every(n) => write!(f, "every={n}"),
+            Schedule::Nth(n) => write!(f, "nth={n}"),
+            Schedule::First(n) => write!(f, "first={n}"),
+            Schedule::Rate(p) => write!(f, "rate={p}"),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},{}", self.kind, self.schedule)?;
+        if let Some(on) = self.on {
+            write!(f, ",on={on}")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_count(key: &str, value: &str) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{key}={value}: expected a whole number of at least 1"
+        )),
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Fault, String> {
+        parse_fault(s).map_err(|why| format!("bad --fault '{s}': {why}\n{FAULT_GRAMMAR}"))
+    }
+}
+
+fn parse_fault(s: &str) -> Result<Fault, String> {
+    let mut parts = s.split(',');
+    let kind_text = parts.next().unwrap_or_default().trim();
+    if kind_text.is_empty() {
+        return Err("missing KIND".to_string());
+    }
+    let kind: FaultKind = kind_text.parse()?;
+    let mut schedule = None;
+    let mut on = None;
+    for part in parts {
+        let part = part.trim();
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(format!("'{part}' is not KEY=VALUE"));
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim();
+        let parsed = match key.as_str() {
+            "every" => Schedule::Every(parse_count(&key, value)?),
+            "nth" => Schedule::Nth(parse_count(&key, value)?),
+            "first" => Schedule::First(parse_count(&key, value)?),
+            "rate" => match value.parse::<f64>() {
+                Ok(p) if (0.0..=1.0).contains(&p) => Schedule::Rate(p),
+                _ => return Err(format!("rate={value}: expected a probability from 0 to 1")),
+            },
+            "on" => {
+                if on.replace(value.parse::<Endpoint>()?).is_some() {
+                    return Err("on= given twice".to_string());
+                }
+                continue;
+            }
+            other => return Err(format!("unknown key '{other}'")),
+        };
+        if schedule.replace(parsed).is_some() {
+            return Err("more than one SCHEDULE".to_string());
+        }
+    }
+    let schedule = schedule.ok_or("missing SCHEDULE")?;
+    Ok(Fault { kind, schedule, on })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(s: &str) -> Fault {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn parses_the_documented_examples() {
+        assert_eq!(
+            fault("503,every=3"),
+            Fault {
+                kind: FaultKind::Status(503),
+                schedule: Schedule::Every(3),
+                on: None
+            }
+        );
+        assert_eq!(
+            fault("reset-after-commit,nth=5"),
+            Fault {
+                kind: FaultKind::ResetAfterCommit,
+                schedule: Schedule::Nth(5),
+                on: None
+            }
+        );
+        assert_eq!(
+            fault("garbage,rate=0.2,on=lookup"),
+            Fault {
+                kind: FaultKind::Garbage,
+                schedule: Schedule::Rate(0.2),
+                on: Some(Endpoint::Lookup)
+            }
+        );
+        assert_eq!(fault("429,first=2").kind, FaultKind::Status(429));
+        assert_eq!(fault("slow,nth=1").kind, FaultKind::Slow);
+        assert_eq!(
+            fault("429-date,every=1").kind,
+            FaultKind::TooManyRequests(RetryAfterStyle::HttpDate)
+        );
+        assert_eq!(
+            fault("429-none,every=1").kind,
+            FaultKind::TooManyRequests(RetryAfterStyle::Omit)
+        );
+        assert_eq!(
+            fault(" HTML500 , on=delete , first=1 ").on,
+            Some(Endpoint::Delete)
+        );
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "503,every=3",
+            "reset-after-commit,nth=5",
+            "garbage,rate=0.2,on=lookup",
+            "429-date,first=2,on=delete",
+            "429-none,every=1",
+            "html500,nth=2",
+            "truncated,every=4",
+            "slow-after-commit,first=1",
+            "close,every=2",
+            "reset,rate=1",
+        ] {
+            assert_eq!(fault(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_faults_and_shows_the_grammar() {
+        for bad in [
+            "",
+            "503",
+            "418,every=1",
+            "explode,every=1",
+            "503,every=0",
+            "503,nth=-1",
+            "503,first=x",
+            "503,rate=1.5",
+            "503,rate=abc",
+            "503,every=2,nth=3",
+            "503,every=2,on=patch",
+            "503,every=2,on=delete,on=lookup",
+            "503,sometimes",
+            "503,when=2",
+        ] {
+            let err = bad.parse::<Fault>().expect_err(bad);
+            assert!(err.contains("KIND,SCHEDULE"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn schedules_fire_on_the_right_requests() {
+        let fired = |s: Schedule| -> Vec<u64> { (1..=10).filter(|&n| s.fires(n, 0.5)).collect() };
+        assert_eq!(fired(Schedule::Every(3)), vec![3, 6, 9]);
+        assert_eq!(fired(Schedule::Every(1)), (1..=10).collect::<Vec<_>>());
+        assert_eq!(fired(Schedule::Nth(4)), vec![4]);
+        assert_eq!(fired(Schedule::First(2)), vec![1, 2]);
+        assert!(Schedule::Rate(0.2).fires(1, 0.1));
+        assert!(!Schedule::Rate(0.2).fires(1, 0.2));
+        assert!(!Schedule::Rate(0.0).fires(1, 0.0));
+        assert!(Schedule::Rate(1.0).fires(1, 0.999_999));
+    }
+
+    #[test]
+    fn endpoint_filter() {
+        let f = fault("503,every=1,on=lookup");
+        assert!(f.applies_to(Endpoint::Lookup));
+        assert!(!f.applies_to(Endpoint::Delete));
+        let any = fault("503,every=1");
+        assert!(any.applies_to(Endpoint::Delete) && any.applies_to(Endpoint::Lookup));
+    }
+}
