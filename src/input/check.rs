@@ -91,21 +91,24 @@ pub(crate) fn classify<'r>(record: &'r ByteRecord, cols: &Columns) -> Outcome<'r
             found: record.len(),
         });
     }
-    if let Some(column) = record
-        .iter()
-        .position(|cell| std::str::from_utf8(cell).is_err())
-    {
-        return Outcome::Invalid(Problem::NotUtf8 { column });
+    // One walk over the cells finds both the first non-UTF-8 cell and the first oversized one;
+    // a non-UTF-8 cell anywhere is reported first. An all-ASCII record (the usual case) is
+    // UTF-8 as a whole, which spares the per-cell decoding.
+    let all_ascii = record.as_slice().is_ascii();
+    let mut too_long = None;
+    for (column, cell) in record.iter().enumerate() {
+        if !all_ascii && std::str::from_utf8(cell).is_err() {
+            return Outcome::Invalid(Problem::NotUtf8 { column });
+        }
+        if too_long.is_none() && cell.len() > MAX_CELL_BYTES {
+            too_long = Some(Problem::TooLong {
+                column,
+                len: cell.len(),
+            });
+        }
     }
-    if let Some((column, cell)) = record
-        .iter()
-        .enumerate()
-        .find(|(_, cell)| cell.len() > MAX_CELL_BYTES)
-    {
-        return Outcome::Invalid(Problem::TooLong {
-            column,
-            len: cell.len(),
-        });
+    if let Some(problem) = too_long {
+        return Outcome::Invalid(problem);
     }
     // Every cell was just checked to be UTF-8, so "" below is unreachable, not a silent default.
     let cell = |i: Option<usize>| -> &'r str {
@@ -150,11 +153,18 @@ pub(crate) fn is_serial(v: &str) -> bool {
 /// are not RFC 4122 UUIDs.
 pub(crate) fn is_uuid(v: &str) -> bool {
     let b = v.as_bytes();
+    let hex = |part: &[u8]| part.iter().all(u8::is_ascii_hexdigit);
+    // Indexing cannot panic: the length is checked first.
     b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+        && b[8] == b'-'
+        && b[13] == b'-'
+        && b[18] == b'-'
+        && b[23] == b'-'
+        && hex(&b[..8])
+        && hex(&b[9..13])
+        && hex(&b[14..18])
+        && hex(&b[19..23])
+        && hex(&b[24..])
 }
 
 fn serial_reason(field: Field, value: &str) -> String {

@@ -23,7 +23,8 @@ pub(crate) enum Head {
     /// Nothing but a BOM and line breaks.
     Empty,
     /// No line break outside quotes within `HEAD_LIMIT` bytes, and there is more.
-    TooLong,
+    /// `in_quotes`: a double quote was still open, the likely cause.
+    TooLong { in_quotes: bool },
     /// A header line; the delimiter most frequent in it (outside quotes).
     Line { sniffed: u8 },
 }
@@ -59,7 +60,7 @@ pub(crate) fn inspect_head(head: &[u8], is_whole_file: bool) -> Head {
         }
     }
     if !ended && !is_whole_file {
-        return Head::TooLong;
+        return Head::TooLong { in_quotes };
     }
     Head::Line {
         sniffed: pick_delimiter(counts),
@@ -302,9 +303,15 @@ mod tests {
     fn head_shapes() {
         assert_eq!(inspect_head(b"", true), Head::Empty);
         assert_eq!(inspect_head(b"\xEF\xBB\xBF\r\n\n", true), Head::Empty);
-        assert_eq!(inspect_head(b"aaaa", false), Head::TooLong);
+        assert_eq!(
+            inspect_head(b"aaaa", false),
+            Head::TooLong { in_quotes: false }
+        );
         // A quoted line break does not end the header line.
-        assert_eq!(inspect_head(b"\"a\nb\"", false), Head::TooLong);
+        assert_eq!(
+            inspect_head(b"\"a\nb", false),
+            Head::TooLong { in_quotes: true }
+        );
         assert_eq!(
             inspect_head(b"\"a\nb\";c\n", false),
             Head::Line { sniffed: b';' }

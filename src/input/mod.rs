@@ -180,12 +180,17 @@ impl InputFile {
             .with_context(|| format!("cannot read input file {}", path.display()))?;
         let sniffed = match header::inspect_head(&head, head.len() <= HEAD_LIMIT) {
             Head::Empty => bail!("{}", no_header_message(path, head.is_empty())),
-            Head::TooLong => bail!(
-                "the first line of {} is longer than {} KiB, so it is not a header line — is \
+            Head::TooLong { in_quotes } => bail!(
+                "the first line of {} is longer than {} KiB, so it is not a header line{} — is \
                  this a CSV file? The first line must name the columns, for example:\n  \
                  {EXAMPLE_HEADER}",
                 path.display(),
-                HEAD_LIMIT / 1024
+                HEAD_LIMIT / 1024,
+                if in_quotes {
+                    " (a double quote in it is never closed)"
+                } else {
+                    ""
+                }
             ),
             Head::Line { sniffed } => sniffed,
         };

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -228,6 +229,9 @@ impl<'a> Rows<'a> {
         }
     }
 }
+
+// After the end or an error, `next` keeps answering `None`.
+impl FusedIterator for Rows<'_> {}
 
 impl Iterator for Rows<'_> {
     type Item = Result<InputRow>;

@@ -613,13 +613,21 @@ fn bench_scan_and_rows_on_a_million_rows() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let dup_every: u64 = std::env::var("INPUT_BENCH_DUP_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let mut f = NamedTempFile::new().expect("temp file");
     {
         let mut w = std::io::BufWriter::new(f.as_file_mut());
         writeln!(w, "tokenSerialNumber,deviceSerialNumber,userId").expect("write");
         for i in 0..n {
-            // 1 % duplicates, so the second pass runs.
-            let k = if i % 100 == 99 { i / 2 } else { i };
+            // Some duplicates (every `dup_every`-th row), so the second pass runs.
+            let k = if dup_every > 0 && i % dup_every == dup_every - 1 {
+                i / 2
+            } else {
+                i
+            };
             writeln!(
                 w,
                 "{:012},{:012},{:08x}-4f89-11d3-9a0c-0305e82c3301",
