@@ -1,0 +1,417 @@
+//! Input (SPEC §2): streams the CSV of credentials to remove — header mapping, delimiter
+//! sniffing, row validation and duplicate detection — in memory that does not grow with the file.
+//!
+//! # Reading
+//!
+//! [`InputFile::open`] reads the header and fails, with a message that says how to fix it, on
+//! whole-file problems: a missing or unreadable file, no header, a header that is not UTF-8,
+//! no `deviceSerialNumber` column, a known column named twice, a bad `--delimiter`. After that
+//! nothing about a single row is an error: every non-blank record becomes one [`InputRow`]
+//! that is valid, invalid (with a reason in plain words) or a duplicate of an earlier row.
+//!
+//! Header names are compared ignoring case and everything but ASCII letters and digits. The
+//! delimiter is the most frequent of `,` `;` TAB outside quotes on the header line (ties and
+//! none mean `,`) unless `--delimiter` says otherwise. Records are csv `ByteRecord`s read with
+//! `flexible(true)`, so a wrong field count or bytes that are not UTF-8 make one invalid row,
+//! never an error or a panic. Blank lines and records whose cells are all whitespace are skipped
+//! and take no row number. Cells are trimmed; values stay strings (leading zeros survive).
+//!
+//! # Duplicates in bounded memory
+//!
+//! A row is a duplicate when its (token, device, lowercased user) equals that of an earlier
+//! valid row. Remembering every key would make memory grow with the file (SPEC §11), so
+//! [`InputFile::scan`] works in two streaming passes:
+//!
+//! 1. Every valid row's key is hashed to 128 bits and added to a fixed 4 MiB Bloom filter. A key
+//!    whose bits were all set already *may* have been seen: it goes into a candidate set.
+//!    Keys that the filter has never seen are certainly new and cost nothing more.
+//! 2. Only if there are candidates, a second pass records, per candidate key, the first row
+//!    that has it and maps every later row with that key to it. False positives of the filter
+//!    simply find no earlier row and drop out, so the answer is exact.
+//!
+//! Memory is the 4 MiB filter (freed when `scan` returns) plus about 40 bytes per distinct
+//! duplicated key and 16 bytes per duplicate row in the resulting [`DuplicateIndex`]: it grows
+//! with the number of duplicates, not with the file. At 1,000,000 distinct rows the filter
+//! yields on the order of ten false candidates.
+
+mod check;
+mod dedup;
+mod header;
+mod reader;
+
+use std::collections::hash_map::Entry;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use csv::ByteRecord;
+
+use crate::api::types::Credential;
+use check::Outcome;
+use dedup::{Bloom, DEFAULT_LOG2_BLOCKS, KeyMap, KeySet, row_key};
+use header::{Columns, EXAMPLE_HEADER, HEAD_LIMIT, Head};
+use reader::{DataReader, RecordSource};
+
+pub use dedup::DuplicateIndex;
+pub use reader::Rows;
+
+/// How to read the input file.
+#[derive(Clone, Debug, Default)]
+pub struct InputOptions {
+    /// `--delimiter`: overrides the delimiter sniffed from the header (`b','`, `b';'`, `b'\t'`).
+    pub delimiter: Option<u8>,
+}
+
+/// The known columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    Token,
+    Device,
+    User,
+}
+
+impl Field {
+    /// The column's canonical name, as the report header spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Token => "tokenSerialNumber",
+            Field::Device => "deviceSerialNumber",
+            Field::User => "userId",
+        }
+    }
+}
+
+/// An opened input file whose header has been checked. Each pass (`scan`, `rows`) reopens
+/// the file and streams it.
+#[derive(Clone, Debug)]
+pub struct InputFile {
+    path: PathBuf,
+    delimiter: u8,
+    cols: Columns,
+    /// The raw header, compared on every later pass to notice a file changed underneath.
+    header: ByteRecord,
+}
+
+/// The result of a full pass: counts and the exact duplicate index.
+/// `n_valid + n_invalid + n_duplicate == n_rows`; `n_needs_lookup` is part of `n_valid`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan {
+    pub n_rows: u64,
+    pub n_valid: u64,
+    pub n_invalid: u64,
+    pub n_duplicate: u64,
+    /// Valid rows with an empty token and/or user: they need a lookup by device (SPEC §5).
+    pub n_needs_lookup: u64,
+    pub duplicates: DuplicateIndex,
+}
+
+/// One data record of the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputRow {
+    /// 1-based index of the data record (header and blank rows excluded).
+    pub row: u64,
+    /// The file line the record starts on (the header is line 1).
+    pub line: u64,
+    /// Trimmed values; "" when the column is absent or the cell empty. For invalid rows, the
+    /// first 64 characters (bytes that are not UTF-8 shown as U+FFFD).
+    pub token: String,
+    pub device: String,
+    pub user: String,
+    pub check: RowCheck,
+}
+
+/// The verdict on one row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowCheck {
+    Valid,
+    Invalid {
+        reason: String,
+    },
+    /// Repeats the valid row `first_row`; never sent.
+    Duplicate {
+        first_row: u64,
+    },
+}
+
+impl InputRow {
+    /// Valid, but the token or the user is missing: a lookup by device must resolve it.
+    pub fn needs_lookup(&self) -> bool {
+        self.check == RowCheck::Valid && (self.token.is_empty() || self.user.is_empty())
+    }
+
+    /// The credential to delete, when the row is valid and names all three values.
+    pub fn credential(&self) -> Option<Credential> {
+        if self.check != RowCheck::Valid || self.needs_lookup() {
+            return None;
+        }
+        Some(Credential {
+            token_serial_number: self.token.clone(),
+            device_serial_number: self.device.clone(),
+            user_id: self.user.clone(),
+        })
+    }
+}
+
+impl InputFile {
+    /// Opens `path` and checks its header. Whole-file problems are errors here, with messages
+    /// that say how to fix them.
+    pub fn open(path: &Path, opts: &InputOptions) -> Result<InputFile> {
+        if let Some(d) = opts.delimiter {
+            header::check_delimiter(d)?;
+        }
+        let mut file = File::open(path).map_err(|e| {
+            anyhow!(
+                "cannot open input file {}: {e} — check the path",
+                path.display()
+            )
+        })?;
+        let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
+        if is_dir {
+            bail!(
+                "{} is a directory, not a CSV file — check the path",
+                path.display()
+            );
+        }
+        let mut head = Vec::with_capacity(HEAD_LIMIT + 1);
+        (&mut file)
+            .take(HEAD_LIMIT as u64 + 1)
+            .read_to_end(&mut head)
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        let sniffed = match header::inspect_head(&head, head.len() <= HEAD_LIMIT) {
+            Head::Empty => bail!("{}", no_header_message(path, head.is_empty())),
+            Head::TooLong { in_quotes } => bail!(
+                "the first line of {} is longer than {} KiB, so it is not a header line{} — is \
+                 this a CSV file? The first line must name the columns, for example:\n  \
+                 {EXAMPLE_HEADER}",
+                path.display(),
+                HEAD_LIMIT / 1024,
+                if in_quotes {
+                    " (a double quote in it is never closed)"
+                } else {
+                    ""
+                }
+            ),
+            Head::Line { sniffed } => sniffed,
+        };
+        let delimiter = opts.delimiter.unwrap_or(sniffed);
+        file.seek(SeekFrom::Start(0))
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        let mut src = RecordSource::open(file, delimiter);
+        let got_header = src
+            .advance()
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        if !got_header {
+            bail!("{}", no_header_message(path, false));
+        }
+        let header = src.record.clone();
+        let mut names = Vec::with_capacity(header.len());
+        for (i, cell) in header.iter().enumerate() {
+            let Ok(name) = std::str::from_utf8(cell) else {
+                bail!(
+                    "the header line of {} is not valid UTF-8 (column {}). If this is a CSV \
+                     file, save it as UTF-8 (in Excel: \"CSV UTF-8\"); if it is not, check the \
+                     path.",
+                    path.display(),
+                    i + 1
+                );
+            };
+            names.push(name.trim().to_string());
+        }
+        let cols = header::map_columns(path, names)?;
+        Ok(InputFile {
+            path: path.to_path_buf(),
+            delimiter,
+            cols,
+            header,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The delimiter in use: `--delimiter` or the sniffed one.
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// Whether the header has this column (`Device` always: `open` requires it).
+    pub fn has_column(&self, f: Field) -> bool {
+        match f {
+            Field::Token => self.cols.token.is_some(),
+            Field::Device => true,
+            Field::User => self.cols.user.is_some(),
+        }
+    }
+
+    /// One full streaming pass (two when the file may hold duplicates): counts and the exact
+    /// duplicate index. See the module docs for how memory stays bounded.
+    pub fn scan(&self) -> Result<Scan> {
+        self.scan_with(DEFAULT_LOG2_BLOCKS)
+    }
+
+    /// `scan` with a Bloom filter of 2^`log2_blocks` 64-byte blocks; tests shrink it to force
+    /// false positives.
+    fn scan_with(&self, log2_blocks: u32) -> Result<Scan> {
+        let mut bloom = Bloom::with_log2_blocks(log2_blocks);
+        let mut candidates = KeySet::default();
+        let (mut n_rows, mut n_invalid, mut n_valid_all, mut n_needs_all) =
+            (0u64, 0u64, 0u64, 0u64);
+        let mut data = self.data()?;
+        while let Some(raw) = data.next_row()? {
+            n_rows += 1;
+            match raw.outcome {
+                Outcome::Invalid(_) => n_invalid += 1,
+                Outcome::Valid {
+                    token,
+                    device,
+                    user,
+                } => {
+                    n_valid_all += 1;
+                    if token.is_empty() || user.is_empty() {
+                        n_needs_all += 1;
+                    }
+                    let key = row_key(token, device, user);
+                    if bloom.insert(key) {
+                        candidates.insert(key);
+                    }
+                }
+            }
+        }
+        drop(bloom);
+
+        let mut pairs = Vec::new();
+        let mut n_needs_dup = 0u64;
+        if !candidates.is_empty() {
+            let mut first_row = KeyMap::<u64>::default();
+            first_row.reserve(candidates.len());
+            let (mut n_rows_again, mut n_valid_again) = (0u64, 0u64);
+            let mut data = self.data()?;
+            while let Some(raw) = data.next_row()? {
+                n_rows_again += 1;
+                let Outcome::Valid {
+                    token,
+                    device,
+                    user,
+                } = raw.outcome
+                else {
+                    continue;
+                };
+                n_valid_again += 1;
+                let key = row_key(token, device, user);
+                if !candidates.contains(&key) {
+                    continue;
+                }
+                match first_row.entry(key) {
+                    Entry::Vacant(v) => {
+                        v.insert(raw.row);
+                    }
+                    Entry::Occupied(o) => {
+                        pairs.push((raw.row, *o.get()));
+                        if token.is_empty() || user.is_empty() {
+                            n_needs_dup += 1;
+                        }
+                    }
+                }
+            }
+            // The second pass must see the file the first one counted, or the counts below
+            // would mix two files.
+            if (n_rows_again, n_valid_again) != (n_rows, n_valid_all) {
+                bail!(
+                    "input file {} changed while it was being read ({n_rows} rows, then \
+                     {n_rows_again}); make sure nothing writes to it and run again",
+                    self.path.display()
+                );
+            }
+        }
+        let duplicates = DuplicateIndex::from_sorted(pairs);
+        let n_duplicate = duplicates.len() as u64;
+        Ok(Scan {
+            n_rows,
+            n_valid: n_valid_all.saturating_sub(n_duplicate),
+            n_invalid,
+            n_duplicate,
+            n_needs_lookup: n_needs_all.saturating_sub(n_needs_dup),
+            duplicates,
+        })
+    }
+
+    /// A new streaming pass over the data rows, marking duplicates with `dups` (from `scan`;
+    /// `DuplicateIndex::empty()` marks none).
+    pub fn rows<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
+        Ok(Rows::new(self.data()?, dups))
+    }
+
+    /// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the
+    /// first row that is invalid or lacks a token or user. Duplicates are kept.
+    pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
+        read_credentials(path)
+    }
+
+    fn data(&self) -> Result<DataReader> {
+        DataReader::open(&self.path, self.delimiter, &self.cols, &self.header)
+    }
+}
+
+/// See [`InputFile::read_credentials`].
+pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
+    let input = InputFile::open(path, &InputOptions::default())?;
+    for f in [Field::Token, Field::User] {
+        if !input.has_column(f) {
+            bail!(
+                "{} has no {} column; a seed file needs tokenSerialNumber, deviceSerialNumber \
+                 and userId on every row",
+                path.display(),
+                f.name()
+            );
+        }
+    }
+    let dups = DuplicateIndex::empty();
+    let mut credentials = Vec::new();
+    for row in input.rows(&dups)? {
+        let row = row?;
+        if let RowCheck::Invalid { reason } = &row.check {
+            bail!(
+                "{} row {} (line {}) is invalid: {reason}",
+                path.display(),
+                row.row,
+                row.line
+            );
+        }
+        let Some(credential) = row.credential() else {
+            let missing = if row.token.is_empty() {
+                Field::Token
+            } else {
+                Field::User
+            };
+            bail!(
+                "{} row {} (line {}) has an empty {}; every row of a seed file needs \
+                 tokenSerialNumber, deviceSerialNumber and userId",
+                path.display(),
+                row.row,
+                row.line,
+                missing.name()
+            );
+        };
+        credentials.push(credential);
+    }
+    Ok(credentials)
+}
+
+fn no_header_message(path: &Path, is_empty: bool) -> String {
+    let what = if is_empty {
+        "is empty"
+    } else {
+        "has no header line (only blank lines)"
+    };
+    format!(
+        "{} {what}: the first line must be a header naming the columns, for example:\n  \
+         {EXAMPLE_HEADER}\nOnly deviceSerialNumber is required; the others are looked up when \
+         absent.",
+        path.display()
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+//! The streaming record reader: csv `ByteRecord`s with exact start lines, blank-row skipping,
+//! row numbering and classification, shared by `scan` and `rows`.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::iter::FusedIterator;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use csv::ByteRecord;
+
+use super::check::{Outcome, classify, is_blank, truncate_chars};
+use super::header::Columns;
+use super::{DuplicateIndex, InputRow, RowCheck};
+
+/// csv's own buffer; larger than its 8 KiB default for fewer read calls on big files.
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// Drop history this far behind the reader (amortises the shift of the kept bytes).
+const HISTORY_SLACK: usize = 64 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Passes the file through to csv and keeps the bytes csv has not finished with, so that the
+/// true start line of each record can be computed.
+///
+/// Why: csv's `Position::line()` is the line where the previous record's parse stopped. Blank
+/// lines before a record, and the LF of a CRLF (which csv consumes with the *next* record), are
+/// counted after that, so the position is early by one on every CRLF row and by the number of
+/// skipped blank lines. The bytes between two record ends are exactly those skipped CR/LF
+/// bytes followed by the record, so counting the LFs in that run fixes the number.
+struct Tap<R> {
+    inner: R,
+    history: Vec<u8>,
+    /// File offset of `history[0]`.
+    base: u64,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.history.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R> Tap<R> {
+    /// The number of LFs in the run of CR/LF bytes (after the BOM at offset 0) that starts at
+    /// file offset `from`: the blank lines csv skipped before the record that begins there.
+    fn skipped_newlines(&self, from: u64) -> u64 {
+        let start = usize::try_from(from.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        let mut bytes = self.history.get(start..).unwrap_or_default();
+        if from == 0 {
+            bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        }
+        let n = bytes
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .filter(|&&b| b == b'\n')
+            .count();
+        n as u64
+    }
+
+    /// Forgets the bytes before file offset `upto`: csv has parsed them.
+    fn forget_before(&mut self, upto: u64) {
+        let done = usize::try_from(upto.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        if done >= HISTORY_SLACK {
+            let done = done.min(self.history.len());
+            self.history.drain(..done);
+            self.base += done as u64;
+        }
+    }
+}
+
+/// csv records of one file, each with the line it starts on. Blank lines are skipped by csv;
+/// records of blank cells are returned (the caller decides).
+pub(crate) struct RecordSource {
+    rdr: csv::Reader<Tap<File>>,
+    pub(crate) record: ByteRecord,
+    /// The start line of `record`.
+    pub(crate) line: u64,
+}
+
+impl RecordSource {
+    pub(crate) fn open(file: File, delimiter: u8) -> RecordSource {
+        let tap = Tap {
+            inner: file,
+            history: Vec::new(),
+            base: 0,
+        };
+        let rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            // A row with the wrong number of fields is one invalid row, not a read error.
+            .flexible(true)
+            .delimiter(delimiter)
+            .buffer_capacity(BUFFER_BYTES)
+            .from_reader(tap);
+        RecordSource {
+            rdr,
+            record: ByteRecord::new(),
+            line: 0,
+        }
+    }
+
+    /// Reads the next record into `self.record`; false at the end of the file. Errors are I/O
+    /// errors only: with `flexible` byte records csv has no other failure.
+    pub(crate) fn advance(&mut self) -> io::Result<bool> {
+        let more = match self.rdr.read_byte_record(&mut self.record) {
+            Ok(more) => more,
+            Err(e) => {
+                return Err(match e.into_kind() {
+                    csv::ErrorKind::Io(e) => e,
+                    other => io::Error::other(format!("{other:?}")),
+                });
+            }
+        };
+        if !more {
+            return Ok(false);
+        }
+        let (from, line) = self
+            .record
+            .position()
+            .map_or((0, 1), |p| (p.byte(), p.line()));
+        self.line = line + self.rdr.get_ref().skipped_newlines(from);
+        let parsed_upto = self.rdr.position().byte();
+        self.rdr.get_mut().forget_before(parsed_upto);
+        Ok(true)
+    }
+}
+
+/// One data record as a pass sees it, borrowed from the reader's buffer.
+pub(crate) struct RawRow<'r> {
+    pub(crate) row: u64,
+    pub(crate) line: u64,
+    pub(crate) outcome: Outcome<'r>,
+    pub(crate) record: &'r ByteRecord,
+    pub(crate) cols: &'r Columns,
+}
+
+/// The data rows of a file after its header: numbered, blank ones skipped, classified.
+pub(crate) struct DataReader {
+    path: PathBuf,
+    src: RecordSource,
+    pub(crate) cols: Columns,
+    delimiter: u8,
+    n_rows: u64,
+}
+
+impl DataReader {
+    /// Opens a new pass and checks that the header is still the one `InputFile::open` saw.
+    pub(crate) fn open(
+        path: &Path,
+        delimiter: u8,
+        cols: &Columns,
+        header: &ByteRecord,
+    ) -> Result<DataReader> {
+        let file = File::open(path).with_context(|| {
+            format!(
+                "cannot open input file {} again for reading — was it moved or deleted?",
+                path.display()
+            )
+        })?;
+        let mut src = RecordSource::open(file, delimiter);
+        let got_header = src
+            .advance()
+            .with_context(|| format!("reading input file {}", path.display()))?;
+        if !got_header || src.record != *header {
+            bail!(
+                "input file {} changed while it was being read (its header is different now); \
+                 make sure nothing writes to it and run again",
+                path.display()
+            );
+        }
+        Ok(DataReader {
+            path: path.to_path_buf(),
+            src,
+            cols: cols.clone(),
+            delimiter,
+            n_rows: 0,
+        })
+    }
+
+    pub(crate) fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// The next non-blank data record, or `None` at the end of the file.
+    pub(crate) fn next_row(&mut self) -> Result<Option<RawRow<'_>>> {
+        loop {
+            let more = self.src.advance().with_context(|| {
+                format!(
+                    "reading input file {} after line {}",
+                    self.path.display(),
+                    self.src.line
+                )
+            })?;
+            if !more {
+                return Ok(None);
+            }
+            if !is_blank(&self.src.record) {
+                break;
+            }
+        }
+        self.n_rows += 1;
+        Ok(Some(RawRow {
+            row: self.n_rows,
+            line: self.src.line,
+            outcome: classify(&self.src.record, &self.cols),
+            record: &self.src.record,
+            cols: &self.cols,
+        }))
+    }
+}
+
+/// The data rows of an input file, each checked and, when valid, classified against the
+/// duplicate index. Yields `Err` only for an I/O error, and then ends.
+pub struct Rows<'a> {
+    data: DataReader,
+    dups: &'a DuplicateIndex,
+    failed: bool,
+}
+
+impl<'a> Rows<'a> {
+    pub(crate) fn new(data: DataReader, dups: &'a DuplicateIndex) -> Rows<'a> {
+        Rows {
+            data,
+            dups,
+            failed: false,
+        }
+    }
+}
+
+// After the end or an error, `next` keeps answering `None`.
+impl FusedIterator for Rows<'_> {}
+
+impl Iterator for Rows<'_> {
+    type Item = Result<InputRow>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let dups = self.dups;
+        let delimiter = self.data.delimiter();
+        let raw = match self.data.next_row() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return None,
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        };
+        let row = match raw.outcome {
+            Outcome::Valid {
+                token,
+                device,
+                user,
+            } => InputRow {
+                row: raw.row,
+                line: raw.line,
+                token: token.to_string(),
+                device: device.to_string(),
+                user: user.to_string(),
+                check: match dups.first_of(raw.row) {
+                    Some(first_row) => RowCheck::Duplicate { first_row },
+                    None => RowCheck::Valid,
+                },
+            },
+            Outcome::Invalid(ref problem) => {
+                let cols = raw.cols;
+                let echo = |i: Option<usize>| {
+                    i.and_then(|i| raw.record.get(i))
+                        .map(|b| truncate_chars(String::from_utf8_lossy(b).trim()).to_string())
+                        .unwrap_or_default()
+                };
+                InputRow {
+                    row: raw.row,
+                    line: raw.line,
+                    token: echo(cols.token),
+                    device: echo(Some(cols.device)),
+                    user: echo(cols.user),
+                    check: RowCheck::Invalid {
+                        reason: problem.reason(cols, delimiter),
+                    },
+                }
+            }
+        };
+        Some(Ok(row))
+    }
+}

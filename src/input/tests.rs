@@ -1,0 +1,663 @@
+//! Tests of the input module through its public API, on real files in a temp dir.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use proptest::prelude::*;
+use tempfile::NamedTempFile;
+
+use super::*;
+
+const U1: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+const U2: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+
+fn file(bytes: &[u8]) -> NamedTempFile {
+    let mut f = NamedTempFile::new().expect("temp file");
+    f.write_all(bytes).expect("write");
+    f.flush().expect("flush");
+    f
+}
+
+fn open(bytes: &[u8]) -> (NamedTempFile, InputFile) {
+    let f = file(bytes);
+    let input = InputFile::open(f.path(), &InputOptions::default()).expect("opens");
+    (f, input)
+}
+
+fn open_err(bytes: &[u8]) -> String {
+    let f = file(bytes);
+    format!(
+        "{:#}",
+        InputFile::open(f.path(), &InputOptions::default()).expect_err("opened")
+    )
+}
+
+fn rows_of(input: &InputFile, dups: &DuplicateIndex) -> Vec<InputRow> {
+    input
+        .rows(dups)
+        .expect("rows")
+        .collect::<Result<Vec<_>>>()
+        .expect("no I/O error")
+}
+
+fn all_rows(bytes: &[u8]) -> (Scan, Vec<InputRow>) {
+    let (_f, input) = open(bytes);
+    let scan = input.scan().expect("scan");
+    let rows = rows_of(&input, &scan.duplicates);
+    (scan, rows)
+}
+
+fn lines(rows: &[InputRow]) -> Vec<(u64, u64)> {
+    rows.iter().map(|r| (r.row, r.line)).collect()
+}
+
+// ---- whole-file errors -------------------------------------------------------------------
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("nope.csv");
+    let err = InputFile::open(&path, &InputOptions::default())
+        .expect_err("opened")
+        .to_string();
+    assert!(err.starts_with("cannot open input file "), "{err}");
+    assert!(err.contains("nope.csv: No such file"), "{err}");
+    assert!(err.ends_with("— check the path"), "{err}");
+}
+
+#[test]
+fn directory() {
+    let dir = tempfile::tempdir().expect("dir");
+    let err = InputFile::open(dir.path(), &InputOptions::default())
+        .expect_err("opened")
+        .to_string();
+    assert!(err.contains("is a directory"), "{err}");
+}
+
+#[test]
+fn empty_file_and_only_blank_lines() {
+    let err = open_err(b"");
+    assert!(
+        err.contains("is empty: the first line must be a header"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tokenSerialNumber,deviceSerialNumber,userId"),
+        "{err}"
+    );
+    for blank in [&b"\n\n\r\n"[..], b"\xEF\xBB\xBF", b"\xEF\xBB\xBF\r\n"] {
+        let err = open_err(blank);
+        assert!(err.contains("has no header line"), "{err}");
+    }
+}
+
+#[test]
+fn header_not_utf8() {
+    let err = open_err(b"deviceSerialNumber,us\xFFer\nD1,x\n");
+    assert!(
+        err.contains("header line of") && err.contains("is not valid UTF-8 (column 2)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn binary_files_are_clear_errors() {
+    let err = open_err(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0");
+    assert!(
+        err.contains("deviceSerialNumber") || err.contains("UTF-8"),
+        "{err}"
+    );
+    let err = open_err(&[0u8; 100_000]);
+    assert!(err.contains("longer than 64 KiB"), "{err}");
+    let err = open_err(&[0xFFu8; 1000]);
+    assert!(err.contains("not valid UTF-8"), "{err}");
+}
+
+#[test]
+fn no_device_column() {
+    let f = file(b"serial,user\n1,2\n");
+    let err = InputFile::open(f.path(), &InputOptions::default())
+        .expect_err("opened")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{} has no deviceSerialNumber column (found: \"serial\", \"user\"). Rename the \
+             device column to deviceSerialNumber (case and punctuation are ignored: \
+             device_serial_number works too).",
+            f.path().display()
+        )
+    );
+}
+
+#[test]
+fn duplicate_known_column() {
+    let err = open_err(b"userId,deviceSerialNumber,USER ID\n");
+    assert!(err.contains("two userId columns"), "{err}");
+    assert!(
+        err.contains("column 1") && err.contains("column 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_delimiter_option() {
+    let f = file(b"deviceSerialNumber\nD1\n");
+    let err = InputFile::open(
+        f.path(),
+        &InputOptions {
+            delimiter: Some(b'x'),
+        },
+    )
+    .expect_err("opened")
+    .to_string();
+    assert!(err.starts_with("--delimiter 'x' cannot be used"), "{err}");
+}
+
+// ---- header, delimiter, lines -------------------------------------------------------------
+
+#[test]
+fn header_variants_and_column_presence() {
+    let (_f, input) = open(b"Note;Device Serial Number;user_id\nx;D1;\n");
+    assert_eq!(input.delimiter(), b';');
+    assert!(input.has_column(Field::Device));
+    assert!(input.has_column(Field::User));
+    assert!(!input.has_column(Field::Token));
+    let rows = rows_of(&input, &DuplicateIndex::empty());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].device, "D1");
+    assert_eq!(rows[0].token, "");
+    assert!(rows[0].needs_lookup());
+    assert_eq!(rows[0].credential(), None);
+}
+
+#[test]
+fn tab_and_override() {
+    let (_f, input) = open(b"deviceSerialNumber\tuserId\nD1\t\n");
+    assert_eq!(input.delimiter(), b'\t');
+    // Overriding with the wrong delimiter makes the header one column: no device column.
+    let f = file(b"deviceSerialNumber;userId\nD1;\n");
+    let err = InputFile::open(
+        f.path(),
+        &InputOptions {
+            delimiter: Some(b','),
+        },
+    )
+    .expect_err("opened")
+    .to_string();
+    assert!(err.contains("delimiter"), "{err}");
+    // And with the right one an ambiguous header reads fine.
+    let f = file(b"deviceSerialNumber;user,Id\nD1;\n");
+    let input = InputFile::open(
+        f.path(),
+        &InputOptions {
+            delimiter: Some(b';'),
+        },
+    )
+    .expect("opens");
+    assert!(input.has_column(Field::User));
+}
+
+#[test]
+fn bom_crlf_and_leading_zeros() {
+    let (scan, rows) = all_rows(
+        format!("\u{feff}tokenSerialNumber,deviceSerialNumber,userId\r\n000123,0077,{U1}\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(scan.n_valid, 1);
+    assert_eq!(rows[0].token, "000123");
+    assert_eq!(rows[0].device, "0077");
+    assert_eq!(rows[0].line, 2);
+    assert_eq!(rows[0].check, RowCheck::Valid);
+    assert_eq!(
+        rows[0].credential(),
+        Some(Credential {
+            token_serial_number: "000123".into(),
+            device_serial_number: "0077".into(),
+            user_id: U1.into(),
+        })
+    );
+}
+
+#[test]
+fn line_numbers_with_crlf_blank_lines_and_quoted_newlines() {
+    let text = "deviceSerialNumber,note\r\n\
+                D1,a\r\n\
+                \r\n\
+                \r\n\
+                D2,\"two\r\nlines\"\r\n\
+                D3,x\r\n\
+                ,\r\n\
+                D4,\"three\nline\nnote\"\n\
+                \n\
+                D5,y";
+    let (_s, rows) = all_rows(text.as_bytes());
+    assert_eq!(lines(&rows), vec![(1, 2), (2, 5), (3, 7), (4, 9), (5, 13)]);
+    // Same with LF endings.
+    let (_s, rows) = all_rows(text.replace("\r\n", "\n").as_bytes());
+    assert_eq!(lines(&rows), vec![(1, 2), (2, 5), (3, 7), (4, 9), (5, 13)]);
+}
+
+#[test]
+fn line_numbers_with_blank_lines_before_the_header() {
+    let (_s, rows) = all_rows(b"\n\r\ndeviceSerialNumber\r\nD1\r\n\nD2\n");
+    assert_eq!(lines(&rows), vec![(1, 4), (2, 6)]);
+}
+
+#[test]
+fn line_numbers_survive_history_compaction() {
+    // Enough rows to make the tap drop parsed bytes several times.
+    let mut text = String::from("deviceSerialNumber,note\r\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("D{i},\"a\r\nb\"\r\n\r\n"));
+    }
+    let (_s, rows) = all_rows(text.as_bytes());
+    assert_eq!(rows.len(), 20_000);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.line, 2 + 3 * i as u64, "row {}", r.row);
+    }
+}
+
+#[test]
+fn blank_and_all_empty_rows_are_skipped_without_a_row_number() {
+    let (scan, rows) = all_rows(b"deviceSerialNumber,userId,x\nD1,,\n,,\n , \t ,\n\nD2,,\n,,,,\n");
+    assert_eq!(scan.n_rows, 2);
+    assert_eq!(lines(&rows), vec![(1, 2), (2, 6)]);
+}
+
+// ---- invalid rows ----------------------------------------------------------------------------
+
+#[test]
+fn invalid_rows_carry_reason_and_truncated_echo() {
+    let long = "x".repeat(100);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n\
+         T1,D1,{U1},extra\n\
+         T2,D\u{e9}\u{301}-{long},{U1}\n\
+         T3,,{U1}\n"
+    );
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(b"T4,D\xFF4,nobody\n");
+    let (scan, rows) = all_rows(&bytes);
+    assert_eq!(scan.n_invalid, 4);
+    assert_eq!(scan.n_valid, 0);
+    let reasons: Vec<&str> = rows
+        .iter()
+        .map(|r| match &r.check {
+            RowCheck::Invalid { reason } => reason.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(
+        reasons[0].starts_with("expected 3 fields, found 4"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("contains 'é' at position 2"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[2], "deviceSerialNumber is empty");
+    assert!(reasons[3].contains("not valid UTF-8"), "{reasons:?}");
+    // Echo: first 64 characters, never split inside a character; lossy for bad bytes.
+    assert_eq!(rows[1].device.chars().count(), 64);
+    assert!(rows[1].device.starts_with("Dé\u{301}-xxx"));
+    assert_eq!(rows[3].device, "D\u{FFFD}4");
+    assert_eq!(rows[3].user, "nobody");
+    assert_eq!(rows[0].user, U1);
+    assert!(!rows[0].needs_lookup());
+    assert_eq!(rows[0].credential(), None);
+}
+
+#[test]
+fn short_rows_echo_what_they_have() {
+    let (_s, rows) = all_rows(b"tokenSerialNumber,deviceSerialNumber,userId\nT1\n");
+    assert_eq!(rows[0].token, "T1");
+    assert_eq!(rows[0].device, "");
+    assert_eq!(
+        rows[0].check,
+        RowCheck::Invalid {
+            reason: "expected 3 fields, found 1".into()
+        }
+    );
+}
+
+#[test]
+fn oversized_cell_is_invalid() {
+    let text = format!("deviceSerialNumber,note\nD1,{}\nD2,ok\n", "n".repeat(1025));
+    let (scan, rows) = all_rows(text.as_bytes());
+    assert_eq!((scan.n_invalid, scan.n_valid), (1, 1));
+    assert!(
+        matches!(&rows[0].check, RowCheck::Invalid { reason } if reason.contains("1025 bytes"))
+    );
+}
+
+// ---- duplicates -----------------------------------------------------------------------------
+
+#[test]
+fn duplicates_case_insensitive_user_and_after_invalid_rows() {
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n\
+         T1,D1,{U1}\n\
+         T1,D1,bad\n\
+         T1,D1,{upper}\n\
+         T2,D1,{U1}\n\
+         T1,D1,{U2}\n\
+         T1,D1,{U1}\n\
+         ,D9,\n\
+         ,D9,\n\
+         T2,D1,{U1}\n",
+        upper = U1.to_uppercase()
+    );
+    let (scan, rows) = all_rows(text.as_bytes());
+    assert_eq!(scan.n_rows, 9);
+    assert_eq!(scan.n_invalid, 1);
+    assert_eq!(scan.n_duplicate, 4);
+    assert_eq!(scan.n_valid, 4);
+    assert_eq!(scan.n_needs_lookup, 1);
+    let checks: Vec<&RowCheck> = rows.iter().map(|r| &r.check).collect();
+    assert!(matches!(checks[1], RowCheck::Invalid { .. }));
+    assert_eq!(checks[2], &RowCheck::Duplicate { first_row: 1 });
+    assert_eq!(checks[3], &RowCheck::Valid);
+    assert_eq!(checks[4], &RowCheck::Valid);
+    assert_eq!(checks[5], &RowCheck::Duplicate { first_row: 1 });
+    assert_eq!(checks[6], &RowCheck::Valid);
+    assert_eq!(checks[7], &RowCheck::Duplicate { first_row: 7 });
+    assert_eq!(checks[8], &RowCheck::Duplicate { first_row: 4 });
+    // A duplicate keeps its full values but is neither sent nor looked up.
+    assert_eq!(rows[2].user, U1.to_uppercase());
+    assert!(!rows[7].needs_lookup());
+    assert_eq!(rows[5].credential(), None);
+    assert_eq!(scan.duplicates.first_of(3), Some(1));
+    assert_eq!(scan.duplicates.first_of(2), None);
+}
+
+#[test]
+fn an_invalid_row_is_never_the_first_of_a_duplicate() {
+    let (scan, rows) = all_rows(b"deviceSerialNumber,x\nD1,1,2\nD1,1\nD1,1\n");
+    assert_eq!(scan.n_invalid, 1);
+    assert_eq!(rows[2].check, RowCheck::Duplicate { first_row: 2 });
+}
+
+#[test]
+fn without_the_index_every_valid_row_is_valid() {
+    let (_f, input) = open(b"deviceSerialNumber\nD1\nD1\n");
+    let rows = rows_of(&input, &DuplicateIndex::empty());
+    assert!(rows.iter().all(|r| r.check == RowCheck::Valid));
+}
+
+/// The plain answer: the first valid row of every key.
+fn naive_duplicates(input: &InputFile) -> HashMap<u64, u64> {
+    let mut first: HashMap<(String, String, String), u64> = HashMap::new();
+    let mut dups = HashMap::new();
+    for r in rows_of(input, &DuplicateIndex::empty()) {
+        if r.check != RowCheck::Valid {
+            continue;
+        }
+        let key = (r.token, r.device, r.user.to_ascii_lowercase());
+        match first.get(&key) {
+            Some(&f) => {
+                dups.insert(r.row, f);
+            }
+            None => {
+                first.insert(key, r.row);
+            }
+        }
+    }
+    dups
+}
+
+#[test]
+fn bloom_false_positives_do_not_change_the_answer() {
+    let mut text = String::from("tokenSerialNumber,deviceSerialNumber,userId\n");
+    for i in 0..3000u32 {
+        // Every 7th row repeats an earlier one; the rest are distinct.
+        let d = if i % 7 == 6 { i / 2 } else { i };
+        text.push_str(&format!("T{},D{d},{U1}\n", d % 13));
+    }
+    let (_f, input) = open(text.as_bytes());
+    // One 512-bit block for 3000 keys: almost every key is a (false) candidate.
+    let tiny = input.scan_with(0).expect("scan");
+    let normal = input.scan().expect("scan");
+    assert_eq!(tiny, normal);
+    let expected = naive_duplicates(&input);
+    assert_eq!(tiny.duplicates.len(), expected.len());
+    assert!(!expected.is_empty());
+    for (row, first) in expected {
+        assert_eq!(tiny.duplicates.first_of(row), Some(first), "row {row}");
+    }
+    assert_eq!(
+        tiny.n_valid + tiny.n_duplicate + tiny.n_invalid,
+        tiny.n_rows
+    );
+}
+
+// ---- read_credentials ---------------------------------------------------------------------
+
+#[test]
+fn read_credentials_reads_all_or_names_the_bad_row() {
+    let f = file(
+        format!("userId,deviceSerialNumber,tokenSerialNumber\n{U1},D1,T1\n{U2},D2,T2\n").as_bytes(),
+    );
+    let creds = InputFile::read_credentials(f.path()).expect("reads");
+    assert_eq!(creds.len(), 2);
+    assert_eq!(creds[1].token_serial_number, "T2");
+    assert_eq!(creds[1].user_id, U2);
+
+    let f = file(
+        format!("userId,deviceSerialNumber,tokenSerialNumber\n{U1},D1,T1\n\n{U2},D-2,T2\n")
+            .as_bytes(),
+    );
+    let err = read_credentials(f.path()).expect_err("read").to_string();
+    assert!(
+        err.contains("row 2 (line 4) is invalid: deviceSerialNumber"),
+        "{err}"
+    );
+
+    let f = file(format!("userId,deviceSerialNumber,tokenSerialNumber\n{U1},D1,\n").as_bytes());
+    let err = read_credentials(f.path()).expect_err("read").to_string();
+    assert!(
+        err.contains("row 1 (line 2) has an empty tokenSerialNumber"),
+        "{err}"
+    );
+
+    let f = file(b"deviceSerialNumber,userId\n");
+    let err = read_credentials(f.path()).expect_err("read").to_string();
+    assert!(err.contains("has no tokenSerialNumber column"), "{err}");
+}
+
+// ---- API shape ----------------------------------------------------------------------------
+
+#[test]
+fn passes_can_move_to_another_thread() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<InputFile>();
+    assert_send::<Scan>();
+    assert_send::<Rows<'static>>();
+}
+
+#[test]
+fn a_file_changed_between_passes_is_an_error() {
+    let f = file(b"deviceSerialNumber\nD1\n");
+    let input = InputFile::open(f.path(), &InputOptions::default()).expect("opens");
+    std::fs::write(f.path(), b"userId,deviceSerialNumber\nx,D1\n").expect("rewrite");
+    let err = input.scan().expect_err("scanned").to_string();
+    assert!(err.contains("changed while it was being read"), "{err}");
+}
+
+// ---- properties ---------------------------------------------------------------------------
+
+/// Checks everything that must hold for any file: no panics, consistent counts, consecutive
+/// row numbers, non-decreasing lines, and an exact duplicate index.
+fn check_any_file(bytes: &[u8]) {
+    let f = file(bytes);
+    for opts in [
+        InputOptions::default(),
+        InputOptions {
+            delimiter: Some(b';'),
+        },
+    ] {
+        let Ok(input) = InputFile::open(f.path(), &opts) else {
+            continue;
+        };
+        let scan = input.scan().expect("scan of a regular file");
+        assert_eq!(
+            scan.n_valid + scan.n_invalid + scan.n_duplicate,
+            scan.n_rows
+        );
+        assert!(scan.n_needs_lookup <= scan.n_valid);
+        assert_eq!(scan, input.scan_with(0).expect("tiny scan"));
+        let rows = rows_of(&input, &scan.duplicates);
+        assert_eq!(rows.len() as u64, scan.n_rows);
+        let mut prev_line = 1;
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(r.row, i as u64 + 1);
+            assert!(r.line > 1 && r.line >= prev_line, "{rows:?}");
+            prev_line = r.line;
+            for v in [&r.token, &r.device, &r.user] {
+                assert!(v.chars().count() <= 64 || r.check == RowCheck::Valid);
+            }
+        }
+        let n = |p: fn(&InputRow) -> bool| rows.iter().filter(|r| p(r)).count() as u64;
+        assert_eq!(n(|r| r.check == RowCheck::Valid), scan.n_valid);
+        assert_eq!(n(InputRow::needs_lookup), scan.n_needs_lookup);
+        assert_eq!(
+            n(|r| matches!(r.check, RowCheck::Invalid { .. })),
+            scan.n_invalid
+        );
+        let expected = naive_duplicates(&input);
+        assert_eq!(expected.len() as u64, scan.n_duplicate);
+        for (row, first) in expected {
+            assert_eq!(scan.duplicates.first_of(row), Some(first));
+        }
+    }
+}
+
+/// Bytes that look enough like a CSV input to reach every branch of the reader.
+fn csvish() -> impl Strategy<Value = Vec<u8>> {
+    let cell = prop_oneof![
+        Just(b"".to_vec()),
+        Just(b" ".to_vec()),
+        Just(b"T1".to_vec()),
+        Just(b"D1".to_vec()),
+        Just(b"0077".to_vec()),
+        Just(U1.as_bytes().to_vec()),
+        Just(U1.to_uppercase().into_bytes()),
+        Just(b"\"q,\r\nq\"".to_vec()),
+        Just(b"\"".to_vec()),
+        Just(b"\xFF".to_vec()),
+        Just(b"1.4E+11".to_vec()),
+        Just(vec![b'A'; 1100]),
+        proptest::collection::vec(any::<u8>(), 0..8),
+    ];
+    let sep = prop_oneof![Just(b','), Just(b';'), Just(b'\t')];
+    let eol = prop_oneof![
+        Just(b"\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\r".to_vec())
+    ];
+    let line = (proptest::collection::vec(cell, 0..5), sep, eol).prop_map(|(cells, sep, eol)| {
+        let mut out = cells.join(&sep);
+        out.extend(eol);
+        out
+    });
+    let header = prop_oneof![
+        Just(b"tokenSerialNumber,deviceSerialNumber,userId\n".to_vec()),
+        Just(b"\xEF\xBB\xBFuser_id;DEVICE SERIAL NUMBER\r\n".to_vec()),
+        Just(b"deviceSerialNumber\n".to_vec()),
+        Just(Vec::new()),
+    ];
+    (header, proptest::collection::vec(line, 0..30)).prop_map(|(mut h, lines)| {
+        for l in lines {
+            h.extend(l);
+        }
+        h
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        check_any_file(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_after_a_header_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048)
+    ) {
+        let mut file = b"tokenSerialNumber,deviceSerialNumber,userId\n".to_vec();
+        file.extend(bytes);
+        check_any_file(&file);
+    }
+
+    #[test]
+    fn csv_like_files_are_counted_consistently(bytes in csvish()) {
+        check_any_file(&bytes);
+    }
+}
+
+// ---- benchmark (ignored: run with --release -- --ignored --nocapture) --------------------
+
+/// Peak resident set size of this process in KiB, from /proc (Linux only).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+#[ignore = "benchmark: cargo test --release input::tests::bench -- --ignored --nocapture"]
+fn bench_scan_and_rows_on_a_million_rows() {
+    let n: u64 = std::env::var("INPUT_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dup_every: u64 = std::env::var("INPUT_BENCH_DUP_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut f = NamedTempFile::new().expect("temp file");
+    {
+        let mut w = std::io::BufWriter::new(f.as_file_mut());
+        writeln!(w, "tokenSerialNumber,deviceSerialNumber,userId").expect("write");
+        for i in 0..n {
+            // Some duplicates (every `dup_every`-th row), so the second pass runs.
+            let k = if dup_every > 0 && i % dup_every == dup_every - 1 {
+                i / 2
+            } else {
+                i
+            };
+            writeln!(
+                w,
+                "{:012},{:012},{:08x}-4f89-11d3-9a0c-0305e82c3301",
+                k,
+                k + 7,
+                k
+            )
+            .expect("write");
+        }
+        w.flush().expect("flush");
+    }
+    let rss_before = peak_rss_kib();
+    let input = InputFile::open(f.path(), &InputOptions::default()).expect("opens");
+    let t = std::time::Instant::now();
+    let scan = input.scan().expect("scan");
+    let scan_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let mut n_rows = 0u64;
+    for r in input.rows(&scan.duplicates).expect("rows") {
+        std::hint::black_box(r.expect("row"));
+        n_rows += 1;
+    }
+    let rows_s = t.elapsed().as_secs_f64();
+    assert_eq!(n_rows, n);
+    eprintln!(
+        "{n} rows, {} duplicates: scan (2 passes) {scan_s:.3} s = {:.0} rows/s; rows() pass \
+         {rows_s:.3} s = {:.0} rows/s; peak RSS before {rss_before:?} KiB, after {:?} KiB",
+        scan.n_duplicate,
+        n as f64 / scan_s,
+        n as f64 / rows_s,
+        peak_rss_kib()
+    );
+}
