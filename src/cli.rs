@@ -187,7 +187,12 @@ pub struct SimArgs {
 
     /// Bearer token the simulator accepts (a rehearsal value, not a tenant secret); without it
     /// any bearer token is accepted. Also read from DS100_SIM_TOKEN.
-    #[arg(long, env = "DS100_SIM_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DS100_SIM_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 
     /// Answer 429 above this rate (token bucket). Example: --rate-limit 50/s
@@ -259,7 +264,9 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
 fn parse_probability(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("'{s}' is not a probability between 0 and 1 (e.g. 0.05)")),
+        _ => Err(format!(
+            "'{s}' is not a probability between 0 and 1 (e.g. 0.05)"
+        )),
     }
 }
 
@@ -269,7 +276,9 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
         ";" | "semicolon" => Ok(b';'),
         "\t" | "\\t" | "tab" | "TAB" => Ok(b'\t'),
         "|" | "pipe" => Ok(b'|'),
-        _ => Err(format!("'{s}' is not a supported delimiter: use ',', ';', 'tab' or '|'")),
+        _ => Err(format!(
+            "'{s}' is not a supported delimiter: use ',', ';', 'tab' or '|'"
+        )),
     }
 }
 
@@ -286,7 +295,9 @@ mod tests {
     #[test]
     fn run_defaults_follow_the_spec() {
         let cli = Cli::try_parse_from(["ds100-offboard", "run", "in.csv"]).unwrap();
-        let Command::Run(run) = cli.command else { panic!("not run") };
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(run.send.concurrency, 8);
         assert_eq!(run.send.rate, Rate::per_second(10.0));
         assert_eq!(run.send.burst, 1);
@@ -305,6 +316,8 @@ mod tests {
         assert!(parse_probability("1.5").is_err());
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_positive_duration("0s").is_err());
-        assert!(Cli::try_parse_from(["ds100-offboard", "run", "in.csv", "--rate", "fast"]).is_err());
+        assert!(
+            Cli::try_parse_from(["ds100-offboard", "run", "in.csv", "--rate", "fast"]).is_err()
+        );
     }
 }

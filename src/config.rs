@@ -66,17 +66,32 @@ impl ValidateConfig {
     pub fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
         let input = args.input.input;
         let output = output_config(&input, args.report, "validation", quiet)?;
-        Ok(ValidateConfig { input, delimiter: args.input.delimiter, output })
+        Ok(ValidateConfig {
+            input,
+            delimiter: args.input.delimiter,
+            output,
+        })
     }
 }
 
 impl RunConfig {
     pub fn from_args(args: RunArgs, quiet: bool) -> anyhow::Result<RunConfig> {
         let input = args.input.input;
-        let mode = if args.dry_run { Mode::DryRun } else { Mode::Delete { verify: args.verify } };
+        let mode = if args.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Delete {
+                verify: args.verify,
+            }
+        };
         let suffix = if args.dry_run { "dry-run" } else { "report" };
         let output = output_config(&input, args.report, suffix, quiet)?;
-        let base_url = args.tenant.base_url.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let base_url = args
+            .tenant
+            .base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let Some(base_url) = base_url else {
             bail!(
                 "no tenant URL: pass --base-url https://<tenant>.access.securid.com or set DS100_BASE_URL \
@@ -95,17 +110,29 @@ impl RunConfig {
             concurrency: usize::from(args.send.concurrency),
             rate: args.send.rate,
             burst: args.send.burst,
-            retry: RetryPolicy { max_attempts: args.send.max_attempts, max_backoff: args.send.max_backoff },
+            retry: RetryPolicy {
+                max_attempts: args.send.max_attempts,
+                max_backoff: args.send.max_backoff,
+            },
             timeout: args.send.timeout,
             connect_timeout: args.send.connect_timeout,
             stop_after: args.stop_after,
             max_deletes: args.max_deletes,
-            confirm: if args.yes { Confirm::Given } else { Confirm::Ask },
+            confirm: if args.yes {
+                Confirm::Given
+            } else {
+                Confirm::Ask
+            },
         })
     }
 }
 
-fn output_config(input: &Path, args: ReportArgs, suffix: &str, quiet: bool) -> anyhow::Result<OutputConfig> {
+fn output_config(
+    input: &Path,
+    args: ReportArgs,
+    suffix: &str,
+    quiet: bool,
+) -> anyhow::Result<OutputConfig> {
     let report = match args.report {
         Some(p) => p,
         None => default_report_path(input, suffix)?,
@@ -122,9 +149,12 @@ fn output_config(input: &Path, args: ReportArgs, suffix: &str, quiet: bool) -> a
 
 /// `<dir>/<input stem>.<suffix>.csv`.
 pub fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
-    let stem = input
-        .file_stem()
-        .with_context(|| format!("cannot derive a report name from '{}': pass --report PATH", input.display()))?;
+    let stem = input.file_stem().with_context(|| {
+        format!(
+            "cannot derive a report name from '{}': pass --report PATH",
+            input.display()
+        )
+    })?;
     let mut name = stem.to_os_string();
     name.push(format!(".{suffix}.csv"));
     Ok(input.with_file_name(name))
@@ -136,7 +166,10 @@ pub fn check_report_path(input: &Path, report: &Path, overwrite: bool) -> anyhow
     if let (Ok(a), Ok(b)) = (input.canonicalize(), report.canonicalize())
         && a == b
     {
-        bail!("the report path {} is the input file: pass another --report PATH", report.display());
+        bail!(
+            "the report path {} is the input file: pass another --report PATH",
+            report.display()
+        );
     }
     if report.exists() && !overwrite {
         bail!("{}", crate::report::writer::existing_report_message(report));
@@ -161,7 +194,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.csv");
         std::fs::write(&input, "deviceSerialNumber\n1\n").unwrap();
-        let err = check_report_path(&input, &input, true).unwrap_err().to_string();
+        let err = check_report_path(&input, &input, true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is the input"), "{err}");
         assert!(check_report_path(&input, &dir.path().join("r.csv"), false).is_ok());
     }

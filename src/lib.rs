@@ -27,7 +27,9 @@ pub use exit_codes::ExitCode;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let quiet = cli.log.quiet;
     match cli.command {
-        Command::Validate(args) => commands::validate::validate(ValidateConfig::from_args(args, quiet)?),
+        Command::Validate(args) => {
+            commands::validate::validate(ValidateConfig::from_args(args, quiet)?)
+        }
         Command::Run(args) => {
             let cfg = RunConfig::from_args(args, quiet)?;
             runtime()?.block_on(commands::run::run(cfg))

@@ -31,7 +31,9 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
         .with_writer(BarAwareStderr)
         .with_target(verbose > 0);
     let result = match format {
-        LogFormat::Text => builder.with_ansi(io::IsTerminal::is_terminal(&io::stderr())).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+            .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     // A second init (tests calling run() twice in one process) keeps the first subscriber.

@@ -58,7 +58,14 @@ impl Progress {
             bar
         });
         let now = Instant::now();
-        Progress { mode, bar, total, started: now, last_plain: now, last_message: now }
+        Progress {
+            mode,
+            bar,
+            total,
+            started: now,
+            last_plain: now,
+            last_message: now,
+        }
     }
 
     /// After rows were written.
@@ -96,7 +103,7 @@ impl Progress {
         } else {
             "-".to_string()
         };
-        let pct = if self.total > 0 { done * 100 / self.total } else { 100 };
+        let pct = (done * 100).checked_div(self.total).unwrap_or(100);
         let line = format!(
             "progress: {done}/{} rows ({pct}%), {per_sec:.1} rows/s, ETA {eta}; {}\n",
             self.total,
@@ -120,6 +127,10 @@ fn message(tally: &Tally, counters: &Counters) -> String {
     let requests = counters.requests.load(Ordering::Relaxed);
     let throttled = counters.throttled.load(Ordering::Relaxed);
     let brief = tally.brief();
-    let brief = if brief.is_empty() { "starting".to_string() } else { brief };
+    let brief = if brief.is_empty() {
+        "starting".to_string()
+    } else {
+        brief
+    };
     format!("{brief} | {requests} requests, {throttled} × 429")
 }

@@ -67,16 +67,32 @@ impl Plan {
             Mode::Delete { verify: true } => "Plan (delete, each row verified by a lookup first)",
             Mode::Delete { verify: false } => "Plan (delete)",
         };
-        let verb = if self.mode == Mode::DryRun { "to check" } else { "to delete" };
+        let verb = if self.mode == Mode::DryRun {
+            "to check"
+        } else {
+            "to delete"
+        };
         writeln!(out, "{title}")?;
         writeln!(out, "  tenant           {}", self.tenant)?;
-        writeln!(out, "  input            {} ({} rows)", self.input, self.rows)?;
+        writeln!(
+            out,
+            "  input            {} ({} rows)",
+            self.input, self.rows
+        )?;
         write!(out, "  {verb:<16} {}", self.to_send)?;
         if self.needs_lookup > 0 {
-            write!(out, " ({} resolved by a device lookup first)", self.needs_lookup)?;
+            write!(
+                out,
+                " ({} resolved by a device lookup first)",
+                self.needs_lookup
+            )?;
         }
         writeln!(out)?;
-        writeln!(out, "  invalid          {} (not sent; reasons in the report)", self.invalid)?;
+        writeln!(
+            out,
+            "  invalid          {} (not sent; reasons in the report)",
+            self.invalid
+        )?;
         writeln!(out, "  duplicates       {} (not sent)", self.duplicates)?;
         let secs = self.estimated_duration().as_secs().max(1);
         writeln!(
@@ -129,7 +145,10 @@ pub fn approve(plan: &Plan, confirm: Confirm, max_deletes: Option<u64>) -> anyho
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     if answer.trim() != plan.to_send.to_string() {
-        bail!("not confirmed (expected {}); nothing was sent", plan.to_send);
+        bail!(
+            "not confirmed (expected {}); nothing was sent",
+            plan.to_send
+        );
     }
     Ok(())
 }

@@ -16,19 +16,33 @@ fn validate_classifies_every_row_offline() {
          {t0};{d0};{u0};again\r\n\
          ;{d1};;resolve later\r\n\
          x y;{d1};{u1};bad token\r\n",
-        t0 = c[0].token, d0 = c[0].device, u0 = c[0].user, d1 = c[1].device, u1 = c[1].user,
+        t0 = c[0].token,
+        d0 = c[0].device,
+        u0 = c[0].user,
+        d1 = c[1].device,
+        u1 = c[1].user,
     );
     let input = write(dir.path(), "in.csv", &text);
     let summary = dir.path().join("s.json");
-    bin().arg("validate").arg(&input).arg("--summary-json").arg(&summary).assert().code(1);
+    bin()
+        .arg("validate")
+        .arg(&input)
+        .arg("--summary-json")
+        .arg(&summary)
+        .assert()
+        .code(1);
     let rows = report_by_row(&dir.path().join("in.validation.csv"), 4);
     use Status::*;
     let st: Vec<Status> = (1..=4).map(|i| rows[&i].status).collect();
     assert_eq!(st, [Valid, Duplicate, Valid, Invalid]);
     assert_eq!(rows[&1].line, 2);
-    assert_eq!(rows[&2].line, 4, "blank line skipped but counted in line numbers");
+    assert_eq!(
+        rows[&2].line, 4,
+        "blank line skipped but counted in line numbers"
+    );
     assert_eq!(rows[&1].token, c[0].token, "leading zeros kept");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
     assert_eq!(s["statuses"]["invalid"], 1);
     assert_eq!(s["exit_code"], 1);
 }
@@ -38,27 +52,60 @@ fn validate_of_a_clean_file_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "ok.csv", &csv_of(&creds(3, 9100)));
     bin().arg("validate").arg(&input).assert().code(0);
-    assert_eq!(status_counts(&dir.path().join("ok.validation.csv"))["valid"], 3);
+    assert_eq!(
+        status_counts(&dir.path().join("ok.validation.csv"))["valid"],
+        3
+    );
 }
 
 #[test]
 fn whole_file_errors_exit_2_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.csv");
-    let out = bin().arg("validate").arg(&missing).assert().code(2).get_output().clone();
+    let out = bin()
+        .arg("validate")
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.csv"));
     let empty = write(dir.path(), "empty.csv", "");
-    let out = bin().arg("validate").arg(&empty).assert().code(2).get_output().clone();
-    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("header"));
+    let out = bin()
+        .arg("validate")
+        .arg(&empty)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("header")
+    );
 }
 
 #[test]
 fn run_without_credentials_or_tenant_explains_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "in.csv", &csv_of(&creds(1, 9200)));
-    let out = bin().arg("run").arg(&input).args(["--base-url", "http://127.0.0.1:9"]).assert().code(2).get_output().clone();
+    let out = bin()
+        .arg("run")
+        .arg(&input)
+        .args(["--base-url", "http://127.0.0.1:9"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("DS100_TOKEN"));
-    let out = bin().arg("run").arg(&input).env("DS100_TOKEN", TOKEN).assert().code(2).get_output().clone();
+    let out = bin()
+        .arg("run")
+        .arg(&input)
+        .env("DS100_TOKEN", TOKEN)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--base-url"));
     let out = bin()
         .arg("run")
@@ -100,7 +147,14 @@ fn a_refused_token_ends_rows_unauthorized_and_trips_the_safety_stop() {
     let out = bin()
         .arg("run")
         .arg(&input)
-        .args(["--base-url", &sim.url, "--stop-after", "3", "--concurrency", "1"])
+        .args([
+            "--base-url",
+            &sim.url,
+            "--stop-after",
+            "3",
+            "--concurrency",
+            "1",
+        ])
         .args(FAST)
         .env("DS100_TOKEN", "wrong-token")
         .assert()
@@ -108,8 +162,18 @@ fn a_refused_token_ends_rows_unauthorized_and_trips_the_safety_stop() {
         .get_output()
         .clone();
     let rows = report_by_row(&dir.path().join("in.report.csv"), 10);
-    assert_eq!(rows.values().filter(|r| r.status == Status::Unauthorized).count(), 3);
-    assert_eq!(rows.values().filter(|r| r.status == Status::Skipped).count(), 7);
+    assert_eq!(
+        rows.values()
+            .filter(|r| r.status == Status::Unauthorized)
+            .count(),
+        3
+    );
+    assert_eq!(
+        rows.values()
+            .filter(|r| r.status == Status::Skipped)
+            .count(),
+        7
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("safety stop"));
     assert_eq!(sim.store().len(), 10);
 }
@@ -118,13 +182,36 @@ fn a_refused_token_ends_rows_unauthorized_and_trips_the_safety_stop() {
 fn demo_runs_end_to_end_without_setup() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("demo.csv");
-    let out = bin().arg("demo").arg("--report").arg(&report).assert().get_output().clone();
+    let out = bin()
+        .arg("demo")
+        .arg("--report")
+        .arg(&report)
+        .assert()
+        .get_output()
+        .clone();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "the demo includes failing rows: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the demo includes failing rows: {stdout}"
+    );
     let counts = status_counts(&report);
-    for st in ["deleted", "absent", "mismatch", "ambiguous", "invalid", "duplicate"] {
-        assert!(counts.get(st).copied().unwrap_or(0) > 0, "demo shows no {st}: {counts:?}");
+    for st in [
+        "deleted",
+        "absent",
+        "mismatch",
+        "ambiguous",
+        "invalid",
+        "duplicate",
+    ] {
+        assert!(
+            counts.get(st).copied().unwrap_or(0) > 0,
+            "demo shows no {st}: {counts:?}"
+        );
     }
     assert_eq!(counts.values().sum::<usize>(), 20);
-    assert!(stdout.contains("answered 429") && !stdout.contains("(0 answered 429)"), "{stdout}");
+    assert!(
+        stdout.contains("answered 429") && !stdout.contains("(0 answered 429)"),
+        "{stdout}"
+    );
 }

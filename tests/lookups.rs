@@ -9,8 +9,16 @@ use ds100_offboard::report::status::Status;
 /// A tenant where device `shared` holds two credentials and the rest one each.
 fn tenant() -> (Vec<Cred>, Cred, Cred) {
     let mut all = creds(6, 5000);
-    let a = Cred { token: "014010009001".into(), device: "140109999".into(), user: uuid_like(1) };
-    let b = Cred { token: "014010009002".into(), device: "140109999".into(), user: uuid_like(2) };
+    let a = Cred {
+        token: "014010009001".into(),
+        device: "140109999".into(),
+        user: uuid_like(1),
+    };
+    let b = Cred {
+        token: "014010009002".into(),
+        device: "140109999".into(),
+        user: uuid_like(2),
+    };
     all.push(a.clone());
     all.push(b.clone());
     all.sort();
@@ -30,11 +38,17 @@ fn a_404_is_explained_by_a_lookup_as_absent_or_mismatch() {
          {t2},{d2},{wrong}\n\
          099999999999,140000000,{u3}\n\
          {t4},{d4},{u3}\n",
-        t0 = c[0].token, d0 = c[0].device, u0 = c[0].user,
-        d1 = c[1].device, u1 = uuid_like(77),
-        t2 = c[2].token, d2 = c[2].device, wrong = uuid_like(78),
+        t0 = c[0].token,
+        d0 = c[0].device,
+        u0 = c[0].user,
+        d1 = c[1].device,
+        u1 = uuid_like(77),
+        t2 = c[2].token,
+        d2 = c[2].device,
+        wrong = uuid_like(78),
         u3 = c[3].user,
-        t4 = "014010000001", d4 = c[3].device,
+        t4 = "014010000001",
+        d4 = c[3].device,
     );
     let input = write(dir.path(), "in.csv", &text);
     sim.run_cmd(&input).args(FAST).assert().code(1);
@@ -78,11 +92,18 @@ fn missing_fields_are_resolved_with_zero_one_or_several_candidates() {
     let rows = report_by_row(&dir.path().join("in.report.csv"), 5);
     // One candidate: resolved, deleted, and the report shows the resolved values.
     assert_eq!(rows[&1].status, Status::Deleted);
-    assert_eq!((rows[&1].token.as_str(), rows[&1].user.as_str()), (c[0].token.as_str(), c[0].user.as_str()));
+    assert_eq!(
+        (rows[&1].token.as_str(), rows[&1].user.as_str()),
+        (c[0].token.as_str(), c[0].user.as_str())
+    );
     assert_eq!(rows[&1].attempts, 2);
     // Two candidates: ambiguous, both listed, nothing deleted.
     assert_eq!(rows[&2].status, Status::Ambiguous);
-    assert!(rows[&2].error.contains(&a.token) && rows[&2].error.contains(&b.token), "{}", rows[&2].error);
+    assert!(
+        rows[&2].error.contains(&a.token) && rows[&2].error.contains(&b.token),
+        "{}",
+        rows[&2].error
+    );
     // The user narrows it to one.
     assert_eq!(rows[&3].status, Status::Deleted);
     assert_eq!(rows[&3].token, b.token);
@@ -107,13 +128,20 @@ fn a_dry_run_looks_everything_up_and_changes_nothing() {
          {t1},{d1},{wrong}\n\
          014010000000,140000001,{u0}\n\
          bad!,{d0},{u0}\n",
-        t0 = c[0].token, d0 = c[0].device, u0 = c[0].user,
+        t0 = c[0].token,
+        d0 = c[0].device,
+        u0 = c[0].user,
         shared = a.device,
-        t1 = c[1].token, d1 = c[1].device, wrong = uuid_like(99),
+        t1 = c[1].token,
+        d1 = c[1].device,
+        wrong = uuid_like(99),
     );
     let input = write(dir.path(), "in.csv", &text);
     // No --yes needed, even without a terminal.
-    sim.run_cmd(&input).args(["--dry-run", "--rate", "1000/s"]).assert().code(1);
+    sim.run_cmd(&input)
+        .args(["--dry-run", "--rate", "1000/s"])
+        .assert()
+        .code(1);
     let rows = report_by_row(&dir.path().join("in.dry-run.csv"), 5);
     use Status::*;
     let st: Vec<Status> = (1..=5).map(|i| rows[&i].status).collect();
@@ -131,10 +159,19 @@ fn verify_never_deletes_a_mismatching_row() {
     let sim = Sim::seeded(dir.path(), &all, &[]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n{},{},{}\n{},{},{}\n",
-        c[0].token, c[0].device, c[0].user, c[1].token, c[1].device, uuid_like(5),
+        c[0].token,
+        c[0].device,
+        c[0].user,
+        c[1].token,
+        c[1].device,
+        uuid_like(5),
     );
     let input = write(dir.path(), "in.csv", &text);
-    sim.run_cmd(&input).args(FAST).arg("--verify").assert().code(1);
+    sim.run_cmd(&input)
+        .args(FAST)
+        .arg("--verify")
+        .assert()
+        .code(1);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
     assert_eq!(rows[&1].status, Status::Deleted);
     assert_eq!(rows[&1].attempts, 2);
@@ -149,7 +186,11 @@ fn a_lookup_answering_429_then_200_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5100);
     let sim = Sim::seeded(dir.path(), &c, &["--fault", "429,nth=1,on=lookup"]);
-    let input = write(dir.path(), "in.csv", &format!("deviceSerialNumber\n{}\n", c[0].device));
+    let input = write(
+        dir.path(),
+        "in.csv",
+        &format!("deviceSerialNumber\n{}\n", c[0].device),
+    );
     sim.run_cmd(&input).args(FAST).assert().code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 1);
     assert_eq!(rows[&1].status, Status::Deleted);
@@ -161,7 +202,11 @@ fn a_lookup_answering_garbage_fails_the_row_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5200);
     let sim = Sim::seeded(dir.path(), &c, &["--fault", "garbage,every=1,on=lookup"]);
-    let input = write(dir.path(), "in.csv", &format!("deviceSerialNumber\n{}\n{}\n", c[0].device, c[1].device));
+    let input = write(
+        dir.path(),
+        "in.csv",
+        &format!("deviceSerialNumber\n{}\n{}\n", c[0].device, c[1].device),
+    );
     sim.run_cmd(&input).args(FAST).assert().code(1);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
     for r in rows.values() {
@@ -176,10 +221,29 @@ fn a_lookup_answering_garbage_fails_the_row_with_the_reason() {
 fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
     let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5300);
-    let sim = Sim::seeded(dir.path(), &c, &["--fault", "slow-after-commit,nth=1,on=delete", "--slow-delay", "3s"]);
+    let sim = Sim::seeded(
+        dir.path(),
+        &c,
+        &[
+            "--fault",
+            "slow-after-commit,nth=1,on=delete",
+            "--slow-delay",
+            "3s",
+        ],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&c));
     sim.run_cmd(&input)
-        .args(["--yes", "--concurrency", "1", "--rate", "1000/s", "--timeout", "300ms", "--max-backoff", "50ms"])
+        .args([
+            "--yes",
+            "--concurrency",
+            "1",
+            "--rate",
+            "1000/s",
+            "--timeout",
+            "300ms",
+            "--max-backoff",
+            "50ms",
+        ])
         .assert()
         .code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 2);

@@ -25,7 +25,10 @@ fn clean_run_deletes_every_row_and_reports_each_once() {
     for (i, c) in all[..50].iter().enumerate() {
         let r = &rows[&(i as u64 + 1)];
         assert_eq!(r.status, Status::Deleted, "{r:?}");
-        assert_eq!((&r.token, &r.device, &r.user), (&c.token, &c.device, &c.user));
+        assert_eq!(
+            (&r.token, &r.device, &r.user),
+            (&c.token, &c.device, &c.user)
+        );
         assert_eq!(r.http_status, Some(200));
         assert_eq!(r.attempts, 1);
         assert_eq!(r.line, i as u64 + 2);
@@ -35,7 +38,8 @@ fn clean_run_deletes_every_row_and_reports_each_once() {
     assert_eq!(sim.store(), all[50..].to_vec());
     assert_eq!(sim.stat("deletes"), 50);
     assert_eq!(sim.stat("deletes_of_already_deleted"), 0);
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
     assert_eq!(s["statuses"]["deleted"], 50);
     assert_eq!(s["requests_sent"], 50);
     assert_eq!(s["exit_code"], 0);
@@ -44,21 +48,48 @@ fn clean_run_deletes_every_row_and_reports_each_once() {
 fn throttle_storm(retry_after: &str) {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(40, 100);
-    let sim = Sim::seeded(dir.path(), &all, &["--rate-limit", "40/s", "--rate-limit-burst", "4", "--retry-after", retry_after]);
+    let sim = Sim::seeded(
+        dir.path(),
+        &all,
+        &[
+            "--rate-limit",
+            "40/s",
+            "--rate-limit-burst",
+            "4",
+            "--retry-after",
+            retry_after,
+        ],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let summary = dir.path().join("s.json");
     sim.run_cmd(&input)
-        .args(["--yes", "--rate", "400/s", "--burst", "4", "--max-backoff", "300ms", "--stop-after", "0", "--max-attempts", "30"])
+        .args([
+            "--yes",
+            "--rate",
+            "400/s",
+            "--burst",
+            "4",
+            "--max-backoff",
+            "300ms",
+            "--stop-after",
+            "0",
+            "--max-attempts",
+            "30",
+        ])
         .arg("--summary-json")
         .arg(&summary)
         .assert()
         .code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 40);
-    assert!(rows.values().all(|r| r.status == Status::Deleted), "{rows:?}");
+    assert!(
+        rows.values().all(|r| r.status == Status::Deleted),
+        "{rows:?}"
+    );
     assert!(sim.store().is_empty());
     let throttled = sim.stat("throttled");
     assert!(throttled > 0, "the storm never happened");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
     assert_eq!(s["throttled_429"].as_u64(), Some(throttled));
     // Every 429 was followed by a retry: rows that saw one spent more than one attempt.
     let extra: u32 = rows.values().map(|r| r.attempts - 1).sum();
@@ -80,10 +111,22 @@ fn a_429_with_retry_after_holds_off_every_worker() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(12, 150);
     // One 429 with Retry-After: 1 s, on the 3rd request; nothing else may leave during it.
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "429,nth=3", "--record-arrivals"]);
+    let sim = Sim::seeded(
+        dir.path(),
+        &all,
+        &["--fault", "429,nth=3", "--record-arrivals"],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input)
-        .args(["--yes", "--rate", "200/s", "--concurrency", "4", "--max-backoff", "10s"])
+        .args([
+            "--yes",
+            "--rate",
+            "200/s",
+            "--concurrency",
+            "4",
+            "--max-backoff",
+            "10s",
+        ])
         .assert()
         .code(0);
     let arrivals: Vec<u64> = serde_json::from_str(&sim.get("/__sim/arrivals")).unwrap();
@@ -92,14 +135,21 @@ fn a_429_with_retry_after_holds_off_every_worker() {
     sorted.sort();
     let gaps: Vec<u64> = sorted.windows(2).map(|w| w[1] - w[0]).collect();
     let longest = *gaps.iter().max().unwrap();
-    assert!(longest >= 900_000, "no worker held off for the Retry-After second: gaps {gaps:?} µs");
+    assert!(
+        longest >= 900_000,
+        "no worker held off for the Retry-After second: gaps {gaps:?} µs"
+    );
 }
 
 #[test]
 fn injected_500s_succeed_on_retry() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(30, 200);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "500,every=3", "--fault", "503,nth=4"]);
+    let sim = Sim::seeded(
+        dir.path(),
+        &all,
+        &["--fault", "500,every=3", "--fault", "503,nth=4"],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input).args(FAST).assert().code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 30);
@@ -139,7 +189,10 @@ fn a_400_fails_the_row_without_retry() {
     sim.run_cmd(&input).args(FAST).assert().code(1);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 4);
     for r in rows.values() {
-        assert_eq!((r.status, r.attempts, r.http_status), (Status::Failed, 1, Some(400)));
+        assert_eq!(
+            (r.status, r.attempts, r.http_status),
+            (Status::Failed, 1, Some(400))
+        );
         assert!(r.error.contains("400"), "{}", r.error);
     }
     assert_eq!(sim.stat("requests"), 4);
@@ -150,7 +203,11 @@ fn a_404_that_no_lookup_can_explain_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(3, 500);
     // The tenant holds none of them, and the key may not read: lookups answer 403.
-    let sim = Sim::seeded(dir.path(), &creds(1, 900), &["--fault", "403,every=1,on=lookup"]);
+    let sim = Sim::seeded(
+        dir.path(),
+        &creds(1, 900),
+        &["--fault", "403,every=1,on=lookup"],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input).args(FAST).assert().code(1);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
@@ -166,14 +223,31 @@ fn a_404_that_no_lookup_can_explain_is_not_found() {
 fn a_timed_out_request_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(3, 600);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "slow,nth=1,on=delete", "--slow-delay", "3s"]);
+    let sim = Sim::seeded(
+        dir.path(),
+        &all,
+        &["--fault", "slow,nth=1,on=delete", "--slow-delay", "3s"],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input)
-        .args(["--yes", "--concurrency", "1", "--rate", "1000/s", "--timeout", "300ms", "--max-backoff", "50ms"])
+        .args([
+            "--yes",
+            "--concurrency",
+            "1",
+            "--rate",
+            "1000/s",
+            "--timeout",
+            "300ms",
+            "--max-backoff",
+            "50ms",
+        ])
         .assert()
         .code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
-    assert!(rows.values().all(|r| r.status == Status::Deleted), "{rows:?}");
+    assert!(
+        rows.values().all(|r| r.status == Status::Deleted),
+        "{rows:?}"
+    );
     assert_eq!(rows[&1].attempts, 2, "{:?}", rows[&1]);
     assert!(sim.store().is_empty());
 }
@@ -193,9 +267,15 @@ fn invalid_rows_and_duplicates_never_reach_the_server() {
          =cmd|' /C calc'!A0,{d2},{u2}\n\
          {t2},{d2},{u2}\n\
          {t2},{d2},{u2_upper}\n",
-        t0 = c[0].token, d0 = c[0].device, u0 = c[0].user,
-        t1 = c[1].token, d1 = c[1].device, u1 = c[1].user,
-        t2 = c[2].token, d2 = c[2].device, u2 = c[2].user,
+        t0 = c[0].token,
+        d0 = c[0].device,
+        u0 = c[0].user,
+        t1 = c[1].token,
+        d1 = c[1].device,
+        u1 = c[1].user,
+        t2 = c[2].token,
+        d2 = c[2].device,
+        u2 = c[2].user,
         u2_upper = c[2].user.to_uppercase(),
     );
     let input = write(dir.path(), "in.csv", &text);
@@ -203,10 +283,19 @@ fn invalid_rows_and_duplicates_never_reach_the_server() {
     let rows = report_by_row(&dir.path().join("in.report.csv"), 7);
     let st: Vec<Status> = (1..=7).map(|i| rows[&i].status).collect();
     use Status::*;
-    assert_eq!(st, [Deleted, Duplicate, Invalid, Invalid, Invalid, Deleted, Duplicate]);
+    assert_eq!(
+        st,
+        [
+            Deleted, Duplicate, Invalid, Invalid, Invalid, Deleted, Duplicate
+        ]
+    );
     assert_eq!(rows[&2].attempts, 0);
     assert!(rows[&2].error.contains("row 1"), "{}", rows[&2].error);
-    assert!(rows[&3].error.to_lowercase().contains("userid"), "{}", rows[&3].error);
+    assert!(
+        rows[&3].error.to_lowercase().contains("userid"),
+        "{}",
+        rows[&3].error
+    );
     // The formula cell is escaped in the file and reads back as written.
     assert_eq!(rows[&5].token, "=cmd|' /C calc'!A0");
     let raw = std::fs::read_to_string(dir.path().join("in.report.csv")).unwrap();
@@ -219,8 +308,18 @@ fn invalid_rows_and_duplicates_never_reach_the_server() {
 fn a_file_without_a_device_column_exits_2_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::seeded(dir.path(), &creds(2, 800), &[]);
-    let input = write(dir.path(), "in.csv", "tokenSerialNumber,userId\n014010008038,87927fb7-e185-4c33-c7e3-8e077675973c\n");
-    let out = sim.run_cmd(&input).args(FAST).assert().code(2).get_output().clone();
+    let input = write(
+        dir.path(),
+        "in.csv",
+        "tokenSerialNumber,userId\n014010008038,87927fb7-e185-4c33-c7e3-8e077675973c\n",
+    );
+    let out = sim
+        .run_cmd(&input)
+        .args(FAST)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("deviceSerialNumber"), "{err}");
     assert_eq!(sim.stat("requests"), 0);
@@ -234,13 +333,29 @@ fn an_existing_report_is_never_overwritten() {
     let sim = Sim::seeded(dir.path(), &all, &[]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let report = write(dir.path(), "in.report.csv", "precious audit trail\n");
-    let out = sim.run_cmd(&input).args(FAST).assert().code(2).get_output().clone();
+    let out = sim
+        .run_cmd(&input)
+        .args(FAST)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already exists") && err.contains("--overwrite"), "{err}");
-    assert_eq!(std::fs::read_to_string(&report).unwrap(), "precious audit trail\n");
+    assert!(
+        err.contains("already exists") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap(),
+        "precious audit trail\n"
+    );
     assert_eq!(sim.stat("requests"), 0);
     // --overwrite is the explicit way.
-    sim.run_cmd(&input).args(FAST).arg("--overwrite").assert().code(0);
+    sim.run_cmd(&input)
+        .args(FAST)
+        .arg("--overwrite")
+        .assert()
+        .code(0);
     report_by_row(&report, 2);
 }
 
@@ -250,7 +365,13 @@ fn without_yes_and_without_a_terminal_nothing_is_sent() {
     let all = creds(2, 870);
     let sim = Sim::seeded(dir.path(), &all, &[]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = sim.run_cmd(&input).write_stdin("2\n").assert().code(2).get_output().clone();
+    let out = sim
+        .run_cmd(&input)
+        .write_stdin("2\n")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--yes"), "{err}");
     assert!(err.contains("to delete"), "the plan is shown: {err}");
@@ -265,10 +386,21 @@ fn max_deletes_refuses_a_larger_plan() {
     let all = creds(5, 880);
     let sim = Sim::seeded(dir.path(), &all, &[]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = sim.run_cmd(&input).args(FAST).args(["--max-deletes", "4"]).assert().code(2).get_output().clone();
+    let out = sim
+        .run_cmd(&input)
+        .args(FAST)
+        .args(["--max-deletes", "4"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-deletes"));
     assert_eq!(sim.stat("requests"), 0);
-    sim.run_cmd(&input).args(FAST).args(["--max-deletes", "5"]).assert().code(0);
+    sim.run_cmd(&input)
+        .args(FAST)
+        .args(["--max-deletes", "5"])
+        .assert()
+        .code(0);
 }
 
 #[test]
@@ -279,24 +411,42 @@ fn the_safety_stop_skips_the_rest_and_exits_3() {
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input)
         .args(FAST)
-        .args(["--max-attempts", "1", "--stop-after", "5", "--concurrency", "2"])
+        .args([
+            "--max-attempts",
+            "1",
+            "--stop-after",
+            "5",
+            "--concurrency",
+            "2",
+        ])
         .assert()
         .code(3);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 40);
     let failed = rows.values().filter(|r| r.status == Status::Failed).count();
-    let skipped = rows.values().filter(|r| r.status == Status::Skipped).count();
+    let skipped = rows
+        .values()
+        .filter(|r| r.status == Status::Skipped)
+        .count();
     assert!((5..=8).contains(&failed), "failed {failed}");
     assert_eq!(failed + skipped, 40);
     assert!(sim.stat("requests") <= 8);
     let skipped_row = rows.values().find(|r| r.status == Status::Skipped).unwrap();
-    assert!(skipped_row.error.contains("safety stop"), "{}", skipped_row.error);
+    assert!(
+        skipped_row.error.contains("safety stop"),
+        "{}",
+        skipped_row.error
+    );
 }
 
 #[test]
 fn the_bearer_token_never_appears_in_any_output() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(6, 1100);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "403,nth=2", "--fault", "500,nth=3"]);
+    let sim = Sim::seeded(
+        dir.path(),
+        &all,
+        &["--fault", "403,nth=2", "--fault", "500,nth=3"],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let summary = dir.path().join("s.json");
     let out = sim
@@ -313,7 +463,10 @@ fn the_bearer_token_never_appears_in_any_output() {
     let report = std::fs::read_to_string(dir.path().join("in.report.csv")).unwrap();
     let summary = std::fs::read_to_string(summary).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.len() > 1000, "trace logging produced output: {stderr}");
+    assert!(
+        stderr.len() > 1000,
+        "trace logging produced output: {stderr}"
+    );
     for (name, text) in [
         ("stdout", String::from_utf8_lossy(&out.stdout).to_string()),
         ("stderr", stderr.to_string()),
@@ -321,7 +474,10 @@ fn the_bearer_token_never_appears_in_any_output() {
         ("summary", summary),
     ] {
         assert!(!text.contains(TOKEN), "the token leaked into {name}");
-        assert!(!text.contains(&TOKEN[5..20]), "part of the token leaked into {name}");
+        assert!(
+            !text.contains(&TOKEN[5..20]),
+            "part of the token leaked into {name}"
+        );
     }
 }
 
@@ -332,7 +488,10 @@ fn pacing_holds_the_requested_rate() {
     let sim = Sim::seeded(dir.path(), &all, &[]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let start = Instant::now();
-    sim.run_cmd(&input).args(["--yes", "--rate", "50/s", "--concurrency", "8"]).assert().code(0);
+    sim.run_cmd(&input)
+        .args(["--yes", "--rate", "50/s", "--concurrency", "8"])
+        .assert()
+        .code(0);
     let took = start.elapsed();
     // 150 evenly spaced requests at 50/s span 149/50 = 2.98 s. Generous band: precise pacing
     // is measured by the benchmarks, not asserted here.

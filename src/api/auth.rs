@@ -61,7 +61,9 @@ enum Kind {
 impl TokenSource {
     /// A source that always hands out this one token.
     pub fn fixed(token: &SecretString) -> anyhow::Result<TokenSource> {
-        Ok(TokenSource { kind: Kind::Static(Arc::new(Bearer::new(token, 1)?)) })
+        Ok(TokenSource {
+            kind: Kind::Static(Arc::new(Bearer::new(token, 1)?)),
+        })
     }
 
     /// The token to put on the next request.
@@ -100,9 +102,15 @@ pub fn read_ready_token(token_file: Option<&Path>) -> anyhow::Result<(SecretStri
         Some(path) => {
             warn_if_world_readable(path);
             let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read token file {}: check the path and its permissions", path.display())
+                format!(
+                    "cannot read token file {}: check the path and its permissions",
+                    path.display()
+                )
             })?;
-            (SecretString::from(text), TokenOrigin::File(path.to_path_buf()))
+            (
+                SecretString::from(text),
+                TokenOrigin::File(path.to_path_buf()),
+            )
         }
         None => match std::env::var(TOKEN_ENV) {
             Ok(v) => (SecretString::from(v), TokenOrigin::Env),
@@ -125,7 +133,11 @@ pub fn read_ready_token(token_file: Option<&Path>) -> anyhow::Result<(SecretStri
 /// Takes the first line, trims it, accepts a pasted "Bearer " prefix, and checks the token is
 /// one printable ASCII word. Errors never quote the token.
 fn clean_token(raw: &str) -> anyhow::Result<SecretString> {
-    let line = raw.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let line = raw
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     let token = line
         .strip_prefix("Bearer ")
         .or_else(|| line.strip_prefix("bearer "))

@@ -92,12 +92,22 @@ impl ApiClient {
             // number of connections, and DELETE bodies travel the well-trodden path.
             .http1_only()
             .https_only(false);
-        if endpoints.api_root().host_str().is_some_and(is_loopback_host) {
+        if endpoints
+            .api_root()
+            .host_str()
+            .is_some_and(is_loopback_host)
+        {
             // A proxy from the environment must not swallow loopback traffic (the simulator).
             builder = builder.no_proxy();
         }
-        let http = builder.build().map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
-        Ok(ApiClient { http, endpoints, read_only: false })
+        let http = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+        Ok(ApiClient {
+            http,
+            endpoints,
+            read_only: false,
+        })
     }
 
     /// The same client, unable to send anything that writes.
@@ -111,9 +121,15 @@ impl ApiClient {
     }
 
     /// `DELETE …/ds100/delete/otp` with the credential as a JSON body (sent with Content-Length).
-    pub async fn delete_otp(&self, cred: &Credential, bearer: &Bearer) -> Result<Answer, TransportError> {
+    pub async fn delete_otp(
+        &self,
+        cred: &Credential,
+        bearer: &Bearer,
+    ) -> Result<Answer, TransportError> {
         if self.read_only {
-            return Err(TransportError::Refused("this is a read-only (dry) run; DELETE is never sent"));
+            return Err(TransportError::Refused(
+                "this is a read-only (dry) run; DELETE is never sent",
+            ));
         }
         let body = serde_json::to_vec(cred).map_err(|e| TransportError::Other(e.to_string()))?;
         let req = self.http.delete(self.endpoints.delete_otp().clone());
@@ -121,9 +137,15 @@ impl ApiClient {
     }
 
     /// `POST …/ds100/lookup {deviceSerialNumber}`.
-    pub async fn lookup(&self, device_serial: &str, bearer: &Bearer) -> Result<Answer, TransportError> {
-        let body = serde_json::to_vec(&LookupRequest { device_serial_number: device_serial.to_string() })
-            .map_err(|e| TransportError::Other(e.to_string()))?;
+    pub async fn lookup(
+        &self,
+        device_serial: &str,
+        bearer: &Bearer,
+    ) -> Result<Answer, TransportError> {
+        let body = serde_json::to_vec(&LookupRequest {
+            device_serial_number: device_serial.to_string(),
+        })
+        .map_err(|e| TransportError::Other(e.to_string()))?;
         let req = self.http.post(self.endpoints.lookup().clone());
         self.send(req, body, bearer).await
     }
@@ -136,7 +158,10 @@ impl ApiClient {
     ) -> Result<Answer, TransportError> {
         let mut resp = req
             .header(header::AUTHORIZATION, bearer.header().clone())
-            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
             .body(body)
             .send()
             .await
@@ -155,7 +180,11 @@ impl ApiClient {
                 break;
             }
         }
-        Ok(Answer { status, retry_after, body: buf.freeze() })
+        Ok(Answer {
+            status,
+            retry_after,
+            body: buf.freeze(),
+        })
     }
 }
 

@@ -24,7 +24,9 @@ impl Endpoints {
             format!("'{base_url}' is not a URL: give the tenant origin, e.g. https://acme.access.securid.com")
         })?;
         if !url.username().is_empty() || url.password().is_some() {
-            bail!("the base URL must not contain a user name or password: credentials go in --token-file or DS100_TOKEN");
+            bail!(
+                "the base URL must not contain a user name or password: credentials go in --token-file or DS100_TOKEN"
+            );
         }
         if url.query().is_some() || url.fragment().is_some() {
             bail!("the base URL '{base_url}' must not have a query or fragment");
@@ -112,7 +114,12 @@ mod tests {
 
     #[test]
     fn http_only_for_loopback() {
-        for ok in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9", "http://127.9.9.9"] {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+            "http://127.9.9.9",
+        ] {
             assert!(Endpoints::parse(ok).is_ok(), "{ok}");
         }
         let err = Endpoints::parse("http://acme.access.securid.com").unwrap_err();
@@ -131,6 +138,9 @@ mod tests {
     #[test]
     fn keeps_a_proxy_path_prefix() {
         let e = Endpoints::parse("https://gw.example/rsa").unwrap();
-        assert_eq!(e.api_root().as_str(), "https://gw.example/rsa/AdminInterface/restapi/v1");
+        assert_eq!(
+            e.api_root().as_str(),
+            "https://gw.example/rsa/AdminInterface/restapi/v1"
+        );
     }
 }

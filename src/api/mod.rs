@@ -1,3 +1,6 @@
 //! The DS100 HTTP API: wire types, endpoints, the client and its credentials.
 
+pub mod auth;
+pub mod client;
+pub mod endpoints;
 pub mod types;

@@ -26,9 +26,13 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let seed_path = dir.join("demo-tenant.csv");
     let input_path = dir.join("demo-offboarding.csv");
-    std::fs::write(&seed_path, TENANT_CSV).with_context(|| format!("writing {}", seed_path.display()))?;
-    std::fs::write(&input_path, INPUT_CSV).with_context(|| format!("writing {}", input_path.display()))?;
-    let report: PathBuf = args.report.unwrap_or_else(|| dir.join("demo-offboarding.report.csv"));
+    std::fs::write(&seed_path, TENANT_CSV)
+        .with_context(|| format!("writing {}", seed_path.display()))?;
+    std::fs::write(&input_path, INPUT_CSV)
+        .with_context(|| format!("writing {}", input_path.display()))?;
+    let report: PathBuf = args
+        .report
+        .unwrap_or_else(|| dir.join("demo-offboarding.report.csv"));
 
     // A throwaway token shared by the simulator and the client, never shown.
     let token = format!("demo-{:032x}", rand::random::<u128>());
@@ -38,7 +42,10 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         credentials,
         auth: SimAuth::Token(SecretString::from(token.clone())),
         // Two throttled answers along the way, one with each Retry-After form.
-        faults: vec!["429,nth=6".parse().map_err(anyhow::Error::msg)?, "429-date,nth=15".parse().map_err(anyhow::Error::msg)?],
+        faults: vec![
+            "429,nth=6".parse().map_err(anyhow::Error::msg)?,
+            "429-date,nth=15".parse().map_err(anyhow::Error::msg)?,
+        ],
         latency: Duration::from_millis(15),
         ..SimConfig::default()
     })
@@ -51,7 +58,11 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
              are absent or point at the wrong user, some are invalid or repeated, and the simulator\n\
              answers 429 twice along the way.\n",
             sim.url(),
-            INPUT_CSV.lines().skip(1).filter(|l| !l.trim().is_empty()).count()
+            INPUT_CSV
+                .lines()
+                .skip(1)
+                .filter(|l| !l.trim().is_empty())
+                .count()
         );
     }
     let cfg = RunConfig {
@@ -70,7 +81,10 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         concurrency: 4,
         rate: Rate::per_second(20.0),
         burst: 1,
-        retry: RetryPolicy { max_attempts: 6, max_backoff: Duration::from_secs(2) },
+        retry: RetryPolicy {
+            max_attempts: 6,
+            max_backoff: Duration::from_secs(2),
+        },
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
         stop_after: 20,
@@ -86,8 +100,13 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             "\nSimulator: {n_before} credentials before, {n_after} after; it answered {} requests ({} with 429).",
             stats.requests, stats.throttled
         );
-        println!("Open the report to see every row's outcome: {}", report.display());
-        println!("Next: `ds100-offboard validate your.csv`, then `ds100-offboard run your.csv --dry-run` against your tenant.");
+        println!(
+            "Open the report to see every row's outcome: {}",
+            report.display()
+        );
+        println!(
+            "Next: `ds100-offboard validate your.csv`, then `ds100-offboard run your.csv --dry-run` against your tenant."
+        );
     }
     Ok(code)
 }

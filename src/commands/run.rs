@@ -17,7 +17,12 @@ use crate::report::writer::ReportWriter;
 use crate::safety::{self, Plan};
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
-    let input = InputFile::open(&cfg.input, &InputOptions { delimiter: cfg.delimiter })?;
+    let input = InputFile::open(
+        &cfg.input,
+        &InputOptions {
+            delimiter: cfg.delimiter,
+        },
+    )?;
     let scan = input.scan()?;
     let tenant = cfg.endpoints.api_root().to_string();
     let mut plan = Plan::new(&scan, cfg.mode, &tenant, &cfg.input, &cfg.output.report);
@@ -32,7 +37,10 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     // Everything that can fail on setup fails before the report exists.
     let mut client = ApiClient::new(
         cfg.endpoints.clone(),
-        &ClientOptions { timeout: cfg.timeout, connect_timeout: cfg.connect_timeout },
+        &ClientOptions {
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+        },
     )?;
     if cfg.mode == Mode::DryRun {
         client = client.read_only();
@@ -52,20 +60,35 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         counters: Counters::default(),
     });
     let progress = Progress::new(scan.n_rows, cfg.output.progress);
-    let opts = PipelineOptions { concurrency: cfg.concurrency, stop_after: cfg.stop_after };
-    let outcome =
-        match engine::run_pipeline(shared.clone(), input, scan.duplicates, writer, progress, opts).await {
-            Ok(o) => o,
-            Err(e) => {
-                // Requests were sent: this is no longer a "nothing sent" exit 2.
-                eprintln!("error: {e:#}");
-                eprintln!("The report may be incomplete; check it before running again.");
-                return Ok(ExitCode::RowFailures);
-            }
-        };
+    let opts = PipelineOptions {
+        concurrency: cfg.concurrency,
+        stop_after: cfg.stop_after,
+    };
+    let outcome = match engine::run_pipeline(
+        shared.clone(),
+        input,
+        scan.duplicates,
+        writer,
+        progress,
+        opts,
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            // Requests were sent: this is no longer a "nothing sent" exit 2.
+            eprintln!("error: {e:#}");
+            eprintln!("The report may be incomplete; check it before running again.");
+            return Ok(ExitCode::RowFailures);
+        }
+    };
 
     let (requests, throttled) = engine::requests_sent(&shared.counters);
-    let command = if cfg.mode == Mode::DryRun { "run --dry-run" } else { "run" };
+    let command = if cfg.mode == Mode::DryRun {
+        "run --dry-run"
+    } else {
+        "run"
+    };
     let mut summary = Summary::new(command, &cfg.input, &cfg.output.report, &outcome.tally)
         .with_elapsed(outcome.elapsed);
     summary.tenant = Some(tenant);
@@ -75,8 +98,9 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let mut code = outcome.tally.exit_code();
     match &outcome.stopped {
         Some(StopReason::SafetyStop { consecutive }) => {
-            summary.stopped =
-                Some(format!("safety stop after {consecutive} consecutive failed rows (--stop-after)"));
+            summary.stopped = Some(format!(
+                "safety stop after {consecutive} consecutive failed rows (--stop-after)"
+            ));
             code = code.merge(ExitCode::SafetyStop);
         }
         Some(StopReason::Interrupted) => {

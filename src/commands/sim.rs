@@ -53,7 +53,9 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
         credentials,
         generate: args.generate,
         auth: match args.token {
-            Some(t) if !t.trim().is_empty() => SimAuth::Token(SecretString::from(t.trim().to_string())),
+            Some(t) if !t.trim().is_empty() => {
+                SimAuth::Token(SecretString::from(t.trim().to_string()))
+            }
             _ => SimAuth::AnyBearer,
         },
         rate_limit: args.rate_limit,

@@ -12,19 +12,27 @@ use crate::report::writer::ReportWriter;
 
 pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let input = InputFile::open(&cfg.input, &InputOptions { delimiter: cfg.delimiter })?;
+    let input = InputFile::open(
+        &cfg.input,
+        &InputOptions {
+            delimiter: cfg.delimiter,
+        },
+    )?;
     let scan = input.scan()?;
     let mut writer = ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?;
     let mut tally = Tally::default();
     for item in input.rows(&scan.duplicates)? {
         let row = item?;
         let (status, error) = match &row.check {
-            RowCheck::Valid if row.needs_lookup() => {
-                (Status::Valid, "tokenSerialNumber or userId empty: a run resolves it by a device lookup".into())
-            }
+            RowCheck::Valid if row.needs_lookup() => (
+                Status::Valid,
+                "tokenSerialNumber or userId empty: a run resolves it by a device lookup".into(),
+            ),
             RowCheck::Valid => (Status::Valid, String::new()),
             RowCheck::Invalid { reason } => (Status::Invalid, reason.clone()),
-            RowCheck::Duplicate { first_row } => (Status::Duplicate, format!("repeats row {first_row}")),
+            RowCheck::Duplicate { first_row } => {
+                (Status::Duplicate, format!("repeats row {first_row}"))
+            }
         };
         tally.add(status);
         writer.write(&ReportRow {
@@ -42,7 +50,8 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
         })?;
     }
     writer.finish()?;
-    let summary = Summary::new("validate", &cfg.input, &cfg.output.report, &tally).with_elapsed(started.elapsed());
+    let summary = Summary::new("validate", &cfg.input, &cfg.output.report, &tally)
+        .with_elapsed(started.elapsed());
     super::publish(&summary, &cfg.output)?;
     Ok(tally.exit_code())
 }

@@ -38,8 +38,10 @@ pub fn held(records: &[LookupRecord]) -> Vec<Held> {
         .filter_map(|r| {
             let token = r.token_serial_number.as_deref()?.trim();
             let user = r.user_id.as_deref()?.trim();
-            (!token.is_empty() && !user.is_empty())
-                .then(|| Held { token: token.to_string(), user: user.to_string() })
+            (!token.is_empty() && !user.is_empty()).then(|| Held {
+                token: token.to_string(),
+                user: user.to_string(),
+            })
         })
         .collect()
 }
@@ -65,7 +67,11 @@ pub fn classify(want: Wanted<'_>, held: &[Held]) -> Verdict {
                 .map(|h| format!("{}/{}", h.token, h.user))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let more = if many.len() > 10 { format!(" and {} more", many.len() - 10) } else { String::new() };
+            let more = if many.len() > 10 {
+                format!(" and {} more", many.len() - 10)
+            } else {
+                String::new()
+            };
             return Verdict::Ambiguous(format!(
                 "device {} holds {} credentials that fit this row (tokenSerialNumber/userId): {list}{more}; \
                  fill in tokenSerialNumber and userId to pick one",
@@ -117,11 +123,18 @@ mod tests {
     const U2: &str = "26c1e3d6-b31c-803e-cf7f-bdbe7687a72b";
 
     fn h(token: &str, user: &str) -> Held {
-        Held { token: token.into(), user: user.into() }
+        Held {
+            token: token.into(),
+            user: user.into(),
+        }
     }
 
     fn want<'a>(token: &'a str, user: &'a str) -> Wanted<'a> {
-        Wanted { token, device: "140100080", user }
+        Wanted {
+            token,
+            device: "140100080",
+            user,
+        }
     }
 
     #[test]
@@ -140,9 +153,15 @@ mod tests {
             Verdict::Ambiguous(msg) => assert!(msg.contains("1/") && msg.contains("2/"), "{msg}"),
             v => panic!("{v:?}"),
         }
-        assert!(matches!(classify(want("", ""), &held), Verdict::Ambiguous(_)));
+        assert!(matches!(
+            classify(want("", ""), &held),
+            Verdict::Ambiguous(_)
+        ));
         assert!(matches!(classify(want("9", ""), &held), Verdict::Absent(_)));
-        assert!(matches!(classify(want("", "00000000-0000-0000-0000-000000000000"), &held), Verdict::Absent(_)));
+        assert!(matches!(
+            classify(want("", "00000000-0000-0000-0000-000000000000"), &held),
+            Verdict::Absent(_)
+        ));
         assert!(matches!(classify(want("", ""), &[]), Verdict::Absent(_)));
     }
 
@@ -157,15 +176,26 @@ mod tests {
             Verdict::Mismatch(msg) => assert!(msg.contains("014010008038"), "{msg}"),
             v => panic!("{v:?}"),
         }
-        assert!(matches!(classify(want("999", U1), &held), Verdict::Absent(_)));
+        assert!(matches!(
+            classify(want("999", U1), &held),
+            Verdict::Absent(_)
+        ));
         assert!(matches!(classify(want("999", U1), &[]), Verdict::Absent(_)));
     }
 
     #[test]
     fn records_without_token_or_user_are_ignored() {
         let recs = vec![
-            LookupRecord { token_serial_number: Some("1".into()), user_id: None, ..Default::default() },
-            LookupRecord { token_serial_number: Some("2".into()), user_id: Some(U1.into()), ..Default::default() },
+            LookupRecord {
+                token_serial_number: Some("1".into()),
+                user_id: None,
+                ..Default::default()
+            },
+            LookupRecord {
+                token_serial_number: Some("2".into()),
+                user_id: Some(U1.into()),
+                ..Default::default()
+            },
         ];
         assert_eq!(held(&recs), vec![h("2", U1)]);
     }

@@ -52,11 +52,23 @@ pub async fn run_pipeline(
     let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>(n_workers * 2);
     let (rows_tx, rows_rx) = mpsc::channel::<ReportRow>(1024);
 
-    let writer_task = tokio::spawn(write_rows(shared.clone(), rows_rx, writer, progress, opts.stop_after));
+    let writer_task = tokio::spawn(write_rows(
+        shared.clone(),
+        rows_rx,
+        writer,
+        progress,
+        opts.stop_after,
+    ));
 
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let workers: Vec<_> = (0..n_workers)
-        .map(|_| tokio::spawn(worker::work(shared.clone(), jobs_rx.clone(), rows_tx.clone())))
+        .map(|_| {
+            tokio::spawn(worker::work(
+                shared.clone(),
+                jobs_rx.clone(),
+                rows_tx.clone(),
+            ))
+        })
         .collect();
 
     let reader_shared = shared.clone();
@@ -64,7 +76,9 @@ pub async fn run_pipeline(
         for item in input.rows(&duplicates)? {
             let row = item?;
             let direct = match &row.check {
-                RowCheck::Valid if reader_shared.stop.is_cancelled() => Some(reader_shared.skipped(row)),
+                RowCheck::Valid if reader_shared.stop.is_cancelled() => {
+                    Some(reader_shared.skipped(row))
+                }
                 RowCheck::Valid => {
                     if let Err(mpsc::error::SendError(row)) = jobs_tx.blocking_send(row) {
                         // Every worker is gone (only after a failure elsewhere).
@@ -102,7 +116,11 @@ pub async fn run_pipeline(
     let (tally, write_result) = writer_task.await.context("the report writer panicked")?;
     read_result.context("reading the input")?;
     write_result?;
-    Ok(Outcome { tally, stopped: shared.stop_reason.get().cloned(), elapsed: started.elapsed() })
+    Ok(Outcome {
+        tally,
+        stopped: shared.stop_reason.get().cloned(),
+        elapsed: started.elapsed(),
+    })
 }
 
 fn unsent_row(row: InputRow, status: Status, error: String) -> ReportRow {
@@ -183,5 +201,8 @@ async fn write_rows(
 
 /// Reads the request counters.
 pub fn requests_sent(counters: &Counters) -> (u64, u64) {
-    (counters.requests.load(Ordering::Relaxed), counters.throttled.load(Ordering::Relaxed))
+    (
+        counters.requests.load(Ordering::Relaxed),
+        counters.throttled.load(Ordering::Relaxed),
+    )
 }

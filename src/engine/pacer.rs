@@ -59,7 +59,10 @@ impl Pacer {
     /// A 429 arrived: every worker holds off for `wait` from now (the longest hold wins).
     pub fn hold_off(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut guard = self.cooldown_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self
+            .cooldown_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if guard.is_none_or(|cur| cur < until) {
             *guard = Some(until);
         }
@@ -71,7 +74,10 @@ impl Pacer {
     }
 
     fn cooldown(&self) -> Option<Instant> {
-        let mut guard = self.cooldown_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self
+            .cooldown_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match *guard {
             Some(until) if until > Instant::now() => Some(until),
             Some(_) => {
@@ -107,6 +113,10 @@ mod tests {
         pacer.hold_off(Duration::from_millis(10)); // a shorter hold does not shorten it
         let start = std::time::Instant::now();
         pacer.acquire().await;
-        assert!(start.elapsed() >= Duration::from_millis(110), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(110),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

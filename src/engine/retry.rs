@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy { max_attempts: 6, max_backoff: Duration::from_secs(3) };
+        let p = RetryPolicy {
+            max_attempts: 6,
+            max_backoff: Duration::from_secs(3),
+        };
         assert_eq!(p.ceiling(1), Duration::from_millis(500));
         assert_eq!(p.ceiling(2), Duration::from_secs(1));
         assert_eq!(p.ceiling(3), Duration::from_secs(2));
@@ -78,9 +81,18 @@ mod tests {
 
     #[test]
     fn retry_after_wins_but_is_capped() {
-        let p = RetryPolicy { max_attempts: 6, max_backoff: Duration::from_secs(60) };
-        assert_eq!(p.wait(1, Some(Duration::from_secs(7))), Duration::from_secs(7));
-        assert_eq!(p.wait(1, Some(Duration::from_secs(3600))), Duration::from_secs(60));
+        let p = RetryPolicy {
+            max_attempts: 6,
+            max_backoff: Duration::from_secs(60),
+        };
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

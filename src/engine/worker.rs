@@ -117,15 +117,27 @@ struct Ended {
 
 impl Ended {
     fn new(status: Status, error: impl Into<String>) -> Ended {
-        Ended { status, error: error.into(), resolved: None }
+        Ended {
+            status,
+            error: error.into(),
+            resolved: None,
+        }
     }
 }
 
 async fn process(shared: &Shared, row: InputRow) -> ReportRow {
-    let mut run = RowRun { shared, attempts: 0, first_sent: None, last_status: None, unanswered: false };
+    let mut run = RowRun {
+        shared,
+        attempts: 0,
+        first_sent: None,
+        last_status: None,
+        unanswered: false,
+    };
     let ended = match shared.mode {
         Mode::DryRun => run.audit(&row).await,
-        Mode::Delete { verify } if verify || row.needs_lookup() => run.lookup_then_delete(&row).await,
+        Mode::Delete { verify } if verify || row.needs_lookup() => {
+            run.lookup_then_delete(&row).await
+        }
         Mode::Delete { .. } => {
             let cred = Credential {
                 token_serial_number: row.token.clone(),
@@ -142,7 +154,14 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         row.token = held.token;
         row.user = held.user;
     }
-    ended_row(row, ended.status, ended.error, last_status, attempts, elapsed)
+    ended_row(
+        row,
+        ended.status,
+        ended.error,
+        last_status,
+        attempts,
+        elapsed,
+    )
 }
 
 fn ended_row(
@@ -299,10 +318,16 @@ impl RowRun<'_> {
         match classify_status(answer.status) {
             StatusClass::Success => Ended::new(Status::Deleted, ""),
             StatusClass::NotFound => self.confirm_404(cred).await,
-            StatusClass::Forbidden => Ended::new(Status::Unauthorized, forbidden_note(&answer, "DELETE")),
+            StatusClass::Forbidden => {
+                Ended::new(Status::Unauthorized, forbidden_note(&answer, "DELETE"))
+            }
             _ => Ended::new(
                 Status::Failed,
-                format!("DELETE answered HTTP {}: {}", answer.status, answer.body_excerpt()),
+                format!(
+                    "DELETE answered HTTP {}: {}",
+                    answer.status,
+                    answer.body_excerpt()
+                ),
             ),
         }
     }
@@ -334,7 +359,9 @@ impl RowRun<'_> {
                 };
                 Ended::new(Status::Absent, format!("DELETE answered 404: {why}{note}"))
             }
-            Verdict::Mismatch(why) => Ended::new(Status::Mismatch, format!("DELETE answered 404: {why}")),
+            Verdict::Mismatch(why) => {
+                Ended::new(Status::Mismatch, format!("DELETE answered 404: {why}"))
+            }
             Verdict::Match(_) | Verdict::Ambiguous(_) => Ended::new(
                 Status::NotFound,
                 "DELETE answered 404 but a lookup still lists this credential",
@@ -361,7 +388,11 @@ impl RowRun<'_> {
     /// Dry run: what a real run would do with this row.
     async fn audit(&mut self, row: &InputRow) -> Ended {
         match self.checked_lookup(row).await {
-            Ok(held) => Ended { status: Status::WouldDelete, error: String::new(), resolved: Some(held) },
+            Ok(held) => Ended {
+                status: Status::WouldDelete,
+                error: String::new(),
+                resolved: Some(held),
+            },
             Err(ended) => ended,
         }
     }
@@ -370,11 +401,17 @@ impl RowRun<'_> {
     async fn checked_lookup(&mut self, row: &InputRow) -> Result<Held, Ended> {
         let held = match self.lookup(&row.device).await {
             Ok(h) => h,
-            Err(LookupError::Unauthorized(why)) => return Err(Ended::new(Status::Unauthorized, why)),
+            Err(LookupError::Unauthorized(why)) => {
+                return Err(Ended::new(Status::Unauthorized, why));
+            }
             Err(LookupError::Failed(why)) => return Err(Ended::new(Status::Failed, why)),
             Err(LookupError::Aborted(why)) => return Err(Ended::new(Status::Skipped, why)),
         };
-        let want = Wanted { token: &row.token, device: &row.device, user: &row.user };
+        let want = Wanted {
+            token: &row.token,
+            device: &row.device,
+            user: &row.user,
+        };
         match matching::classify(want, &held) {
             Verdict::Match(h) => Ok(h),
             Verdict::Absent(why) => Err(Ended::new(Status::Absent, why)),
@@ -387,15 +424,21 @@ impl RowRun<'_> {
     async fn lookup(&mut self, device: &str) -> Result<Vec<Held>, LookupError> {
         let answer = match self.call(Op::Lookup(device)).await {
             Ok(a) => a,
-            Err(CallError::GaveUp(why)) => return Err(LookupError::Failed(format!("lookup: {why}"))),
+            Err(CallError::GaveUp(why)) => {
+                return Err(LookupError::Failed(format!("lookup: {why}")));
+            }
             Err(CallError::Aborted(why)) => return Err(LookupError::Aborted(why)),
         };
         match classify_status(answer.status) {
             StatusClass::Success => parse_lookup(&answer.body)
                 .map(|records| matching::held(&records))
-                .map_err(|why| LookupError::Failed(format!("lookup answered {}: {why}", answer.status))),
+                .map_err(|why| {
+                    LookupError::Failed(format!("lookup answered {}: {why}", answer.status))
+                }),
             StatusClass::NotFound => Ok(Vec::new()),
-            StatusClass::Forbidden => Err(LookupError::Unauthorized(forbidden_note(&answer, "lookup"))),
+            StatusClass::Forbidden => {
+                Err(LookupError::Unauthorized(forbidden_note(&answer, "lookup")))
+            }
             _ => Err(LookupError::Failed(format!(
                 "lookup answered HTTP {}: {}",
                 answer.status,
@@ -407,7 +450,11 @@ impl RowRun<'_> {
 
 fn forbidden_note(answer: &Answer, what: &str) -> String {
     let body = answer.body_excerpt();
-    let body = if body.is_empty() { String::new() } else { format!(" ({body})") };
+    let body = if body.is_empty() {
+        String::new()
+    } else {
+        format!(" ({body})")
+    };
     format!(
         "{what} answered 403{body}: the token was refused or its key lacks the permission \
          (Help Desk or Super Administrator role)"
@@ -434,7 +481,9 @@ fn parse_lookup(body: &[u8]) -> Result<Vec<LookupRecord>, String> {
 }
 
 fn lenient_record(item: serde_json::Value) -> LookupRecord {
-    let serde_json::Value::Object(map) = item else { return LookupRecord::default() };
+    let serde_json::Value::Object(map) = item else {
+        return LookupRecord::default();
+    };
     let get = |k: &str| match map.get(k) {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
@@ -471,9 +520,18 @@ mod tests {
         assert_eq!(recs[0].registered_date.as_deref(), Some("yesterday-ish"));
         assert_eq!(recs[1].token_serial_number.as_deref(), Some("14010008036"));
         assert_eq!(recs[1].user_id, None);
-        assert_eq!(parse_lookup(b"{\"tokenSerialNumber\":\"1\"}").unwrap().len(), 1);
+        assert_eq!(
+            parse_lookup(b"{\"tokenSerialNumber\":\"1\"}")
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(parse_lookup(b"null").unwrap().len(), 0);
-        assert!(parse_lookup(b"<html>oops").unwrap_err().contains("not JSON"));
+        assert!(
+            parse_lookup(b"<html>oops")
+                .unwrap_err()
+                .contains("not JSON")
+        );
         assert!(parse_lookup(b"[{\"a\":").is_err());
         assert!(parse_lookup(b"42").is_err());
     }

@@ -59,13 +59,23 @@ impl ReportRow {
     /// Parses a record written by `to_record` (the resume reader and the tests use it).
     pub fn from_record(rec: &csv::StringRecord) -> Result<ReportRow, String> {
         if rec.len() != COLUMNS.len() {
-            return Err(format!("expected {} columns, found {}", COLUMNS.len(), rec.len()));
+            return Err(format!(
+                "expected {} columns, found {}",
+                COLUMNS.len(),
+                rec.len()
+            ));
         }
         let num = |i: usize| -> Result<u64, String> {
-            rec[i].parse().map_err(|_| format!("{} is not a number: '{}'", COLUMNS[i], &rec[i]))
+            rec[i]
+                .parse()
+                .map_err(|_| format!("{} is not a number: '{}'", COLUMNS[i], &rec[i]))
         };
         let opt = |i: usize| -> Result<Option<u64>, String> {
-            if rec[i].is_empty() { Ok(None) } else { num(i).map(Some) }
+            if rec[i].is_empty() {
+                Ok(None)
+            } else {
+                num(i).map(Some)
+            }
         };
         Ok(ReportRow {
             row: num(0)?,
@@ -116,7 +126,8 @@ mod tests {
             http_status: Some(400),
             attempts: 2,
             error: error.into(),
-            finished_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
+            finished_at: SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_millis(1_700_000_000_123),
             elapsed_ms: Some(17),
         }
     }
@@ -152,7 +163,9 @@ mod tests {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(row.to_record()).unwrap();
         let bytes = w.into_inner().unwrap();
-        let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes.as_slice());
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice());
         let rec = r.records().next().unwrap().unwrap();
         ReportRow::from_record(&rec).unwrap()
     }

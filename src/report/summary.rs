@@ -30,17 +30,28 @@ impl Tally {
     }
 
     pub fn failures(&self) -> u64 {
-        Status::ALL.into_iter().filter(|s| !s.is_ok()).map(|s| self.get(s)).sum()
+        Status::ALL
+            .into_iter()
+            .filter(|s| !s.is_ok())
+            .map(|s| self.get(s))
+            .sum()
     }
 
     /// Non-zero counts, in the report's status order.
     pub fn nonzero(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
-        Status::ALL.into_iter().map(|s| (s, self.get(s))).filter(|(_, n)| *n > 0)
+        Status::ALL
+            .into_iter()
+            .map(|s| (s, self.get(s)))
+            .filter(|(_, n)| *n > 0)
     }
 
     /// 0 when every row is ok, else 1 (stops and interrupts are merged in by the caller).
     pub fn exit_code(&self) -> ExitCode {
-        if self.failures() == 0 { ExitCode::Success } else { ExitCode::RowFailures }
+        if self.failures() == 0 {
+            ExitCode::Success
+        } else {
+            ExitCode::RowFailures
+        }
     }
 
     /// A one-line "deleted 10 · failed 2" for progress displays.
@@ -83,7 +94,10 @@ impl Summary {
             report: report.to_path_buf(),
             tenant: None,
             rows: tally.total(),
-            statuses: Status::ALL.into_iter().map(|s| (s.as_str(), tally.get(s))).collect(),
+            statuses: Status::ALL
+                .into_iter()
+                .map(|s| (s.as_str(), tally.get(s)))
+                .collect(),
             ok: tally.total() - tally.failures(),
             failures: tally.failures(),
             requests_sent: 0,
@@ -112,13 +126,25 @@ impl Summary {
             }
         }
         if self.command != "validate" {
-            writeln!(out, "  requests sent    {} ({} answered 429)", self.requests_sent, self.throttled_429)?;
+            writeln!(
+                out,
+                "  requests sent    {} ({} answered 429)",
+                self.requests_sent, self.throttled_429
+            )?;
             if let Some(rate) = self.final_rate_per_second {
-                writeln!(out, "  final rate       {}", crate::rate::Rate::per_second(rate))?;
+                writeln!(
+                    out,
+                    "  final rate       {}",
+                    crate::rate::Rate::per_second(rate)
+                )?;
             }
         }
         let elapsed = Duration::from_millis((self.elapsed_seconds * 1000.0) as u64);
-        writeln!(out, "  elapsed          {}", humantime::format_duration(elapsed))?;
+        writeln!(
+            out,
+            "  elapsed          {}",
+            humantime::format_duration(elapsed)
+        )?;
         if let Some(tenant) = &self.tenant {
             writeln!(out, "  tenant           {tenant}")?;
         }
@@ -131,12 +157,19 @@ impl Summary {
         }
         let verdict = match self.exit_code {
             0 => "every row ok".to_string(),
-            1 => format!("{} row(s) need attention: see the error column of the report", self.failures),
+            1 => format!(
+                "{} row(s) need attention: see the error column of the report",
+                self.failures
+            ),
             3 => "safety stop: check the tenant and the token, then resume".to_string(),
             130 => "interrupted".to_string(),
             _ => String::new(),
         };
-        writeln!(out, "  result           {verdict} (exit {})", self.exit_code)?;
+        writeln!(
+            out,
+            "  result           {verdict} (exit {})",
+            self.exit_code
+        )?;
         Ok(())
     }
 
@@ -176,6 +209,10 @@ mod tests {
         assert_eq!(v["exit_code"], 0);
         let mut text = Vec::new();
         s.print(&mut text).unwrap();
-        assert!(String::from_utf8(text).unwrap().contains("deleted          1"));
+        assert!(
+            String::from_utf8(text)
+                .unwrap()
+                .contains("deleted          1")
+        );
     }
 }

@@ -42,7 +42,10 @@ impl ReportWriter {
             }
         })?;
         let mut writer = ReportWriter::from_file(path, file);
-        writer.csv.write_record(COLUMNS).context("writing the report header")?;
+        writer
+            .csv
+            .write_record(COLUMNS)
+            .context("writing the report header")?;
         writer.flush()?;
         writer.sync()?;
         Ok(writer)
@@ -51,7 +54,9 @@ impl ReportWriter {
     fn from_file(path: &Path, file: File) -> ReportWriter {
         ReportWriter {
             path: path.to_path_buf(),
-            csv: csv::WriterBuilder::new().has_headers(false).from_writer(file),
+            csv: csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(file),
             pending: false,
             unsynced: false,
             last_sync: Instant::now(),
@@ -75,7 +80,9 @@ impl ReportWriter {
     /// and fsyncs when the last fsync is a second old.
     pub fn flush(&mut self) -> anyhow::Result<()> {
         if self.pending {
-            self.csv.flush().with_context(|| format!("writing report {}", self.path.display()))?;
+            self.csv
+                .flush()
+                .with_context(|| format!("writing report {}", self.path.display()))?;
             self.pending = false;
             self.unsynced = true;
         }
@@ -87,7 +94,9 @@ impl ReportWriter {
 
     /// Forces the rows handed to the OS onto the disk.
     pub fn sync(&mut self) -> anyhow::Result<()> {
-        self.csv.flush().with_context(|| format!("writing report {}", self.path.display()))?;
+        self.csv
+            .flush()
+            .with_context(|| format!("writing report {}", self.path.display()))?;
         self.csv
             .get_ref()
             .sync_data()
@@ -147,8 +156,14 @@ mod tests {
         assert!(text.contains("\n1,2,014010008038,140100080,"), "{text}");
         w.finish().unwrap();
 
-        let err = ReportWriter::create(&path, false).err().unwrap().to_string();
-        assert!(err.contains("already exists") && err.contains("--overwrite"), "{err}");
+        let err = ReportWriter::create(&path, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("already exists") && err.contains("--overwrite"),
+            "{err}"
+        );
         let w = ReportWriter::create(&path, true).unwrap();
         w.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);

@@ -56,7 +56,11 @@ impl Sim {
             .find(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("no URL in sim output: {line:?}"))
             .to_string();
-        Sim { child, _stdout: stdout, url }
+        Sim {
+            child,
+            _stdout: stdout,
+            url,
+        }
     }
 
     /// Seeds the store from `creds` (written to a file in `dir`).
@@ -77,7 +81,9 @@ impl Sim {
     }
 
     pub fn stat(&self, name: &str) -> u64 {
-        self.stats()[name].as_u64().unwrap_or_else(|| panic!("no stat {name}: {}", self.stats()))
+        self.stats()[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no stat {name}: {}", self.stats()))
     }
 
     /// The store as credentials.
@@ -88,7 +94,11 @@ impl Sim {
             .records()
             .map(|rec| {
                 let rec = rec.unwrap();
-                Cred { token: rec[0].to_string(), device: rec[1].to_string(), user: rec[2].to_string() }
+                Cred {
+                    token: rec[0].to_string(),
+                    device: rec[1].to_string(),
+                    user: rec[2].to_string(),
+                }
             })
             .collect();
         out.sort();
@@ -118,13 +128,20 @@ pub fn http_get(base: &str, path: &str) -> String {
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = TcpStream::connect(hostport).expect("connect sim");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("http response");
     assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -133,8 +150,7 @@ pub fn http_get(base: &str, path: &str) -> String {
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
-    loop {
-        let Some((size, rest)) = body.split_once("\r\n") else { break };
+    while let Some((size, rest)) = body.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if n == 0 {
             break;
@@ -194,13 +210,19 @@ pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
 
 /// The report's rows (header checked), in file order.
 pub fn read_report(path: &Path) -> Vec<ReportRow> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("open report {}: {e}", path.display()));
+    let mut r = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("open report {}: {e}", path.display()));
     let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     assert_eq!(
         header,
-        ds100_offboard::report::row::COLUMNS.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        ds100_offboard::report::row::COLUMNS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
     );
-    r.records().map(|rec| ReportRow::from_record(&rec.unwrap()).unwrap()).collect()
+    r.records()
+        .map(|rec| ReportRow::from_record(&rec.unwrap()).unwrap())
+        .collect()
 }
 
 /// Report rows keyed by `row`, asserting there is exactly one per input row 1..=n.
@@ -208,11 +230,19 @@ pub fn report_by_row(path: &Path, n: u64) -> HashMap<u64, ReportRow> {
     let rows = read_report(path);
     let mut by_row = HashMap::new();
     for r in rows {
-        assert!(by_row.insert(r.row, r.clone()).is_none(), "row {} reported twice", r.row);
+        assert!(
+            by_row.insert(r.row, r.clone()).is_none(),
+            "row {} reported twice",
+            r.row
+        );
     }
     let mut keys: Vec<u64> = by_row.keys().copied().collect();
     keys.sort();
-    assert_eq!(keys, (1..=n).collect::<Vec<_>>(), "one report row per input row");
+    assert_eq!(
+        keys,
+        (1..=n).collect::<Vec<_>>(),
+        "one report row per input row"
+    );
     by_row
 }
 
@@ -225,4 +255,12 @@ pub fn status_counts(path: &Path) -> HashMap<String, usize> {
 }
 
 /// Fast-retry flags every test uses (the same flags users have).
-pub const FAST: &[&str] = &["--yes", "--rate", "2000/s", "--max-backoff", "50ms", "--timeout", "5s"];
+pub const FAST: &[&str] = &[
+    "--yes",
+    "--rate",
+    "2000/s",
+    "--max-backoff",
+    "50ms",
+    "--timeout",
+    "5s",
+];
