@@ -58,11 +58,12 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         abort: CancellationToken::new(),
         stop_reason: OnceLock::new(),
         counters: Counters::default(),
+        stop_after: cfg.stop_after,
+        failure_streak: Default::default(),
     });
     let progress = Progress::new(scan.n_rows, cfg.output.progress);
     let opts = PipelineOptions {
         concurrency: cfg.concurrency,
-        stop_after: cfg.stop_after,
     };
     let outcome = match engine::run_pipeline(
         shared.clone(),

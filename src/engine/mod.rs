@@ -33,8 +33,6 @@ pub struct Outcome {
 #[derive(Clone, Copy, Debug)]
 pub struct PipelineOptions {
     pub concurrency: usize,
-    /// Consecutive rows ending failed/unauthorized before the safety stop; 0 = never.
-    pub stop_after: u64,
 }
 
 /// Streams `input` through the workers into `writer`. Returns when every input row has a
@@ -52,13 +50,7 @@ pub async fn run_pipeline(
     let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>(n_workers * 2);
     let (rows_tx, rows_rx) = mpsc::channel::<ReportRow>(1024);
 
-    let writer_task = tokio::spawn(write_rows(
-        shared.clone(),
-        rows_rx,
-        writer,
-        progress,
-        opts.stop_after,
-    ));
+    let writer_task = tokio::spawn(write_rows(shared.clone(), rows_rx, writer, progress));
 
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let workers: Vec<_> = (0..n_workers)
@@ -139,17 +131,14 @@ fn unsent_row(row: InputRow, status: Status, error: String) -> ReportRow {
     }
 }
 
-/// The one writer: owns the report file, the tally, the progress display and the safety stop
-/// (which needs rows in completion order).
+/// The one writer: owns the report file, the tally and the progress display.
 async fn write_rows(
     shared: Arc<Shared>,
     mut rows_rx: mpsc::Receiver<ReportRow>,
     mut writer: ReportWriter,
     mut progress: Progress,
-    stop_after: u64,
 ) -> (Tally, anyhow::Result<()>) {
     let mut tally = Tally::default();
-    let mut streak = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result: anyhow::Result<()> = async {
@@ -162,19 +151,6 @@ async fn write_rows(
                     while let Some(row) = batch {
                         writer.write(&row)?;
                         tally.add(row.status);
-                        if row.attempts > 0 {
-                            if matches!(row.status, Status::Failed | Status::Unauthorized) {
-                                streak += 1;
-                                if stop_after > 0 && streak >= stop_after && !shared.stop.is_cancelled() {
-                                    tracing::error!(
-                                        "safety stop: {streak} consecutive rows failed; no new rows will be sent"
-                                    );
-                                    shared.stop(StopReason::SafetyStop { consecutive: streak });
-                                }
-                            } else if row.status != Status::Skipped {
-                                streak = 0;
-                            }
-                        }
                         batch = rows_rx.try_recv().ok();
                     }
                     writer.flush()?;

@@ -66,6 +66,10 @@ pub struct Shared {
     pub abort: CancellationToken,
     pub stop_reason: OnceLock<StopReason>,
     pub counters: Counters,
+    /// Consecutive rows ending failed/unauthorized before the safety stop; 0 = never.
+    pub stop_after: u64,
+    /// The current run of consecutive failed rows, in completion order.
+    pub failure_streak: std::sync::Mutex<u64>,
 }
 
 impl Shared {
@@ -73,6 +77,32 @@ impl Shared {
     pub fn stop(&self, reason: StopReason) {
         let _ = self.stop_reason.set(reason);
         self.stop.cancel();
+    }
+
+    /// Counts a finished row towards the safety stop. Called by the worker as soon as the row
+    /// ends, so that with one worker not a single further row starts after the stop.
+    fn record(&self, row: &ReportRow) {
+        if row.attempts == 0 || row.status == Status::Skipped {
+            return; // rows that never reached the server say nothing about it
+        }
+        let mut streak = self
+            .failure_streak
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if matches!(row.status, Status::Failed | Status::Unauthorized) {
+            *streak += 1;
+            if self.stop_after > 0 && *streak >= self.stop_after && !self.stop.is_cancelled() {
+                tracing::error!(
+                    "safety stop: {} consecutive rows failed; no new rows will be sent",
+                    *streak
+                );
+                self.stop(StopReason::SafetyStop {
+                    consecutive: *streak,
+                });
+            }
+        } else {
+            *streak = 0;
+        }
     }
 
     /// The report row of a row that was never attempted because the run stopped.
@@ -99,7 +129,9 @@ pub async fn work(
         let report = if shared.stop.is_cancelled() {
             shared.skipped(row)
         } else {
-            process(&shared, row).await
+            let report = process(&shared, row).await;
+            shared.record(&report);
+            report
         };
         if rows_tx.send(report).await.is_err() {
             return; // the writer is gone; the run is being torn down
