@@ -108,6 +108,11 @@ pub struct RunArgs {
     #[arg(long, conflicts_with_all = ["verify", "yes", "max_deletes"])]
     pub dry_run: bool,
 
+    /// Continue an interrupted run into its existing report: rows whose latest status is
+    /// final are not sent again; every other row, and every row missing from the report, is.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+
     /// Look every row up before deleting it and delete only an exact match of token, device
     /// and user (one extra request per row).
     #[arg(long)]

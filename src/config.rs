@@ -33,6 +33,10 @@ pub struct RunConfig {
     pub stop_after: u64,
     pub max_deletes: Option<u64>,
     pub confirm: Confirm,
+    /// `--resume`: continue into the existing report.
+    pub resume: bool,
+    /// The command line as typed, to print the resume command; `None` for the demo.
+    pub invocation: Option<Vec<String>>,
 }
 
 /// Where results go and how progress shows.
@@ -65,7 +69,7 @@ pub struct ValidateConfig {
 impl ValidateConfig {
     pub fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
         let input = args.input.input;
-        let output = output_config(&input, args.report, "validation", quiet)?;
+        let output = output_config(&input, args.report, "validation", quiet, false)?;
         Ok(ValidateConfig {
             input,
             delimiter: args.input.delimiter,
@@ -85,7 +89,7 @@ impl RunConfig {
             }
         };
         let suffix = if args.dry_run { "dry-run" } else { "report" };
-        let output = output_config(&input, args.report, suffix, quiet)?;
+        let output = output_config(&input, args.report, suffix, quiet, args.resume)?;
         let base_url = args
             .tenant
             .base_url
@@ -123,6 +127,8 @@ impl RunConfig {
             } else {
                 Confirm::Ask
             },
+            resume: args.resume,
+            invocation: Some(std::env::args().collect()),
         })
     }
 }
@@ -132,12 +138,24 @@ fn output_config(
     args: ReportArgs,
     suffix: &str,
     quiet: bool,
+    resume: bool,
 ) -> anyhow::Result<OutputConfig> {
     let report = match args.report {
         Some(p) => p,
         None => default_report_path(input, suffix)?,
     };
-    check_report_path(input, &report, args.overwrite)?;
+    if resume {
+        if !report.exists() {
+            bail!(
+                "nothing to resume: the report {} does not exist. Run without --resume to start, \
+                 or pass --report with the report of the interrupted run.",
+                report.display()
+            );
+        }
+        check_report_path(input, &report, true)?;
+    } else {
+        check_report_path(input, &report, args.overwrite)?;
+    }
     Ok(OutputConfig {
         report,
         overwrite: args.overwrite,

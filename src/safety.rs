@@ -28,6 +28,8 @@ pub struct Plan {
     pub rate: Rate,
     pub burst: u32,
     pub concurrency: usize,
+    /// With `--resume`: rows already final in the report (kept, not sent).
+    pub carried_over: Option<u64>,
 }
 
 impl Plan {
@@ -45,6 +47,7 @@ impl Plan {
             rate: Rate::per_second(1.0),
             burst: 1,
             concurrency: 1,
+            carried_over: None,
         }
     }
 
@@ -79,6 +82,12 @@ impl Plan {
             "  input            {} ({} rows)",
             self.input, self.rows
         )?;
+        if let Some(carried) = self.carried_over {
+            writeln!(
+                out,
+                "  resuming         {carried} rows already final in the report (not sent again)"
+            )?;
+        }
         write!(out, "  {verb:<16} {}", self.to_send)?;
         if self.needs_lookup > 0 {
             write!(

@@ -90,6 +90,8 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         stop_after: 20,
         max_deletes: None,
         confirm: Confirm::Given,
+        resume: false,
+        invocation: None,
     };
     let code = super::run::run(cfg).await?;
     let stats = sim.stats();
@@ -98,7 +100,8 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if !quiet {
         println!(
             "\nSimulator: {n_before} credentials before, {n_after} after; it answered {} requests ({} with 429).",
-            stats.requests, stats.by_status.get(&429).copied().unwrap_or(0)
+            stats.requests,
+            stats.by_status.get(&429).copied().unwrap_or(0)
         );
         println!(
             "Open the report to see every row's outcome: {}",

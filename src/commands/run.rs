@@ -1,20 +1,29 @@
 //! `run`: plan, go-ahead, then the pipeline against the tenant; also the engine of `demo`.
+//! Handles `--resume` (continue into an existing report) and Ctrl-C (stop, account, exit 130).
 
 use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::TokenSource;
 use crate::api::client::{ApiClient, ClientOptions};
 use crate::config::RunConfig;
-use crate::engine::{self, Counters, Mode, PipelineOptions, Shared, StopReason};
+use crate::engine::{self, Counters, Mode, PipelineOptions, RowSet, Shared, StopReason};
 use crate::exit_codes::ExitCode;
 use crate::input::{InputFile, InputOptions};
 use crate::progress::Progress;
-use crate::report::summary::Summary;
+use crate::report::resume::PriorReport;
+use crate::report::status::Status;
+use crate::report::summary::{Summary, Tally};
 use crate::report::writer::ReportWriter;
 use crate::safety::{self, Plan};
+
+/// Statuses a resumed run does not redo, in this mode.
+fn is_final_in(mode: Mode) -> impl Fn(Status) -> bool {
+    move |s| s.is_final() || (mode == Mode::DryRun && s == Status::WouldDelete)
+}
 
 pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let input = InputFile::open(
@@ -25,16 +34,59 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     )?;
     let scan = input.scan()?;
     let tenant = cfg.endpoints.api_root().to_string();
+    let command = if cfg.mode == Mode::DryRun {
+        "run --dry-run"
+    } else {
+        "run"
+    };
     let mut plan = Plan::new(&scan, cfg.mode, &tenant, &cfg.input, &cfg.output.report);
     plan.rate = cfg.rate;
     plan.burst = cfg.burst;
     plan.concurrency = cfg.concurrency;
+
+    // With --resume, everything about the old report is settled before anything is sent.
+    let mut carried = Tally::default();
+    let mut done = RowSet::default();
+    let mut complete_len = None;
+    if cfg.resume {
+        let prior = PriorReport::read(&cfg.output.report, scan.n_rows)?;
+        if prior.had_partial_tail {
+            tracing::warn!(
+                "the report ends with a half-written row (the run was killed); it is dropped and that row done again"
+            );
+        }
+        let rplan = prior.plan(
+            input.rows(&scan.duplicates)?,
+            is_final_in(cfg.mode),
+            &cfg.output.report,
+        )?;
+        if rplan.rows_to_write() == 0 {
+            if !cfg.output.quiet {
+                eprintln!(
+                    "Nothing to resume: every one of the {} rows already has a final status in {}. Nothing was sent.",
+                    scan.n_rows,
+                    cfg.output.report.display()
+                );
+            }
+            let mut summary = Summary::new(command, &cfg.input, &cfg.output.report, &rplan.carried);
+            summary.tenant = Some(tenant);
+            summary.rows_carried_over = rplan.carried.total();
+            super::publish(&summary, &cfg.output)?;
+            return Ok(rplan.carried.exit_code());
+        }
+        plan.to_send = rplan.to_send;
+        plan.needs_lookup = rplan.to_send_needing_lookup;
+        plan.carried_over = Some(rplan.carried.total());
+        carried = rplan.carried;
+        done = rplan.done;
+        complete_len = Some(rplan.complete_len);
+    }
     if !cfg.output.quiet {
         let _ = plan.print(&mut std::io::stderr().lock());
     }
     safety::approve(&plan, cfg.confirm, cfg.max_deletes)?;
 
-    // Everything that can fail on setup fails before the report exists.
+    // Everything that can fail on setup fails before the report is touched.
     let mut client = ApiClient::new(
         cfg.endpoints.clone(),
         &ClientOptions {
@@ -46,7 +98,10 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         client = client.read_only();
     }
     let tokens = TokenSource::fixed(&cfg.token)?;
-    let writer = ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?;
+    let writer = match complete_len {
+        Some(len) => ReportWriter::append(&cfg.output.report, len)?,
+        None => ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?,
+    };
 
     let shared = Arc::new(Shared {
         client,
@@ -61,56 +116,164 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         stop_after: cfg.stop_after,
         failure_streak: Default::default(),
     });
-    let progress = Progress::new(scan.n_rows, cfg.output.progress);
+    let signals = tokio::spawn(handle_interrupts(shared.clone(), cfg.output.quiet));
+    let progress = Progress::new(scan.n_rows - carried.total(), cfg.output.progress);
     let opts = PipelineOptions {
         concurrency: cfg.concurrency,
     };
-    let outcome = match engine::run_pipeline(
+    let result = engine::run_pipeline(
         shared.clone(),
         input,
         scan.duplicates,
         writer,
         progress,
         opts,
+        done,
     )
-    .await
-    {
+    .await;
+    signals.abort();
+    let outcome = match result {
         Ok(o) => o,
         Err(e) => {
-            // Requests were sent: this is no longer a "nothing sent" exit 2.
+            // Requests may have been sent: this is no longer a "nothing sent" exit 2.
             eprintln!("error: {e:#}");
-            eprintln!("The report may be incomplete; check it before running again.");
+            eprintln!(
+                "The report is valid up to its last complete row; fix the cause, then resume."
+            );
+            if let Some(cmd) = resume_command(&cfg) {
+                eprintln!("To resume: {cmd}");
+            }
             return Ok(ExitCode::RowFailures);
         }
     };
 
+    let mut whole_job = carried.clone();
+    whole_job.merge(&outcome.tally);
     let (requests, throttled) = engine::requests_sent(&shared.counters);
-    let command = if cfg.mode == Mode::DryRun {
-        "run --dry-run"
-    } else {
-        "run"
-    };
-    let mut summary = Summary::new(command, &cfg.input, &cfg.output.report, &outcome.tally)
+    let mut summary = Summary::new(command, &cfg.input, &cfg.output.report, &whole_job)
         .with_elapsed(outcome.elapsed);
     summary.tenant = Some(tenant);
+    summary.rows_sent_this_run = shared.counters.rows_sent.load(Ordering::Relaxed);
+    summary.rows_carried_over = carried.total();
     summary.requests_sent = requests;
     summary.throttled_429 = throttled;
     summary.final_rate_per_second = Some(shared.pacer.current_rate().as_per_second());
-    let mut code = outcome.tally.exit_code();
+    let mut code = whole_job.exit_code();
     match &outcome.stopped {
         Some(StopReason::SafetyStop { consecutive }) => {
             summary.stopped = Some(format!(
-                "safety stop after {consecutive} consecutive failed rows (--stop-after)"
+                "safety stop after {consecutive} consecutive failed rows (--stop-after); check the tenant and the token"
             ));
             code = code.merge(ExitCode::SafetyStop);
         }
         Some(StopReason::Interrupted) => {
-            summary.stopped = Some("interrupted".to_string());
+            summary.stopped =
+                Some("interrupted; rows not attempted are marked skipped".to_string());
             code = code.merge(ExitCode::Interrupted);
         }
         None => {}
     }
+    let final_in_mode = is_final_in(cfg.mode);
+    if whole_job.nonzero().any(|(s, _)| !final_in_mode(s)) {
+        summary.resume_command = resume_command(&cfg);
+    }
     summary.exit_code = code.code();
     super::publish(&summary, &cfg.output)?;
     Ok(code)
+}
+
+/// First Ctrl-C (or SIGTERM): stop dispatching, let requests in flight finish, account for
+/// the rest. Second: exit at once; the report stays valid up to its last complete row.
+async fn handle_interrupts(shared: Arc<Shared>, quiet: bool) {
+    if !next_signal().await {
+        return;
+    }
+    if !quiet {
+        eprintln!(
+            "\nInterrupted: no new rows start; requests in flight finish (at most --timeout). \
+             Press Ctrl-C again to exit at once."
+        );
+    }
+    shared.stop(StopReason::Interrupted);
+    shared.abort.cancel();
+    if next_signal().await {
+        eprintln!(
+            "Exiting at once; the report is valid up to its last complete row. Resume with --resume."
+        );
+        std::process::exit(i32::from(ExitCode::Interrupted.code()));
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; false if signals cannot be watched.
+async fn next_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return false;
+        };
+        tokio::select! {
+            _ = int.recv() => true,
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// The command line that continues this run: as typed, plus `--resume`, minus `--overwrite`.
+fn resume_command(cfg: &RunConfig) -> Option<String> {
+    let args = cfg.invocation.as_ref()?;
+    let mut out: Vec<String> = args
+        .iter()
+        .filter(|a| a.as_str() != "--overwrite")
+        .map(|a| shell_quote(a))
+        .collect();
+    if !args.iter().any(|a| a == "--resume") {
+        out.push("--resume".to_string());
+    }
+    Some(out.join(" "))
+}
+
+/// POSIX shell quoting: plain words stay as they are, anything else goes in single quotes.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("--rate"), "--rate");
+        assert_eq!(shell_quote("/data/leavers.csv"), "/data/leavers.csv");
+        assert_eq!(shell_quote("my file.csv"), "'my file.csv'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn dry_runs_treat_would_delete_as_final() {
+        assert!(is_final_in(Mode::DryRun)(Status::WouldDelete));
+        assert!(!is_final_in(Mode::Delete { verify: false })(
+            Status::WouldDelete
+        ));
+        assert!(!is_final_in(Mode::Delete { verify: false })(
+            Status::NotFound
+        ));
+    }
 }

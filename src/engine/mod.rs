@@ -35,6 +35,9 @@ pub struct PipelineOptions {
     pub concurrency: usize,
 }
 
+/// Rows of the input the pipeline leaves out (`--resume`: already final in the report).
+pub use crate::report::resume::RowSet;
+
 /// Streams `input` through the workers into `writer`. Returns when every input row has a
 /// report row (or an I/O error makes that impossible).
 pub async fn run_pipeline(
@@ -44,6 +47,7 @@ pub async fn run_pipeline(
     writer: ReportWriter,
     progress: Progress,
     opts: PipelineOptions,
+    done: RowSet,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let n_workers = opts.concurrency.max(1);
@@ -67,6 +71,9 @@ pub async fn run_pipeline(
     let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         for item in input.rows(&duplicates)? {
             let row = item?;
+            if done.contains(row.row) {
+                continue;
+            }
             let direct = match &row.check {
                 RowCheck::Valid if reader_shared.stop.is_cancelled() => {
                     Some(reader_shared.skipped(row))

@@ -49,6 +49,8 @@ impl StopReason {
 /// Request counters shared by all workers, read by the summary and the progress display.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Rows that got at least one request.
+    pub rows_sent: AtomicU64,
     pub requests: AtomicU64,
     pub throttled: AtomicU64,
 }
@@ -180,6 +182,9 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         }
     };
     let elapsed = run.first_sent.map(|t| t.elapsed().as_millis() as u64);
+    if run.attempts > 0 {
+        shared.counters.rows_sent.fetch_add(1, Ordering::Relaxed);
+    }
     let (attempts, last_status) = (run.attempts, run.last_status);
     let mut row = row;
     if let Some(held) = ended.resolved {

@@ -29,6 +29,13 @@ impl Tally {
         self.counts.iter().sum()
     }
 
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &Tally) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            *mine += theirs;
+        }
+    }
+
     pub fn failures(&self) -> u64 {
         Status::ALL
             .into_iter()
@@ -74,6 +81,11 @@ pub struct Summary {
     pub statuses: std::collections::BTreeMap<&'static str, u64>,
     pub ok: u64,
     pub failures: u64,
+    /// Rows this invocation sent requests for (after a resume, the job has more).
+    pub rows_sent_this_run: u64,
+    /// Rows whose final status came from the report of an earlier invocation (`--resume`).
+    pub rows_carried_over: u64,
+    /// Requests this invocation sent.
     pub requests_sent: u64,
     pub throttled_429: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +112,8 @@ impl Summary {
                 .collect(),
             ok: tally.total() - tally.failures(),
             failures: tally.failures(),
+            rows_sent_this_run: 0,
+            rows_carried_over: 0,
             requests_sent: 0,
             throttled_429: 0,
             final_rate_per_second: None,
@@ -124,6 +138,13 @@ impl Summary {
             if *n > 0 {
                 writeln!(out, "  {status:<16} {n}")?;
             }
+        }
+        if self.rows_carried_over > 0 {
+            writeln!(
+                out,
+                "  resumed          {} rows final from earlier runs, {} rows sent now",
+                self.rows_carried_over, self.rows_sent_this_run
+            )?;
         }
         if self.command != "validate" {
             writeln!(
@@ -153,6 +174,13 @@ impl Summary {
             writeln!(out, "  stopped          {why}")?;
         }
         if let Some(cmd) = &self.resume_command {
+            let not_found = self.statuses.get("not_found").copied().unwrap_or(0);
+            if not_found > 0 {
+                writeln!(
+                    out,
+                    "  note             {not_found} not_found row(s): the lookup that explains a 404 failed; resume tries them again"
+                )?;
+            }
             writeln!(out, "  to resume        {cmd}")?;
         }
         let verdict = match self.exit_code {

@@ -51,6 +51,22 @@ impl ReportWriter {
         Ok(writer)
     }
 
+    /// Reopens a report for `--resume`: cuts a damaged tail (a row half-written when the
+    /// process died) at `complete_len`, then appends after it.
+    pub fn append(path: &Path, complete_len: u64) -> anyhow::Result<ReportWriter> {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot reopen report {} to resume", path.display()))?;
+        file.set_len(complete_len)
+            .with_context(|| format!("cannot trim the damaged end of report {}", path.display()))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
+        let mut writer = ReportWriter::from_file(path, file);
+        writer.sync()?;
+        Ok(writer)
+    }
+
     fn from_file(path: &Path, file: File) -> ReportWriter {
         ReportWriter {
             path: path.to_path_buf(),
@@ -117,7 +133,8 @@ impl ReportWriter {
 pub fn existing_report_message(path: &Path) -> String {
     format!(
         "report {} already exists, and reports are never overwritten silently. \
-         Use --report PATH to write elsewhere, or --overwrite to replace it.",
+         Use --resume to continue the run that wrote it, --report PATH to write elsewhere, \
+         or --overwrite to replace it.",
         path.display()
     )
 }
