@@ -177,7 +177,7 @@ fn ctrl_c_accounts_for_every_row_and_the_skipped_ones_resume() {
     let sim = Sim::seeded(dir.path(), &all, &[]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let report = dir.path().join("in.report.csv");
-    let mut child = spawn_run(&sim, &input, &["--rate", "50/s"]);
+    let child = spawn_run(&sim, &input, &["--rate", "50/s"]);
     wait_until("some rows", || report_lines(&report) >= 20);
     signal(&child, "-INT");
     let out = child.wait_with_output().unwrap();
@@ -196,7 +196,7 @@ fn ctrl_c_accounts_for_every_row_and_the_skipped_ones_resume() {
     assert!(summary_out.is_empty(), "-q prints nothing: {summary_out}");
 
     // Not quiet: the resume command is printed, and it works.
-    let mut child = Command::new(bin_path())
+    let child = Command::new(bin_path())
         .arg("run")
         .arg(&input)
         .args([
