@@ -11,7 +11,16 @@ pub struct Wanted<'a> {
     pub user: &'a str,
 }
 
-/// One credential the tenant holds on the device.
+/// One credential the tenant holds on the device, as the lookup described it. Any field may
+/// be missing (API.md: "any field may be null"); a record that might be the row's credential
+/// is never taken as proof that the credential is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub token: Option<String>,
+    pub user: Option<String>,
+}
+
+/// A credential fully identified: what a DELETE needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Held {
     pub token: String,
@@ -27,21 +36,23 @@ pub enum Verdict {
     /// The device holds a credential for this token with another user, or for this user with
     /// another token: the row's data is wrong and the credential may still work.
     Mismatch(String),
-    /// Several credentials fit a row that lacks a field.
+    /// Several credentials fit, or one fits but the lookup left out a field needed to be sure.
     Ambiguous(String),
 }
 
-/// Keeps the records that name both a token and a user (the only ones a delete can target).
-pub fn held(records: &[LookupRecord]) -> Vec<Held> {
+/// The records of a lookup answer, with blank fields taken as missing.
+pub fn held(records: &[LookupRecord]) -> Vec<Record> {
+    let field = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     records
         .iter()
-        .filter_map(|r| {
-            let token = r.token_serial_number.as_deref()?.trim();
-            let user = r.user_id.as_deref()?.trim();
-            (!token.is_empty() && !user.is_empty()).then(|| Held {
-                token: token.to_string(),
-                user: user.to_string(),
-            })
+        .map(|r| Record {
+            token: field(&r.token_serial_number),
+            user: field(&r.user_id),
         })
         .collect()
 }
@@ -50,21 +61,46 @@ fn same_user(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+fn show(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("?")
+}
+
 /// Classifies a row against everything the device holds.
-pub fn classify(want: Wanted<'_>, held: &[Held]) -> Verdict {
-    let fits = |h: &&Held| {
-        (want.token.is_empty() || h.token == want.token)
-            && (want.user.is_empty() || same_user(&h.user, want.user))
+pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
+    // A record is ruled out only by a field it states and that differs from the row.
+    let ruled_out = |r: &Record| {
+        (!want.token.is_empty() && r.token.as_deref().is_some_and(|t| t != want.token))
+            || (!want.user.is_empty()
+                && r.user.as_deref().is_some_and(|u| !same_user(u, want.user)))
     };
-    let candidates: Vec<&Held> = held.iter().filter(fits).collect();
+    let candidates: Vec<&Record> = held.iter().filter(|r| !ruled_out(r)).collect();
     match candidates.as_slice() {
-        [one] => return Verdict::Match((*one).clone()),
         [] => {}
+        [
+            Record {
+                token: Some(token),
+                user: Some(user),
+            },
+        ] => {
+            return Verdict::Match(Held {
+                token: token.clone(),
+                user: user.clone(),
+            });
+        }
+        [one] => {
+            return Verdict::Ambiguous(format!(
+                "device {} holds a credential that may be this row's (tokenSerialNumber/userId {}/{}), \
+                 but the lookup did not give all its fields; nothing was deleted",
+                want.device,
+                show(&one.token),
+                show(&one.user)
+            ));
+        }
         many => {
             let list = many
                 .iter()
                 .take(10)
-                .map(|h| format!("{}/{}", h.token, h.user))
+                .map(|r| format!("{}/{}", show(&r.token), show(&r.user)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let more = if many.len() > 10 {
@@ -85,20 +121,28 @@ pub fn classify(want: Wanted<'_>, held: &[Held]) -> Verdict {
     }
     if !want.token.is_empty()
         && !want.user.is_empty()
-        && let Some(h) = held.iter().find(|h| h.token == want.token)
+        && let Some(r) = held.iter().find(|r| r.token.as_deref() == Some(want.token))
     {
         return Verdict::Mismatch(format!(
             "token {} on device {} belongs to user {}, not {}",
-            h.token, want.device, h.user, want.user
+            want.token,
+            want.device,
+            show(&r.user),
+            want.user
         ));
     }
     if !want.token.is_empty()
         && !want.user.is_empty()
-        && let Some(h) = held.iter().find(|h| same_user(&h.user, want.user))
+        && let Some(r) = held
+            .iter()
+            .find(|r| r.user.as_deref().is_some_and(|u| same_user(u, want.user)))
     {
         return Verdict::Mismatch(format!(
             "user {} holds token {} on device {}, not {}",
-            want.user, h.token, want.device, want.token
+            want.user,
+            show(&r.token),
+            want.device,
+            want.token
         ));
     }
     let what = match (want.token.is_empty(), want.user.is_empty()) {
@@ -122,11 +166,18 @@ mod tests {
     const U1: &str = "87927fb7-e185-4c33-c7e3-8e077675973c";
     const U2: &str = "26c1e3d6-b31c-803e-cf7f-bdbe7687a72b";
 
-    fn h(token: &str, user: &str) -> Held {
-        Held {
+    fn h(token: &str, user: &str) -> Record {
+        Record {
+            token: Some(token.into()),
+            user: Some(user.into()),
+        }
+    }
+
+    fn m(token: &str, user: &str) -> Verdict {
+        Verdict::Match(Held {
             token: token.into(),
             user: user.into(),
-        }
+        })
     }
 
     fn want<'a>(token: &'a str, user: &'a str) -> Wanted<'a> {
@@ -141,14 +192,14 @@ mod tests {
     fn exact_match_and_case_insensitive_user() {
         let held = [h("014010008038", U1), h("014010008039", U2)];
         let v = classify(want("014010008038", &U1.to_uppercase()), &held);
-        assert_eq!(v, Verdict::Match(h("014010008038", U1)));
+        assert_eq!(v, m("014010008038", U1));
     }
 
     #[test]
     fn resolution_with_zero_one_and_several_candidates() {
         let held = [h("1", U1), h("2", U1), h("3", U2)];
-        assert_eq!(classify(want("", U2), &held), Verdict::Match(h("3", U2)));
-        assert_eq!(classify(want("2", ""), &held), Verdict::Match(h("2", U1)));
+        assert_eq!(classify(want("", U2), &held), m("3", U2));
+        assert_eq!(classify(want("2", ""), &held), m("2", U1));
         match classify(want("", U1), &held) {
             Verdict::Ambiguous(msg) => assert!(msg.contains("1/") && msg.contains("2/"), "{msg}"),
             v => panic!("{v:?}"),
@@ -158,8 +209,9 @@ mod tests {
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(classify(want("9", ""), &held), Verdict::Absent(_)));
+        let nobody = "00000000-0000-0000-0000-000000000000";
         assert!(matches!(
-            classify(want("", "00000000-0000-0000-0000-000000000000"), &held),
+            classify(want("", nobody), &held),
             Verdict::Absent(_)
         ));
         assert!(matches!(classify(want("", ""), &[]), Verdict::Absent(_)));
@@ -184,10 +236,45 @@ mod tests {
     }
 
     #[test]
-    fn records_without_token_or_user_are_ignored() {
+    fn a_record_with_missing_fields_is_never_proof_of_absence() {
+        let no_token = Record {
+            token: None,
+            user: Some(U1.into()),
+        };
+        let nothing = Record {
+            token: None,
+            user: None,
+        };
+        // It might be the row's credential: not absent, not a match either.
+        assert!(matches!(
+            classify(want("5", U1), &[no_token.clone()]),
+            Verdict::Ambiguous(_)
+        ));
+        assert!(matches!(
+            classify(want("5", U1), &[nothing.clone()]),
+            Verdict::Ambiguous(_)
+        ));
+        assert!(matches!(
+            classify(want("", U1), &[no_token.clone()]),
+            Verdict::Ambiguous(_)
+        ));
+        // A stated field that differs rules the record out.
+        assert!(matches!(
+            classify(want("5", U2), &[no_token]),
+            Verdict::Absent(_)
+        ));
+        // A complete match beside an unclear record is still ambiguous: either may be it.
+        assert!(matches!(
+            classify(want("5", U1), &[h("5", U1), nothing]),
+            Verdict::Ambiguous(_)
+        ));
+    }
+
+    #[test]
+    fn blank_fields_count_as_missing() {
         let recs = vec![
             LookupRecord {
-                token_serial_number: Some("1".into()),
+                token_serial_number: Some(" ".into()),
                 user_id: None,
                 ..Default::default()
             },
@@ -197,6 +284,15 @@ mod tests {
                 ..Default::default()
             },
         ];
-        assert_eq!(held(&recs), vec![h("2", U1)]);
+        assert_eq!(
+            held(&recs),
+            vec![
+                Record {
+                    token: None,
+                    user: None
+                },
+                h("2", U1)
+            ]
+        );
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::matching::{self, Held, Verdict, Wanted};
+use super::matching::{self, Held, Record, Verdict, Wanted};
 use super::pacer::Pacer;
 use super::retry::{RetryPolicy, StatusClass, classify_status};
 use crate::api::auth::TokenSource;
@@ -399,9 +399,13 @@ impl RowRun<'_> {
             Verdict::Mismatch(why) => {
                 Ended::new(Status::Mismatch, format!("DELETE answered 404: {why}"))
             }
-            Verdict::Match(_) | Verdict::Ambiguous(_) => Ended::new(
+            Verdict::Match(_) => Ended::new(
                 Status::NotFound,
                 "DELETE answered 404 but a lookup still lists this credential",
+            ),
+            Verdict::Ambiguous(why) => Ended::new(
+                Status::NotFound,
+                format!("DELETE answered 404 and the lookup cannot tell why: {why}"),
             ),
         }
     }
@@ -458,7 +462,7 @@ impl RowRun<'_> {
     }
 
     /// Every credential the device holds (404 = none).
-    async fn lookup(&mut self, device: &str) -> Result<Vec<Held>, LookupError> {
+    async fn lookup(&mut self, device: &str) -> Result<Vec<Record>, LookupError> {
         let answer = match self.call(Op::Lookup(device)).await {
             Ok(a) => a,
             Err(CallError::GaveUp(why)) => {
@@ -508,8 +512,25 @@ fn parse_lookup(body: &[u8]) -> Result<Vec<LookupRecord>, String> {
     })?;
     let items = match value {
         serde_json::Value::Array(items) => items,
-        obj @ serde_json::Value::Object(_) => vec![obj],
         serde_json::Value::Null => Vec::new(),
+        serde_json::Value::Object(map) => {
+            const RECORD_KEYS: [&str; 4] =
+                ["tokenSerialNumber", "userId", "deviceSerialNumber", "id"];
+            if RECORD_KEYS.iter().any(|k| map.contains_key(*k)) {
+                vec![serde_json::Value::Object(map)] // one record, not wrapped in an array
+            } else if let Some(items) = map.into_iter().find_map(|(_, v)| match v {
+                serde_json::Value::Array(items) if items.iter().all(|i| i.is_object()) => {
+                    Some(items)
+                }
+                _ => None,
+            }) {
+                items // an envelope such as {"data": [...]}
+            } else {
+                return Err(
+                    "expected a JSON array of records, got an object without one".to_string(),
+                );
+            }
+        }
         other => return Err(format!("expected a JSON array of records, got {other}")),
     };
     // A record whose fields have unexpected types is kept as far as it parses: a non-string
@@ -564,6 +585,10 @@ mod tests {
             1
         );
         assert_eq!(parse_lookup(b"null").unwrap().len(), 0);
+        let wrapped =
+            br#"{"data":[{"tokenSerialNumber":"1","userId":"u"},{"tokenSerialNumber":"2"}]}"#;
+        assert_eq!(parse_lookup(wrapped).unwrap().len(), 2);
+        assert!(parse_lookup(br#"{"error":"boom"}"#).is_err());
         assert!(
             parse_lookup(b"<html>oops")
                 .unwrap_err()
