@@ -247,15 +247,15 @@ mod tests {
         };
         // It might be the row's credential: not absent, not a match either.
         assert!(matches!(
-            classify(want("5", U1), &[no_token.clone()]),
+            classify(want("5", U1), std::slice::from_ref(&no_token)),
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(
-            classify(want("5", U1), &[nothing.clone()]),
+            classify(want("5", U1), std::slice::from_ref(&nothing)),
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(
-            classify(want("", U1), &[no_token.clone()]),
+            classify(want("", U1), std::slice::from_ref(&no_token)),
             Verdict::Ambiguous(_)
         ));
         // A stated field that differs rules the record out.
