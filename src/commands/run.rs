@@ -32,6 +32,9 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     if !cfg.output.quiet {
         let _ = plan.print(&mut std::io::stderr().lock());
     }
+    // Before the go-ahead, so an operator told the token runs out can still stop.
+    let tokens = TokenSource::new(&cfg.credentials)?;
+    tokens.warn_if_expires_within(plan.estimated_duration());
     safety::approve(&plan, cfg.confirm, cfg.max_deletes)?;
 
     // Everything that can fail on setup fails before the report exists.
@@ -40,12 +43,12 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         &ClientOptions {
             timeout: cfg.timeout,
             connect_timeout: cfg.connect_timeout,
+            trust: cfg.trust.clone(),
         },
     )?;
     if cfg.mode == Mode::DryRun {
         client = client.read_only();
     }
-    let tokens = TokenSource::fixed(&cfg.token)?;
     let writer = ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?;
 
     let shared = Arc::new(Shared {
