@@ -134,6 +134,7 @@ pub struct RunArgs {
 pub struct TenantArgs {
     /// Tenant origin or admin REST URL. Example: --base-url https://acme.access.securid.com
     /// (…/AdminInterface/restapi and …/restapi/v1 work too). HTTPS only, except loopback.
+    /// Default with --key-file: the key file's adminRestApiUrl.
     #[arg(long, env = "DS100_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
 

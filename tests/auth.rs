@@ -312,7 +312,7 @@ fn concurrent_403s_do_not_mint_a_storm() {
     let key = key_file(dir.path());
     let all = creds(8, 20_450);
     // Eight workers send their first requests together (burst 8) and all eight are refused;
-    // the retries wait for the next pacer slot (1/8 s), after all eight refusals.
+    // the retries wait for the next pacer slot (1/8 s), normally after all eight refusals.
     let sim = jwt_sim(dir.path(), &all, &key, &["--fault", "403,first=8"]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let out = key_run(&sim, &input, &key)
@@ -335,11 +335,15 @@ fn concurrent_403s_do_not_mint_a_storm() {
         assert_eq!((r.status, r.attempts), (Status::Deleted, 2), "{r:?}");
     }
     assert_eq!(sim.stats()["by_status"]["403"], 8);
+    // Eight refusals of one token make one mint (the unit test `concurrent_403s_mint_once`
+    // pins that exactly). Here a worker slowed down by a loaded machine may send its first
+    // request only after that mint, with the new token, and a refusal of that token rightly
+    // mints again; minting once per refusal (8) would be the storm.
     let err = stderr_of(&out);
-    assert_eq!(
-        err.matches("minted a new bearer token after a 403").count(),
-        1,
-        "one mint for eight refusals of the same token: {err}"
+    let mints = err.matches("minted a new bearer token after a 403").count();
+    assert!(
+        (1..=3).contains(&mints),
+        "{mints} mints for 8 refusals: {err}"
     );
 }
 

@@ -198,11 +198,16 @@ impl TokenSource {
         }
     }
 
-    /// Short description for the plan ("token from DS100_TOKEN"), never the token itself.
-    pub fn describe(&self) -> &'static str {
+    /// One line for the plan ("ready bearer token from DS100_TOKEN"), never the token itself.
+    pub fn describe(&self) -> String {
         match &self.kind {
-            Kind::Static { .. } => "ready bearer token",
-            Kind::Minting(_) => "RS256 tokens minted from the key file",
+            Kind::Static { origin, .. } => format!("ready bearer token from {origin}"),
+            Kind::Minting(m) => format!(
+                "RS256 tokens minted from {} (accessID {}), each valid {}, renewed as they age",
+                m.key.origin(),
+                m.key.access_id(),
+                humantime::format_duration(m.lifetime)
+            ),
         }
     }
 

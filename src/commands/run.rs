@@ -34,6 +34,9 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     }
     // Before the go-ahead, so an operator told the token runs out can still stop.
     let tokens = TokenSource::new(&cfg.credentials)?;
+    if !cfg.output.quiet {
+        eprintln!("  credentials      {}", tokens.describe());
+    }
     tokens.warn_if_expires_within(plan.estimated_duration());
     safety::approve(&plan, cfg.confirm, cfg.max_deletes)?;
 
