@@ -386,7 +386,7 @@ pub fn resolve(
             if key_env.is_some() {
                 tracing::warn!("{KEY_FILE_ENV} is set but ignored: --token-file was given");
             }
-            ready_token(Some(path), None)
+            ready_token(Some(path), None, flags.token_lifetime)
         }
         (None, None) => match (key_env, token_env) {
             (Some(_), Some(_)) => bail!(
@@ -394,7 +394,7 @@ pub fn resolve(
                  (e.g. `unset {TOKEN_ENV}`), or choose explicitly with --key-file PATH or --token-file PATH"
             ),
             (Some(path), None) => from_key(Path::new(&path)),
-            (None, Some(token)) => ready_token(None, Some(token)),
+            (None, Some(token)) => ready_token(None, Some(token), flags.token_lifetime),
             (None, None) => bail!(
                 "no credentials: pass --key-file PATH (the Administration API key file; or set \
                  {KEY_FILE_ENV}), or give a ready bearer token in {TOKEN_ENV} or --token-file PATH. \
@@ -420,7 +420,11 @@ pub fn key_file_path(
 fn ready_token(
     token_file: Option<&Path>,
     env_value: Option<OsString>,
+    token_lifetime: Option<Duration>,
 ) -> anyhow::Result<Credentials> {
+    if token_lifetime.is_some() {
+        tracing::warn!("--token-lifetime is ignored: it applies to tokens minted from --key-file");
+    }
     let (raw, origin) = match (token_file, env_value) {
         (Some(path), _) => {
             warn_if_world_readable(path);

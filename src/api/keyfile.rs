@@ -339,5 +339,27 @@ pub(crate) mod tests {
         let p = dir.path().join("k.json");
         std::fs::write(&p, PKCS1).unwrap();
         assert!(KeyFile::load(&p).is_ok());
+        let latin1 = dir.path().join("latin1.json");
+        std::fs::write(&latin1, b"{\"accessID\": \"caf\xe9\"}").unwrap();
+        let e = format!("{:#}", KeyFile::load(&latin1).unwrap_err());
+        assert!(e.contains("not UTF-8"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unreadable_key_file_says_to_check_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.json");
+        std::fs::write(&p, PKCS1).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::read(&p).is_ok() {
+            return; // running as root: permissions do not stop reads, nothing to test
+        }
+        let e = format!("{:#}", KeyFile::load(&p).unwrap_err());
+        assert!(
+            e.contains("cannot read the key file") && e.contains("permissions"),
+            "{e}"
+        );
     }
 }
