@@ -51,6 +51,9 @@ pub enum Command {
     Sim(SimArgs),
     /// Run the whole job against a built-in simulator: no tenant, no credentials, no setup.
     Demo(DemoArgs),
+    /// Print one freshly minted bearer token from a key file, for debugging with curl:
+    /// curl -H "Authorization: Bearer $(ds100-offboard token --key-file key.json)" …
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +139,7 @@ pub struct RunArgs {
 pub struct TenantArgs {
     /// Tenant origin or admin REST URL. Example: --base-url https://acme.access.securid.com
     /// (…/AdminInterface/restapi and …/restapi/v1 work too). HTTPS only, except loopback.
+    /// Default with --key-file: the key file's adminRestApiUrl.
     #[arg(long, env = "DS100_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
 
@@ -143,6 +147,35 @@ pub struct TenantArgs {
     /// DS100_TOKEN environment variable. Tokens are never accepted on the command line.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+
+    // --- credentials from a key file, trust roots (SPEC §6) ---
+    /// The tenant's Administration API key file (JSON with accessID, accessKey,
+    /// adminRestApiUrl); the tool mints and renews RS256 tokens from it. Also read from
+    /// DS100_KEY_FILE. Example: --key-file ~/secure/acme-admin-key.json
+    #[arg(long, value_name = "PATH", conflicts_with = "token_file")]
+    pub key_file: Option<PathBuf>,
+
+    /// Lifetime of each minted token; at most 60m (RSA's limit), default 55m. Shorter values
+    /// are for rehearsals. Example: --token-lifetime 10m
+    #[arg(long, value_name = "DURATION", value_parser = parse_token_lifetime)]
+    pub token_lifetime: Option<Duration>,
+
+    /// Also trust the CA certificate(s) in this PEM file, e.g. a TLS-inspecting proxy's;
+    /// repeatable. Example: --ca-cert /etc/pki/corp-proxy-ca.pem
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The Administration API key file to mint from. Also read from DS100_KEY_FILE.
+    /// Example: --key-file ~/secure/acme-admin-key.json
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+
+    /// Lifetime of the token; at most 60m, default 55m. Example: --token-lifetime 5m
+    #[arg(long, value_name = "DURATION", value_parser = parse_token_lifetime)]
+    pub token_lifetime: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +276,31 @@ pub struct SimArgs {
     /// Keep request arrival times for GET /__sim/arrivals (pacing measurements).
     #[arg(long)]
     pub record_arrivals: bool,
+
+    // --- JWT verification (SPEC §9, API.md §Auth) ---
+    /// Accept only RS256 JWTs signed by this key file's key, with sub = its accessID and
+    /// aud = its adminRestApiUrl (what `run --key-file` mints). Example: --key-file key.json
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["token", "public_key"])]
+    pub key_file: Option<PathBuf>,
+
+    /// Accept only RS256 JWTs verified by this RSA public key (PEM); sub and aud are checked
+    /// only when --jwt-sub / --jwt-aud are given. Example: --public-key tenant-pub.pem
+    #[arg(long, value_name = "PEM", conflicts_with = "token")]
+    pub public_key: Option<PathBuf>,
+
+    /// With --public-key: the `sub` (accessID) tokens must carry.
+    #[arg(long, value_name = "ID", requires = "public_key")]
+    pub jwt_sub: Option<String>,
+
+    /// With --public-key: the `aud` tokens must carry, exactly. Example:
+    /// --jwt-aud https://acme.access.securid.com/AdminInterface/restapi/v1
+    #[arg(long, value_name = "URL", requires = "public_key")]
+    pub jwt_aud: Option<String>,
+
+    /// Refuse (403) JWTs issued longer ago than this, to rehearse token renewal quickly.
+    /// Example: --max-token-age 2s
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub max_token_age: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +321,12 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     if d.is_zero() {
         return Err("must be longer than zero".into());
     }
+    Ok(d)
+}
+
+fn parse_token_lifetime(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    crate::api::jwt::check_lifetime(d)?;
     Ok(d)
 }
 

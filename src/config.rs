@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use secrecy::SecretString;
 
-use crate::api::auth;
+use crate::api::auth::{self, CredentialFlags, Credentials};
+use crate::api::client::TrustRoots;
 use crate::api::endpoints::Endpoints;
-use crate::cli::{ReportArgs, RunArgs, ValidateArgs};
+use crate::cli::{ReportArgs, RunArgs, TenantArgs, ValidateArgs};
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;
 use crate::progress::ProgressMode;
@@ -22,7 +22,9 @@ pub struct RunConfig {
     pub delimiter: Option<u8>,
     pub output: OutputConfig,
     pub endpoints: Endpoints,
-    pub token: SecretString,
+    pub credentials: Credentials,
+    /// `--ca-cert`: trusted on top of the platform's roots.
+    pub trust: TrustRoots,
     pub mode: Mode,
     pub concurrency: usize,
     pub rate: Rate,
@@ -90,26 +92,14 @@ impl RunConfig {
         };
         let suffix = if args.dry_run { "dry-run" } else { "report" };
         let output = output_config(&input, args.report, suffix, quiet, args.resume)?;
-        let base_url = args
-            .tenant
-            .base_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let Some(base_url) = base_url else {
-            bail!(
-                "no tenant URL: pass --base-url https://<tenant>.access.securid.com or set DS100_BASE_URL \
-                 (to rehearse against the simulator, start `ds100-offboard sim` and use the URL it prints)"
-            );
-        };
-        let endpoints = Endpoints::parse(base_url)?;
-        let (token, _origin) = auth::read_ready_token(args.tenant.token_file.as_deref())?;
+        let (credentials, endpoints, trust) = tenant_config(&args.tenant)?;
         Ok(RunConfig {
             input,
             delimiter: args.input.delimiter,
             output,
             endpoints,
-            token,
+            credentials,
+            trust,
             mode,
             concurrency: usize::from(args.send.concurrency),
             rate: args.send.rate,
@@ -131,6 +121,54 @@ impl RunConfig {
             invocation: Some(std::env::args().collect()),
         })
     }
+}
+
+/// Credentials, endpoints and trust roots from the tenant flags and the environment. The base
+/// URL defaults to the key file's `adminRestApiUrl`; `--base-url` / DS100_BASE_URL win.
+fn tenant_config(args: &TenantArgs) -> anyhow::Result<(Credentials, Endpoints, TrustRoots)> {
+    let credentials = auth::resolve(
+        CredentialFlags {
+            key_file: args.key_file.as_deref(),
+            token_file: args.token_file.as_deref(),
+            token_lifetime: args.token_lifetime,
+        },
+        &|name| std::env::var_os(name),
+    )?;
+    let base_url = args
+        .base_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let endpoints = match (base_url, &credentials) {
+        (Some(url), Credentials::KeyFile { key, .. }) => {
+            if url != key.admin_rest_api_url().trim() {
+                tracing::info!(
+                    "sending to {url} (--base-url / DS100_BASE_URL) rather than the key file's \
+                     adminRestApiUrl {}; tokens still name the latter as their audience",
+                    key.admin_rest_api_url()
+                );
+            }
+            Endpoints::parse(url)?
+        }
+        (Some(url), _) => Endpoints::parse(url)?,
+        (None, Credentials::KeyFile { key, .. }) => Endpoints::parse(key.admin_rest_api_url())
+            .with_context(|| {
+                format!(
+                    "the adminRestApiUrl of the key file {} is not usable; pass --base-url",
+                    key.origin()
+                )
+            })?,
+        (None, Credentials::Ready { .. }) => bail!(
+            "no tenant URL: pass --base-url https://<tenant>.access.securid.com or set DS100_BASE_URL, \
+             or use --key-file (its adminRestApiUrl is the default). To rehearse against the \
+             simulator, start `ds100-offboard sim` and use the URL it prints"
+        ),
+    };
+    let mut trust = TrustRoots::default();
+    for path in &args.ca_cert {
+        trust.add_pem_file(path)?;
+    }
+    Ok((credentials, endpoints, trust))
 }
 
 fn output_config(

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sim(args) => runtime()?.block_on(commands::sim::serve(args)),
         Command::Demo(args) => runtime()?.block_on(commands::demo::demo(args, quiet)),
+        Command::Token(args) => commands::token::token(args),
     }
 }
 

@@ -25,6 +25,48 @@ pub const USER_AGENT: &str = concat!("ds100-offboard/", env!("CARGO_PKG_VERSION"
 pub struct ClientOptions {
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Extra trust roots (`--ca-cert`), on top of the platform's.
+    pub trust: TrustRoots,
+}
+
+/// Certificates trusted in addition to the platform's roots, e.g. a TLS-inspecting proxy's CA.
+#[derive(Clone, Default)]
+pub struct TrustRoots {
+    certs: Vec<reqwest::Certificate>,
+    sources: Vec<String>,
+}
+
+impl TrustRoots {
+    /// Reads every certificate of a PEM file (a bundle is fine).
+    pub fn add_pem_file(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        let shown = path.display();
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read --ca-cert {shown}: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            anyhow::anyhow!("--ca-cert {shown} is not a PEM certificate file ({e}): give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+        })?;
+        if certs.is_empty() {
+            anyhow::bail!(
+                "--ca-cert {shown} holds no certificate: give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)"
+            );
+        }
+        self.certs.extend(certs);
+        self.sources.push(shown.to_string());
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+}
+
+impl std::fmt::Debug for TrustRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustRoots")
+            .field("certificates", &self.certs.len())
+            .field("from", &self.sources)
+            .finish()
+    }
 }
 
 /// An HTTP answer, whatever its status.
@@ -92,6 +134,10 @@ impl ApiClient {
             // number of connections, and DELETE bodies travel the well-trodden path.
             .http1_only()
             .https_only(false);
+        if !opts.trust.is_empty() {
+            // Merged with the platform's roots: the proxy's CA is trusted as well, not instead.
+            builder = builder.tls_certs_merge(opts.trust.certs.iter().cloned());
+        }
         if endpoints
             .api_root()
             .host_str()

@@ -25,7 +25,7 @@ impl Endpoints {
         })?;
         if !url.username().is_empty() || url.password().is_some() {
             bail!(
-                "the base URL must not contain a user name or password: credentials go in --token-file or DS100_TOKEN"
+                "the base URL must not contain a user name or password: credentials go in --key-file, --token-file or DS100_TOKEN"
             );
         }
         if url.query().is_some() || url.fragment().is_some() {

@@ -3,4 +3,6 @@
 pub mod auth;
 pub mod client;
 pub mod endpoints;
+pub mod jwt;
+pub mod keyfile;
 pub mod types;

@@ -4,10 +4,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::api::auth::Credentials;
+use crate::api::client::TrustRoots;
 use crate::api::endpoints::Endpoints;
+use crate::api::jwt;
+use crate::api::keyfile::KeyFile;
 use crate::cli::DemoArgs;
 use crate::config::{Confirm, OutputConfig, RunConfig};
 use crate::engine::Mode;
@@ -16,10 +22,13 @@ use crate::exit_codes::ExitCode;
 use crate::input;
 use crate::progress::ProgressMode;
 use crate::rate::Rate;
-use crate::sim::{self, SimAuth, SimConfig};
+use crate::sim::{self, JwtPolicy, SimAuth, SimConfig};
 
 const TENANT_CSV: &str = include_str!("../../samples/demo-tenant.csv");
 const INPUT_CSV: &str = include_str!("../../samples/demo-offboarding.csv");
+/// A throwaway key published with the tool: the demo mints JWTs with it and its simulator
+/// verifies them, exactly as a run against a tenant would. It grants nothing anywhere else.
+const DEMO_KEY: &str = include_str!("../../samples/demo-DO-NOT-USE-key.json");
 
 pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join("ds100-offboard-demo");
@@ -34,13 +43,15 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         .report
         .unwrap_or_else(|| dir.join("demo-offboarding.report.csv"));
 
-    // A throwaway token shared by the simulator and the client, never shown.
-    let token = format!("demo-{:032x}", rand::random::<u128>());
+    let key = Arc::new(KeyFile::parse(
+        &SecretString::from(DEMO_KEY.to_string()),
+        "samples/demo-DO-NOT-USE-key.json",
+    )?);
     let credentials = input::read_credentials(&seed_path)?;
     let n_before = credentials.len();
     let sim = sim::start(SimConfig {
         credentials,
-        auth: SimAuth::Token(SecretString::from(token.clone())),
+        auth: SimAuth::Jwt(JwtPolicy::from_key_file(&key)),
         // Two throttled answers along the way, one with each Retry-After form.
         faults: vec![
             "429,nth=6".parse().map_err(anyhow::Error::msg)?,
@@ -56,7 +67,8 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             "Demo: a DS100 simulator on {} holds {n_before} credentials (samples/demo-tenant.csv).\n\
              Offboarding the {} rows of samples/demo-offboarding.csv against it: some rows delete, some\n\
              are absent or point at the wrong user, some are invalid or repeated, and the simulator\n\
-             answers 429 twice along the way.\n",
+             answers 429 twice along the way. Requests carry RS256 tokens minted from the throwaway\n\
+             key samples/demo-DO-NOT-USE-key.json, which the simulator verifies as RSA would.\n",
             sim.url(),
             INPUT_CSV
                 .lines()
@@ -76,7 +88,11 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             quiet,
         },
         endpoints: Endpoints::parse(sim.url())?,
-        token: SecretString::from(token),
+        credentials: Credentials::KeyFile {
+            key,
+            lifetime: jwt::DEFAULT_LIFETIME,
+        },
+        trust: TrustRoots::default(),
         mode: Mode::Delete { verify: false },
         concurrency: 4,
         rate: Rate::per_second(20.0),

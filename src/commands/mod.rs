@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod run;
 pub mod sim;
+pub mod token;
 pub mod validate;
 
 use crate::config::OutputConfig;

@@ -84,6 +84,12 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     if !cfg.output.quiet {
         let _ = plan.print(&mut std::io::stderr().lock());
     }
+    // Before the go-ahead, so an operator told the token runs out can still stop.
+    let tokens = TokenSource::new(&cfg.credentials)?;
+    if !cfg.output.quiet {
+        eprintln!("  credentials      {}", tokens.describe());
+    }
+    tokens.warn_if_expires_within(plan.estimated_duration());
     safety::approve(&plan, cfg.confirm, cfg.max_deletes)?;
 
     // Everything that can fail on setup fails before the report is touched.
@@ -92,12 +98,12 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         &ClientOptions {
             timeout: cfg.timeout,
             connect_timeout: cfg.connect_timeout,
+            trust: cfg.trust.clone(),
         },
     )?;
     if cfg.mode == Mode::DryRun {
         client = client.read_only();
     }
-    let tokens = TokenSource::fixed(&cfg.token)?;
     let writer = match complete_len {
         Some(len) => ReportWriter::append(&cfg.output.report, len)?,
         None => ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?,

@@ -5,10 +5,11 @@ use std::io::Write;
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::api::keyfile::KeyFile;
 use crate::cli::SimArgs;
 use crate::exit_codes::ExitCode;
 use crate::input;
-use crate::sim::{self, SimAuth, SimConfig};
+use crate::sim::{self, JwtPolicy, SimAuth, SimConfig};
 
 pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
@@ -52,12 +53,7 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
         listen: args.listen,
         credentials,
         generate: args.generate,
-        auth: match args.token {
-            Some(t) if !t.trim().is_empty() => {
-                SimAuth::Token(SecretString::from(t.trim().to_string()))
-            }
-            _ => SimAuth::AnyBearer,
-        },
+        auth: sim_auth(&args)?,
         rate_limit: args.rate_limit,
         rate_limit_burst: args.rate_limit_burst,
         retry_after,
@@ -68,6 +64,34 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
         slow_delay: args.slow_delay,
         idle_timeout: args.idle_timeout,
         record_arrivals: args.record_arrivals,
+    })
+}
+
+/// `--key-file` / `--public-key` (JWTs), else `--token`, else any bearer token.
+fn sim_auth(args: &SimArgs) -> anyhow::Result<SimAuth> {
+    // No DS100_KEY_FILE here: a rehearsal server must not pick up the operator's tenant key.
+    let policy = match (&args.key_file, &args.public_key) {
+        (Some(path), _) => Some(JwtPolicy::from_key_file(&KeyFile::load(path)?)),
+        (None, Some(path)) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            Some(
+                JwtPolicy::from_public_key_pem(&pem, args.jwt_sub.clone(), args.jwt_aud.clone())
+                    .with_context(|| format!("--public-key {}", path.display()))?,
+            )
+        }
+        (None, None) => None,
+    };
+    if let Some(mut policy) = policy {
+        policy.max_age = args.max_token_age;
+        return Ok(SimAuth::Jwt(policy));
+    }
+    if args.max_token_age.is_some() {
+        anyhow::bail!("--max-token-age needs --key-file or --public-key (it applies to JWTs)");
+    }
+    Ok(match &args.token {
+        Some(t) if !t.trim().is_empty() => SimAuth::Token(SecretString::from(t.trim().to_string())),
+        _ => SimAuth::AnyBearer,
     })
 }
 

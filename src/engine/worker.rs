@@ -274,6 +274,15 @@ impl RowRun<'_> {
                 _ = sh.abort.cancelled() => return Err(self.aborted()),
                 _ = sh.pacer.acquire() => {}
             }
+            if !renewed {
+                // After the pacer, per attempt: a wait or a row retried for minutes must not
+                // outlive a minted token.
+                bearer = sh
+                    .tokens
+                    .current()
+                    .await
+                    .map_err(|e| CallError::GaveUp(format!("no bearer token: {e:#}")))?;
+            }
             tries += 1;
             self.attempts += 1;
             self.first_sent.get_or_insert_with(Instant::now);

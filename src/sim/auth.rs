@@ -1,12 +1,32 @@
 //! Bearer-token checks for the simulator's API endpoints.
 //!
 //! `SimAuth` is what the operator configures; `Authenticator` is what `start` builds from it
-//! once (a JWT variant would parse its public key here, not per request). Adding a scheme is
-//! one `SimAuth` variant, one `Authenticator` variant and one arm in `check`.
+//! once (the JWT scheme parses its public key here, not per request). Adding a scheme is
+//! one `SimAuth` variant, one `Scheme` variant and one arm in `check`.
+//!
+//! JWTs are checked the way API.md §Auth says RSA does: header exactly
+//! `{"typ":"JWT","alg":"RS256"}`, a valid RS256 signature, `sub` and `aud` as expected,
+//! `exp` not past and at most an hour ahead (and after `iat`), `iat` not in the future, all
+//! with ±60 s of clock skew; optionally no older than `max_age`.
 
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::SimAuth;
+use super::{JwtPolicy, SimAuth};
+
+/// Clock skew RSA tolerates on `iat` and `exp`.
+const SKEW_SECS: f64 = 60.0;
+/// The longest lifetime RSA accepts.
+const MAX_LIFETIME_SECS: f64 = 3600.0;
+/// Distinct tokens remembered for `SimStats::distinct_tokens`; past this the count stops.
+const MAX_TOKENS_REMEMBERED: usize = 1 << 20;
 
 /// Why a request was refused; the 403 body says it, without echoing the token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +34,8 @@ pub(crate) enum Denied {
     Missing,
     NotBearer,
     Wrong,
+    /// A JWT failed one check; the text names which.
+    Jwt(&'static str),
 }
 
 impl Denied {
@@ -22,42 +44,161 @@ impl Denied {
             Denied::Missing => "missing Authorization header",
             Denied::NotBearer => "Authorization must be 'Bearer <token>'",
             Denied::Wrong => "invalid or expired token",
+            Denied::Jwt(why) => why,
         }
     }
 }
 
-pub(crate) enum Authenticator {
+pub(crate) struct Authenticator {
+    scheme: Scheme,
+    /// Hashes of the tokens accepted so far (tests count renewals with it).
+    seen: Mutex<HashSet<u64>>,
+}
+
+enum Scheme {
     AnyBearer,
     Token(SecretString),
+    Jwt(Box<JwtCheck>),
+}
+
+struct JwtCheck {
+    key: DecodingKey,
+    validation: Validation,
+    sub: Option<String>,
+    aud: Option<String>,
+    max_age: Option<Duration>,
 }
 
 impl Authenticator {
     pub(crate) fn new(auth: &SimAuth) -> anyhow::Result<Authenticator> {
-        Ok(match auth {
-            SimAuth::AnyBearer => Authenticator::AnyBearer,
+        let scheme = match auth {
+            SimAuth::AnyBearer => Scheme::AnyBearer,
             SimAuth::Token(token) => {
                 if token.expose_secret().trim().is_empty() {
                     anyhow::bail!("the simulator's bearer token is empty: give a non-empty token");
                 }
-                Authenticator::Token(token.clone())
+                Scheme::Token(token.clone())
             }
+            SimAuth::Jwt(policy) => Scheme::Jwt(Box::new(JwtCheck::new(policy))),
+        };
+        Ok(Authenticator {
+            scheme,
+            seen: Mutex::new(HashSet::new()),
         })
     }
 
     /// Checks an `Authorization` header value (`None` when absent).
     pub(crate) fn check(&self, header: Option<&[u8]>) -> Result<(), Denied> {
+        self.check_at(header, SystemTime::now())
+    }
+
+    fn check_at(&self, header: Option<&[u8]>, now: SystemTime) -> Result<(), Denied> {
         let header = header.ok_or(Denied::Missing)?;
         let bearer = bearer_token(header).ok_or(Denied::NotBearer)?;
-        match self {
-            Authenticator::AnyBearer => Ok(()),
-            Authenticator::Token(expected) => {
-                if constant_time_eq(bearer, expected.expose_secret().as_bytes()) {
-                    Ok(())
-                } else {
-                    Err(Denied::Wrong)
+        match &self.scheme {
+            Scheme::AnyBearer => {}
+            Scheme::Token(expected) => {
+                if !constant_time_eq(bearer, expected.expose_secret().as_bytes()) {
+                    return Err(Denied::Wrong);
                 }
             }
+            Scheme::Jwt(check) => check.check(bearer, now)?,
         }
+        self.remember(bearer);
+        Ok(())
+    }
+
+    fn remember(&self, token: &[u8]) {
+        let mut h = DefaultHasher::new();
+        token.hash(&mut h);
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() < MAX_TOKENS_REMEMBERED {
+            seen.insert(h.finish());
+        }
+    }
+
+    /// How many different tokens were accepted so far.
+    pub(crate) fn distinct_tokens(&self) -> u64 {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len() as u64
+    }
+}
+
+impl JwtCheck {
+    fn new(policy: &JwtPolicy) -> JwtCheck {
+        let mut validation = Validation::new(Algorithm::RS256);
+        // The claims are checked below with RSA's rules and messages of our own.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        JwtCheck {
+            key: DecodingKey::from_rsa_der(&policy.public_key_der),
+            validation,
+            sub: policy.sub.clone(),
+            aud: policy.aud.clone(),
+            max_age: policy.max_age,
+        }
+    }
+
+    fn check(&self, token: &[u8], now: SystemTime) -> Result<(), Denied> {
+        let token = std::str::from_utf8(token).map_err(|_| Denied::Jwt("malformed JWT"))?;
+        let header = token.split('.').next().unwrap_or_default();
+        let header: serde_json::Value = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(Denied::Jwt("malformed JWT"))?;
+        if header != serde_json::json!({"typ": "JWT", "alg": "RS256"}) {
+            return Err(Denied::Jwt(
+                "the JWT header must be exactly {\"typ\":\"JWT\",\"alg\":\"RS256\"}",
+            ));
+        }
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    Denied::Jwt("invalid JWT signature")
+                }
+                _ => Denied::Jwt("malformed JWT"),
+            })?;
+        let claims = &data.claims;
+        let (Some(iat), Some(exp)) = (
+            claims.get("iat").and_then(serde_json::Value::as_f64),
+            claims.get("exp").and_then(serde_json::Value::as_f64),
+        ) else {
+            return Err(Denied::Jwt("the JWT needs numeric iat and exp claims"));
+        };
+        let (Some(sub), Some(aud)) = (
+            claims.get("sub").and_then(serde_json::Value::as_str),
+            claims.get("aud").and_then(serde_json::Value::as_str),
+        ) else {
+            return Err(Denied::Jwt("the JWT needs string sub and aud claims"));
+        };
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        if exp + SKEW_SECS < now {
+            return Err(Denied::Jwt("the JWT has expired"));
+        }
+        if iat > now + SKEW_SECS {
+            return Err(Denied::Jwt("the JWT's iat is in the future"));
+        }
+        if exp > now + MAX_LIFETIME_SECS + SKEW_SECS || exp - iat > MAX_LIFETIME_SECS {
+            return Err(Denied::Jwt("the JWT lives longer than 60 minutes"));
+        }
+        if self.sub.as_deref().is_some_and(|want| want != sub) {
+            return Err(Denied::Jwt("the JWT's sub is not this key's accessID"));
+        }
+        if self.aud.as_deref().is_some_and(|want| want != aud) {
+            return Err(Denied::Jwt(
+                "the JWT's aud is not the key file's adminRestApiUrl, exactly",
+            ));
+        }
+        if let Some(max) = self.max_age
+            && now - iat > max.as_secs_f64()
+        {
+            return Err(Denied::Jwt("the JWT is older than --max-token-age"));
+        }
+        Ok(())
     }
 }
 
@@ -80,6 +221,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::jwt::{self, Claims};
+    use crate::api::keyfile::KeyFile;
+    use crate::api::keyfile::tests::test_key;
 
     #[test]
     fn any_bearer_needs_a_non_empty_bearer() {
@@ -91,6 +235,7 @@ mod tests {
         assert_eq!(auth.check(Some(b"Bearer")), Err(Denied::NotBearer));
         assert_eq!(auth.check(Some(b"Basic abc")), Err(Denied::NotBearer));
         assert_eq!(auth.check(Some(b"Bearerabc")), Err(Denied::NotBearer));
+        assert_eq!(auth.distinct_tokens(), 1);
     }
 
     #[test]
@@ -100,5 +245,162 @@ mod tests {
         assert_eq!(auth.check(Some(b"Bearer s3cre")), Err(Denied::Wrong));
         assert_eq!(auth.check(Some(b"Bearer S3CRET")), Err(Denied::Wrong));
         assert!(Authenticator::new(&SimAuth::Token(" ".into())).is_err());
+    }
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn jwt_auth(key: &KeyFile, max_age: Option<Duration>) -> Authenticator {
+        let mut policy = JwtPolicy::from_key_file(key);
+        policy.max_age = max_age;
+        Authenticator::new(&SimAuth::Jwt(policy)).unwrap()
+    }
+
+    fn bearer_of(token: &str) -> Vec<u8> {
+        format!("Bearer {token}").into_bytes()
+    }
+
+    fn signed(key: &KeyFile, claims: &Claims) -> Vec<u8> {
+        bearer_of(jwt::sign(key, claims).unwrap().expose_secret())
+    }
+
+    fn with_header(header: serde_json::Value, key: &KeyFile, claims: &Claims) -> Vec<u8> {
+        let h: jsonwebtoken::Header = serde_json::from_value(header.clone()).unwrap();
+        let token = jsonwebtoken::encode(&h, claims, key.signing_key()).unwrap();
+        // jsonwebtoken re-serialises the header; put ours in verbatim, keeping the signature
+        // (invalid then, but the header check comes first).
+        let rest = token.split_once('.').unwrap().1;
+        bearer_of(&format!(
+            "{}.{rest}",
+            URL_SAFE_NO_PAD.encode(header.to_string())
+        ))
+    }
+
+    #[test]
+    fn minted_tokens_pass_the_rsa_checks() {
+        let key = test_key();
+        let auth = jwt_auth(&key, None);
+        let good = Claims::new(&key, at(NOW), 3300);
+        assert_eq!(
+            auth.check_at(Some(&signed(&key, &good)), at(NOW + 5)),
+            Ok(())
+        );
+        // The real clock: what `run --key-file` sends now is accepted now.
+        let live = Claims::new(&key, SystemTime::now(), 3300);
+        assert_eq!(auth.check(Some(&signed(&key, &live))), Ok(()));
+        assert_eq!(auth.distinct_tokens(), 2);
+    }
+
+    #[test]
+    fn jwt_claims_are_checked_with_60_seconds_of_skew() {
+        let key = test_key();
+        let auth = jwt_auth(&key, None);
+        let c = |iat: u64, exp: u64| Claims {
+            iat,
+            exp,
+            ..Claims::new(&key, at(NOW), 60)
+        };
+        let check = |claims: &Claims, now: u64| auth.check_at(Some(&signed(&key, claims)), at(now));
+        let expired = Denied::Jwt("the JWT has expired");
+        assert_eq!(
+            check(&c(NOW, NOW + 60), NOW + 120),
+            Ok(()),
+            "within the skew"
+        );
+        assert_eq!(check(&c(NOW, NOW + 60), NOW + 121), Err(expired));
+        assert_eq!(
+            check(&c(NOW + 60, NOW + 120), NOW),
+            Ok(()),
+            "iat within the skew"
+        );
+        assert_eq!(
+            check(&c(NOW + 61, NOW + 120), NOW),
+            Err(Denied::Jwt("the JWT's iat is in the future"))
+        );
+        let too_long = Denied::Jwt("the JWT lives longer than 60 minutes");
+        assert_eq!(check(&c(NOW, NOW + 3600), NOW), Ok(()));
+        assert_eq!(check(&c(NOW, NOW + 3601), NOW), Err(too_long));
+        assert_eq!(check(&c(NOW - 100, NOW + 3600 + 61), NOW), Err(too_long));
+        let mut other = c(NOW, NOW + 60);
+        other.sub = "someone-else".into();
+        assert_eq!(
+            check(&other, NOW),
+            Err(Denied::Jwt("the JWT's sub is not this key's accessID"))
+        );
+        let mut other = c(NOW, NOW + 60);
+        other.aud = format!("{}/", other.aud);
+        assert!(matches!(check(&other, NOW), Err(Denied::Jwt(m)) if m.contains("aud")));
+    }
+
+    #[test]
+    fn only_rs256_with_the_exact_header_and_the_right_key() {
+        let key = test_key();
+        let auth = jwt_auth(&key, None);
+        let claims = Claims::new(&key, at(NOW), 60);
+        let bad_header =
+            Denied::Jwt("the JWT header must be exactly {\"typ\":\"JWT\",\"alg\":\"RS256\"}");
+        for h in [
+            serde_json::json!({"alg": "RS256"}),
+            serde_json::json!({"typ": "JWT", "alg": "RS512"}),
+            serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "1"}),
+            serde_json::json!({"typ": "jwt", "alg": "RS256"}),
+        ] {
+            let token = with_header(h.clone(), &key, &claims);
+            assert_eq!(auth.check_at(Some(&token), at(NOW)), Err(bad_header), "{h}");
+        }
+        // HS256 with the public key as secret (the classic confusion attack).
+        let hs = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(key.public_key_der()).unwrap(),
+        )
+        .unwrap();
+        assert!(auth.check_at(Some(&bearer_of(&hs)), at(NOW)).is_err());
+        // Signed by another key.
+        let other = KeyFile::parse(
+            &SecretString::from(
+                include_str!("../../tests/fixtures/test-only-other-key.json").to_string(),
+            ),
+            "other",
+        )
+        .unwrap();
+        assert_eq!(
+            auth.check_at(Some(&signed(&other, &claims)), at(NOW)),
+            Err(Denied::Jwt("invalid JWT signature"))
+        );
+        assert_eq!(
+            auth.check_at(Some(b"Bearer not.a.jwt"), at(NOW)),
+            Err(Denied::Jwt("malformed JWT"))
+        );
+        assert_eq!(auth.distinct_tokens(), 0);
+    }
+
+    #[test]
+    fn max_token_age_refuses_old_tokens() {
+        let key = test_key();
+        let auth = jwt_auth(&key, Some(Duration::from_secs(2)));
+        let t = signed(&key, &Claims::new(&key, at(NOW), 3300));
+        assert_eq!(auth.check_at(Some(&t), at(NOW + 2)), Ok(()));
+        assert_eq!(
+            auth.check_at(Some(&t), at(NOW + 3)),
+            Err(Denied::Jwt("the JWT is older than --max-token-age"))
+        );
+    }
+
+    #[test]
+    fn public_key_pem_verifies_like_the_key_file() {
+        let key = test_key();
+        let pem = include_bytes!("../../tests/fixtures/test-only-key-public.pem");
+        let policy = JwtPolicy::from_public_key_pem(pem, None, None).unwrap();
+        assert_eq!(policy.public_key_der, key.public_key_der());
+        let auth = Authenticator::new(&SimAuth::Jwt(policy)).unwrap();
+        let mut claims = Claims::new(&key, at(NOW), 60);
+        claims.sub = "anyone".into();
+        assert_eq!(auth.check_at(Some(&signed(&key, &claims)), at(NOW)), Ok(()));
+        let private = include_bytes!("../../tests/fixtures/test-only-rsa1024-key.pem");
+        assert!(JwtPolicy::from_public_key_pem(private, None, None).is_err());
     }
 }

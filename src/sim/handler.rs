@@ -69,7 +69,9 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn stats(&self) -> SimStats {
-        self.counters.snapshot(self.store.len())
+        let mut stats = self.counters.snapshot(self.store.len());
+        stats.distinct_tokens = self.auth.distinct_tokens();
+        stats
     }
 }
 

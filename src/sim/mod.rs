@@ -96,7 +96,6 @@ impl Default for SimConfig {
 }
 
 /// How the simulator checks `Authorization: Bearer <token>`; anything else is a 403.
-/// Non-exhaustive: RS256 JWT verification against a key file's public key is planned.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum SimAuth {
@@ -104,6 +103,72 @@ pub enum SimAuth {
     AnyBearer,
     /// Exactly this token.
     Token(SecretString),
+    /// RS256 JWTs checked the way RSA does (API.md §Auth).
+    Jwt(JwtPolicy),
+}
+
+/// What a JWT must satisfy besides RSA's fixed rules (RS256, exact header, lifetime, skew).
+#[derive(Clone)]
+pub struct JwtPolicy {
+    /// The RSA public key, PKCS#1 `RSAPublicKey` DER.
+    pub public_key_der: Vec<u8>,
+    /// Required `sub`; `None` accepts any.
+    pub sub: Option<String>,
+    /// Required `aud`, compared exactly; `None` accepts any.
+    pub aud: Option<String>,
+    /// Refuse tokens issued longer ago than this (rehearsing renewal).
+    pub max_age: Option<Duration>,
+}
+
+impl JwtPolicy {
+    /// Tokens minted from this key file: its public key, its accessID and adminRestApiUrl.
+    pub fn from_key_file(key: &crate::api::keyfile::KeyFile) -> JwtPolicy {
+        JwtPolicy {
+            public_key_der: key.public_key_der().to_vec(),
+            sub: Some(key.access_id().to_string()),
+            aud: Some(key.admin_rest_api_url().to_string()),
+            max_age: None,
+        }
+    }
+
+    /// An RSA public key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`).
+    pub fn from_public_key_pem(
+        pem: &[u8],
+        sub: Option<String>,
+        aud: Option<String>,
+    ) -> anyhow::Result<JwtPolicy> {
+        let text = String::from_utf8_lossy(pem);
+        if !(text.contains("-----BEGIN PUBLIC KEY-----")
+            || text.contains("-----BEGIN RSA PUBLIC KEY-----"))
+        {
+            anyhow::bail!(
+                "not a PEM RSA public key: give -----BEGIN PUBLIC KEY----- text, e.g. from \
+                 `openssl rsa -in private.pem -pubout`, or use --key-file with the key file"
+            );
+        }
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem)
+            .map_err(|e| anyhow::anyhow!("not a usable RSA public key: {e}"))?;
+        let der = key
+            .try_get_as_bytes()
+            .map_err(|e| anyhow::anyhow!("not a usable RSA public key: {e}"))?;
+        Ok(JwtPolicy {
+            public_key_der: der.to_vec(),
+            sub,
+            aud,
+            max_age: None,
+        })
+    }
+}
+
+impl fmt::Debug for JwtPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtPolicy")
+            .field("public_key_bytes", &self.public_key_der.len())
+            .field("sub", &self.sub)
+            .field("aud", &self.aud)
+            .field("max_age", &self.max_age)
+            .finish()
+    }
 }
 
 /// The form of Retry-After on 429 answers.

@@ -34,6 +34,8 @@ pub struct SimStats {
     pub throttled: u64,
     /// 403s for a missing or wrong bearer token.
     pub forbidden: u64,
+    /// Different bearer tokens accepted (a run minting from a key file shows its renewals).
+    pub distinct_tokens: u64,
     /// 500s from `error_rate`.
     pub errors_injected: u64,
     /// Requests a scheduled fault fired on.
@@ -151,6 +153,7 @@ impl Counters {
             bad_requests: get(&self.bad_requests),
             throttled: get(&self.throttled),
             forbidden: get(&self.forbidden),
+            distinct_tokens: 0, // filled in by the authenticator, which knows the tokens
             errors_injected: get(&self.errors_injected),
             faults_injected: get(&self.faults_injected),
             resets: get(&self.resets),

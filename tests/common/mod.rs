@@ -38,9 +38,15 @@ pub struct Sim {
 impl Sim {
     /// Starts `ds100-offboard sim` with `--token TOKEN` and `args`, waits for its URL.
     pub fn start(args: &[&str]) -> Sim {
+        Sim::start_with_auth(&["--token", TOKEN], args)
+    }
+
+    /// Starts `ds100-offboard sim` with the auth flags `auth` (e.g. `--key-file K`) and `args`.
+    pub fn start_with_auth(auth: &[&str], args: &[&str]) -> Sim {
         let mut child = Command::new(bin_path())
             .arg("sim")
-            .args(["--listen", "127.0.0.1:0", "--token", TOKEN])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(auth)
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
