@@ -240,7 +240,7 @@ fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
             "--rate",
             "1000/s",
             "--timeout",
-            "300ms",
+            "1s",
             "--max-backoff",
             "50ms",
         ])

@@ -237,7 +237,7 @@ fn a_timed_out_request_is_retried() {
             "--rate",
             "1000/s",
             "--timeout",
-            "300ms",
+            "1s",
             "--max-backoff",
             "50ms",
         ])
