@@ -98,7 +98,8 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if !quiet {
         println!(
             "\nSimulator: {n_before} credentials before, {n_after} after; it answered {} requests ({} with 429).",
-            stats.requests, stats.by_status.get(&429).copied().unwrap_or(0)
+            stats.requests,
+            stats.by_status.get(&429).copied().unwrap_or(0)
         );
         println!(
             "Open the report to see every row's outcome: {}",
