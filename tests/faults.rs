@@ -175,7 +175,15 @@ impl Scenario {
 ///   report calls `deleted`, or `absent`/`not_found` after a DELETE that got no answer: no
 ///   credential was deleted that should not have been, none that should have been survived;
 /// - the simulator's count of successful deletes equals that difference.
-fn check_run(sc: &Scenario, sim: &Sim, report: &std::path::Path) -> HashMap<Status, usize> {
+///
+/// With `verify` every row is looked up before anything else, so any row may end `failed`
+/// on a malformed lookup, with nothing deleted.
+fn check_run(
+    sc: &Scenario,
+    sim: &Sim,
+    report: &std::path::Path,
+    verify: bool,
+) -> HashMap<Status, usize> {
     let by_row = report_by_row(report, sc.n_rows());
     let mut expected_gone = BTreeSet::new();
     let mut counts: HashMap<Status, usize> = HashMap::new();
@@ -192,6 +200,7 @@ fn check_run(sc: &Scenario, sim: &Sim, report: &std::path::Path) -> HashMap<Stat
         if r.attempts > 1 {
             n_attempts_after_unanswered += u64::from(r.attempts - 1);
         }
+        let failed_first_lookup = verify && r.status == Status::Failed && malformed;
         let ok = match kind {
             Kind::Full | Kind::Resolve => {
                 let gone = match r.status {
@@ -204,7 +213,8 @@ fn check_run(sc: &Scenario, sim: &Sim, report: &std::path::Path) -> HashMap<Stat
                 };
                 // The resolving lookup was malformed: nothing was sent to delete.
                 let failed_resolve =
-                    *kind == Kind::Resolve && r.status == Status::Failed && malformed;
+                    (*kind == Kind::Resolve && r.status == Status::Failed && malformed)
+                        || failed_first_lookup;
                 if gone {
                     expected_gone.insert(cred.clone().expect("stored credential"));
                 }
@@ -220,10 +230,14 @@ fn check_run(sc: &Scenario, sim: &Sim, report: &std::path::Path) -> HashMap<Stat
                 gone || failed_resolve
             }
             Kind::NotInStore => {
-                r.status == Status::Absent || (r.status == Status::NotFound && malformed)
+                r.status == Status::Absent
+                    || (r.status == Status::NotFound && malformed)
+                    || failed_first_lookup
             }
             Kind::WrongUser | Kind::WrongToken => {
-                r.status == Status::Mismatch || (r.status == Status::NotFound && malformed)
+                r.status == Status::Mismatch
+                    || (r.status == Status::NotFound && malformed)
+                    || failed_first_lookup
             }
             Kind::Ambiguous => {
                 r.status == Status::Ambiguous || (r.status == Status::Failed && malformed)
@@ -353,7 +367,7 @@ fn a_mixed_fault_run_loses_no_row_and_deletes_exactly_the_targets() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    let counts = check_run(&sc, &sim, &dir.path().join("mixed.report.csv"));
+    let counts = check_run(&sc, &sim, &dir.path().join("mixed.report.csv"), false);
     eprintln!("mixed-fault run: {counts:?} in {:?}", started.elapsed());
     eprintln!("sim stats: {}", sim.stats());
 
@@ -388,6 +402,56 @@ fn a_mixed_fault_run_loses_no_row_and_deletes_exactly_the_targets() {
         started.elapsed() < Duration::from_secs(60),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+/// `--verify` under faults: every row looked up first, then deleted only on a match; a
+/// wrong-user row never gets a DELETE at all.
+#[test]
+fn a_verified_run_under_faults_deletes_exactly_the_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = Scenario::new(300, 99);
+    let args = fault_args(&[
+        "503,rate=0.05",
+        "html500,rate=0.03",
+        "reset,rate=0.03",
+        "reset-after-commit,rate=0.04",
+        "hangup,rate=0.03",
+        "slow-after-commit,rate=0.02,on=delete",
+        "garbage,rate=0.02,on=lookup",
+        "truncated,rate=0.02,on=lookup",
+        "429-date,rate=0.01",
+        "close,rate=0.1",
+    ]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(["--fault-seed", "3", "--slow-delay", "400ms"]);
+    let sim = Sim::seeded(dir.path(), &sc.store, &args);
+    let input = write(dir.path(), "in.csv", &sc.text);
+    sim.run_cmd(&input)
+        .args([
+            "--yes",
+            "--verify",
+            "--rate",
+            "2000/s",
+            "--max-backoff",
+            "20ms",
+            "--timeout",
+            "200ms",
+            "--max-attempts",
+            "25",
+            "--stop-after",
+            "0",
+        ])
+        .assert()
+        .code(1);
+    let counts = check_run(&sc, &sim, &dir.path().join("in.report.csv"), true);
+    assert!(counts[&Status::Deleted] > 250, "{counts:?}");
+    // Wrong-user and wrong-token rows were settled by the lookup: no DELETE reached the store
+    // for anything but a target (every 404 on a DELETE is a repeat after a lost answer).
+    let stats = sim.stats();
+    assert_eq!(
+        stats["delete_not_found"], stats["deletes_of_already_deleted"],
+        "{stats}"
     );
 }
 
