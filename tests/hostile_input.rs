@@ -304,11 +304,21 @@ fn a_header_only_file_has_nothing_to_do() {
     check("header_only.csv", Expect::Rows(vec![]));
 }
 
-/// Old Mac line ends (CR alone) parse into the right records. Known gap: the `line` column
-/// then says 1 for every record, because line counting follows LF.
+/// Old Mac line ends (CR alone) parse into the right records, on the right lines.
 #[test]
 fn carriage_returns_alone_end_records() {
     check("cr_only.csv", Expect::Rows(vec![DELETED, DELETED]));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v.csv");
+    bin()
+        .arg("validate")
+        .arg(fixture("cr_only.csv"))
+        .arg("--report")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let lines: Vec<u64> = rows_of(&out, 2).iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 3]);
 }
 
 // ---- files with bad rows -----------------------------------------------------------------

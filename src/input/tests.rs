@@ -259,6 +259,29 @@ fn line_numbers_survive_history_compaction() {
 }
 
 #[test]
+fn line_numbers_with_cr_only_and_mixed_line_ends() {
+    // Old Mac line ends: csv ends records at a lone CR but counts only LFs.
+    let (_s, rows) = all_rows(b"deviceSerialNumber,note\rD1,a\r\rD2,\"x\ry\"\rD3,b\r");
+    assert_eq!(lines(&rows), vec![(1, 2), (2, 4), (3, 6)]);
+    // Every kind of line end in one file, a BOM, blank lines of each kind.
+    let (_s, rows) = all_rows(b"\xEF\xBB\xBF\rdeviceSerialNumber\r\nD1\rD2\n\r\r\nD3\r\n\nD4");
+    assert_eq!(lines(&rows), vec![(1, 3), (2, 4), (3, 7), (4, 9)]);
+}
+
+#[test]
+fn line_numbers_with_cr_only_survive_history_compaction() {
+    let mut text = String::from("deviceSerialNumber,note\r");
+    for i in 0..20_000 {
+        text.push_str(&format!("D{i},\"a\rb\"\r\r"));
+    }
+    let (_s, rows) = all_rows(text.as_bytes());
+    assert_eq!(rows.len(), 20_000);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.line, 2 + 3 * i as u64, "row {}", r.row);
+    }
+}
+
+#[test]
 fn blank_and_all_empty_rows_are_skipped_without_a_row_number() {
     let (scan, rows) = all_rows(b"deviceSerialNumber,userId,x\nD1,,\n,,\n , \t ,\n\nD2,,\n,,,,\n");
     assert_eq!(scan.n_rows, 2);
@@ -749,7 +772,11 @@ fn write_dialect(
                 _ => extras[i].1.clone(),
             })
             .collect();
-        lines.push(1 + out.iter().filter(|&&b| b == b'\n').count() as u64);
+        // A line break is an LF, or a CR not followed by one (a CRLF counts once).
+        let breaks = (0..out.len())
+            .filter(|&i| out[i] == b'\n' || (out[i] == b'\r' && out.get(i + 1) != Some(&b'\n')))
+            .count();
+        lines.push(1 + breaks as u64);
         out.extend(record(cells));
         out.extend_from_slice(eol);
         if blanks[i] {
