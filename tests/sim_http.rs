@@ -452,6 +452,131 @@ async fn reset_drops_the_connection_with_a_tcp_reset() {
 }
 
 #[tokio::test]
+async fn hangup_closes_the_connection_without_an_answer_or_a_reset() {
+    let h = start_with(1, |cfg| cfg.faults = vec!["hangup,nth=1".parse().unwrap()]).await;
+
+    // Raw TCP: the socket sees end-of-file (a FIN), not a reset and not an answer.
+    let mut tcp = TcpStream::connect(h.addr()).await.unwrap();
+    let body =
+        r#"{"tokenSerialNumber":"014010000000","deviceSerialNumber":"040000000","userId":"x"}"#;
+    let request = format!(
+        "DELETE {DELETE_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf))
+        .await
+        .expect("the server acts within 3 s")
+        .expect("a plain close, not a reset");
+    assert_eq!(n, 0, "no answer");
+
+    // Nothing was done: the store is whole and the next request is served.
+    assert_eq!(h.store().len(), 1);
+    let resp = delete(&client(), &h, &generated(0)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let stats = h.stats();
+    assert_eq!((stats.hangups, stats.resets, stats.deleted), (1, 0, 1));
+    assert_eq!(stats.deletes, 2);
+}
+
+#[tokio::test]
+async fn close_answers_then_closes_the_connection() {
+    let h = start_with(2, |cfg| cfg.faults = vec!["close,nth=1".parse().unwrap()]).await;
+    let mut tcp = TcpStream::connect(h.addr()).await.unwrap();
+    let body = r#"{"deviceSerialNumber":"040000000"}"#;
+    let request = format!(
+        "POST {LOOKUP_PATH} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_response(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf))
+        .await
+        .expect("closed after the answer")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
+
+/// Every fault kind under a `rate=` schedule fires on the same requests for the same seed, and
+/// on other requests for another seed; `every=` does not depend on the seed at all.
+#[tokio::test]
+async fn rate_and_every_schedules_repeat_for_every_kind() {
+    async fn fired(fault: &str, seed: u64) -> Vec<u64> {
+        let h = start_with(0, |cfg| {
+            cfg.faults = vec![fault.parse().unwrap()];
+            cfg.fault_seed = seed;
+            cfg.slow_delay = Duration::from_millis(1);
+        })
+        .await;
+        let c = client_with_timeout(Duration::from_secs(5));
+        let mut out = Vec::new();
+        for i in 0..40u64 {
+            // Lookups of an unknown device: 404 unless a fault fires.
+            let fault_fired = match try_lookup(&c, &h, "1").await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    status != StatusCode::NOT_FOUND || !body.starts_with(b"{")
+                }
+                Err(_) => true,
+            };
+            if fault_fired {
+                out.push(i);
+            }
+        }
+        let n_faults = h.stats().faults_injected;
+        let mut n_detected = out.len() as u64;
+        // `slow` and `close` answer normally: the fault shows only in the count.
+        if fault.starts_with("slow") || fault.starts_with("close") {
+            n_detected = n_faults;
+            out = vec![n_faults];
+        }
+        assert_eq!(n_detected, n_faults, "{fault}");
+        out
+    }
+    for kind in [
+        "500",
+        "502",
+        "503",
+        "504",
+        "429",
+        "429-date",
+        "429-none",
+        "html500",
+        "reset",
+        "hangup",
+        "reset-after-commit",
+        "slow",
+        "slow-after-commit",
+        "garbage",
+        "truncated",
+        "close",
+    ] {
+        let by_rate = format!("{kind},rate=0.3");
+        let a = fired(&by_rate, 11).await;
+        assert_eq!(a, fired(&by_rate, 11).await, "{by_rate} is not repeatable");
+        assert!(!a.is_empty() && a.len() < 40, "{by_rate}: {a:?}");
+        if !(kind.starts_with("slow") || kind == "close") {
+            assert_ne!(a, fired(&by_rate, 12).await, "{by_rate} ignores the seed");
+            let every = format!("{kind},every=4");
+            assert_eq!(
+                fired(&every, 1).await,
+                (0..40).filter(|i| i % 4 == 3).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn reset_after_commit_deletes_but_the_client_sees_an_error() {
     let h = start_with(2, |cfg| {
         cfg.faults = vec!["reset-after-commit,nth=1,on=delete".parse().unwrap()]

@@ -29,11 +29,17 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// counted after that, so the position is early by one on every CRLF row and by the number of
 /// skipped blank lines. The bytes between two record ends are exactly those skipped CR/LF
 /// bytes followed by the record, so counting the LFs in that run fixes the number.
+///
+/// csv counts LFs only, but it also ends records at a lone CR (old Mac line ends), so the
+/// lone CRs — a CR not followed by LF — before each record are counted here and added.
 struct Tap<R> {
     inner: R,
     history: Vec<u8>,
     /// File offset of `history[0]`.
     base: u64,
+    /// Lone CRs in the file before offset `cr_cursor` (which never falls behind `base`).
+    lone_crs: u64,
+    cr_cursor: u64,
 }
 
 impl<R: Read> Read for Tap<R> {
@@ -47,22 +53,46 @@ impl<R: Read> Read for Tap<R> {
 impl<R> Tap<R> {
     /// The number of LFs in the run of CR/LF bytes (after the BOM at offset 0) that starts at
     /// file offset `from`: the blank lines csv skipped before the record that begins there.
-    fn skipped_newlines(&self, from: u64) -> u64 {
+    /// Also returns the file offset just after that run, where the record's content starts.
+    fn skipped_newlines(&self, from: u64) -> (u64, u64) {
         let start = usize::try_from(from.saturating_sub(self.base)).unwrap_or(usize::MAX);
         let mut bytes = self.history.get(start..).unwrap_or_default();
-        if from == 0 {
-            bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        let mut content = from;
+        if from == 0 && bytes.starts_with(BOM) {
+            bytes = &bytes[BOM.len()..];
+            content += BOM.len() as u64;
         }
-        let n = bytes
+        let run = bytes
             .iter()
             .take_while(|&&b| b == b'\r' || b == b'\n')
-            .filter(|&&b| b == b'\n')
             .count();
-        n as u64
+        let n = bytes[..run].iter().filter(|&&b| b == b'\n').count();
+        (n as u64, content + run as u64)
     }
 
-    /// Forgets the bytes before file offset `upto`: csv has parsed them.
+    /// The number of lone CRs before file offset `to`, counting forward from where the last
+    /// call stopped. A CR whose next byte has not been read yet is left for a later call.
+    fn lone_crs_before(&mut self, to: u64) -> u64 {
+        let end = self.base + self.history.len() as u64;
+        let to = to.min(end.saturating_sub(1));
+        if to > self.cr_cursor {
+            let h = &self.history;
+            let start = usize::try_from(self.cr_cursor - self.base).unwrap_or(usize::MAX);
+            let stop = usize::try_from(to - self.base).unwrap_or(usize::MAX);
+            // `stop < h.len()`, so `i + 1` is in bounds.
+            let n = (start..stop)
+                .filter(|&i| h[i] == b'\r' && h[i + 1] != b'\n')
+                .count();
+            self.lone_crs += n as u64;
+            self.cr_cursor = to;
+        }
+        self.lone_crs
+    }
+
+    /// Forgets the bytes before file offset `upto`: csv has parsed them (and they are counted).
     fn forget_before(&mut self, upto: u64) {
+        self.lone_crs_before(upto);
+        let upto = upto.min(self.cr_cursor);
         let done = usize::try_from(upto.saturating_sub(self.base)).unwrap_or(usize::MAX);
         if done >= HISTORY_SLACK {
             let done = done.min(self.history.len());
@@ -87,6 +117,8 @@ impl RecordSource {
             inner: file,
             history: Vec::new(),
             base: 0,
+            lone_crs: 0,
+            cr_cursor: 0,
         };
         let rdr = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -121,7 +153,9 @@ impl RecordSource {
             .record
             .position()
             .map_or((0, 1), |p| (p.byte(), p.line()));
-        self.line = line + self.rdr.get_ref().skipped_newlines(from);
+        let tap = self.rdr.get_mut();
+        let (skipped, content) = tap.skipped_newlines(from);
+        self.line = line + skipped + tap.lone_crs_before(content);
         let parsed_upto = self.rdr.position().byte();
         self.rdr.get_mut().forget_before(parsed_upto);
         Ok(true)

@@ -259,6 +259,29 @@ fn line_numbers_survive_history_compaction() {
 }
 
 #[test]
+fn line_numbers_with_cr_only_and_mixed_line_ends() {
+    // Old Mac line ends: csv ends records at a lone CR but counts only LFs.
+    let (_s, rows) = all_rows(b"deviceSerialNumber,note\rD1,a\r\rD2,\"x\ry\"\rD3,b\r");
+    assert_eq!(lines(&rows), vec![(1, 2), (2, 4), (3, 6)]);
+    // Every kind of line end in one file, a BOM, blank lines of each kind.
+    let (_s, rows) = all_rows(b"\xEF\xBB\xBF\rdeviceSerialNumber\r\nD1\rD2\n\r\r\nD3\r\n\nD4");
+    assert_eq!(lines(&rows), vec![(1, 3), (2, 4), (3, 7), (4, 9)]);
+}
+
+#[test]
+fn line_numbers_with_cr_only_survive_history_compaction() {
+    let mut text = String::from("deviceSerialNumber,note\r");
+    for i in 0..20_000 {
+        text.push_str(&format!("D{i},\"a\rb\"\r\r"));
+    }
+    let (_s, rows) = all_rows(text.as_bytes());
+    assert_eq!(rows.len(), 20_000);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.line, 2 + 3 * i as u64, "row {}", r.row);
+    }
+}
+
+#[test]
 fn blank_and_all_empty_rows_are_skipped_without_a_row_number() {
     let (scan, rows) = all_rows(b"deviceSerialNumber,userId,x\nD1,,\n,,\n , \t ,\n\nD2,,\n,,,,\n");
     assert_eq!(scan.n_rows, 2);
@@ -517,6 +540,14 @@ fn check_any_file(bytes: &[u8]) {
                 assert!(v.chars().count() <= 64 || r.check == RowCheck::Valid);
             }
         }
+        for r in &rows {
+            match &r.check {
+                RowCheck::Valid | RowCheck::Duplicate { .. } => assert_follows_the_rules(r),
+                RowCheck::Invalid { reason } => {
+                    assert!(!reason.trim().is_empty(), "an invalid row without a reason");
+                }
+            }
+        }
         let n = |p: fn(&InputRow) -> bool| rows.iter().filter(|r| p(r)).count() as u64;
         assert_eq!(n(|r| r.check == RowCheck::Valid), scan.n_valid);
         assert_eq!(n(InputRow::needs_lookup), scan.n_needs_lookup);
@@ -530,6 +561,22 @@ fn check_any_file(bytes: &[u8]) {
             assert_eq!(scan.duplicates.first_of(row), Some(first));
         }
     }
+}
+
+/// SPEC §2, written out independently of `check.rs`: what a row must be to be sent.
+fn assert_follows_the_rules(r: &InputRow) {
+    let serial =
+        |v: &str| (1..=36).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric());
+    let uuid = |v: &str| {
+        let groups: Vec<&str> = v.split('-').collect();
+        groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+            && groups
+                .iter()
+                .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    assert!(serial(&r.device), "valid row with a bad device: {r:?}");
+    assert!(r.token.is_empty() || serial(&r.token), "bad token: {r:?}");
+    assert!(r.user.is_empty() || uuid(&r.user), "bad user: {r:?}");
 }
 
 /// Bytes that look enough like a CSV input to reach every branch of the reader.
@@ -574,8 +621,212 @@ fn csvish() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// A credential as a row holds it; token and user may be empty (resolved by lookup).
+#[derive(Clone, Debug)]
+struct Values {
+    token: String,
+    device: String,
+    user: String,
+}
+
+fn values() -> impl Strategy<Value = Values> {
+    let serial = "[A-Za-z0-9]{1,36}";
+    let hex = |n: usize| {
+        proptest::collection::vec(
+            prop_oneof![Just('a'), Just('F'), Just('0'), Just('9'), Just('c')],
+            n,
+        )
+        .prop_map(|v| v.into_iter().collect::<String>())
+    };
+    let user = (hex(8), hex(4), hex(4), hex(4), hex(12))
+        .prop_map(|(a, b, c, d, e)| format!("{a}-{b}-{c}-{d}-{e}"));
+    (
+        prop_oneof![3 => serial.prop_map(String::from), 1 => Just(String::new())],
+        serial,
+        prop_oneof![3 => user, 1 => Just(String::new())],
+    )
+        .prop_map(|(token, device, user)| Values {
+            token,
+            device,
+            user,
+        })
+}
+
+/// How a spreadsheet or script may have written the file: every accepted dialect.
+#[derive(Clone, Debug)]
+struct Dialect {
+    delimiter: u8,
+    bom: bool,
+    crlf: bool,
+    /// Header spelling per known column.
+    spelling: [usize; 3],
+    /// Column order: a permutation of 0..5 (3 known columns and 2 extra ones).
+    order: Vec<usize>,
+    /// Which known columns are present (device always).
+    with_token: bool,
+    with_user: bool,
+    quote_all: bool,
+}
+
+fn dialect() -> impl Strategy<Value = Dialect> {
+    (
+        prop_oneof![Just(b','), Just(b';'), Just(b'\t')],
+        any::<bool>(),
+        any::<bool>(),
+        [0..4usize, 0..4usize, 0..4usize],
+        Just((0..5).collect::<Vec<usize>>()).prop_shuffle(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(delimiter, bom, crlf, spelling, order, with_token, with_user, quote_all)| Dialect {
+                delimiter,
+                bom,
+                crlf,
+                spelling,
+                order,
+                with_token,
+                with_user,
+                quote_all,
+            },
+        )
+}
+
+const SPELLINGS: [[&str; 4]; 3] = [
+    [
+        "tokenSerialNumber",
+        "token_serial_number",
+        "Token Serial Number",
+        "TOKEN-SERIAL-NUMBER",
+    ],
+    [
+        "deviceSerialNumber",
+        "device_serial_number",
+        "Device Serial Number",
+        "DEVICESERIALNUMBER",
+    ],
+    ["userId", "user_id", "User ID", "USERID"],
+];
+
+/// Writes `rows` in `dialect`, with `extras` (two cells per row, any text) and blank lines
+/// after the rows flagged in `blanks`. Returns the bytes and each record's start line.
+fn write_dialect(
+    d: &Dialect,
+    rows: &[Values],
+    extras: &[(String, String)],
+    blanks: &[bool],
+    pads: &[bool],
+) -> (Vec<u8>, Vec<u64>) {
+    let eol: &[u8] = if d.crlf { b"\r\n" } else { b"\n" };
+    let record = |cells: Vec<String>| -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(d.delimiter)
+            .quote_style(if d.quote_all {
+                csv::QuoteStyle::Always
+            } else {
+                csv::QuoteStyle::Necessary
+            })
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        w.write_record(&cells).expect("write to a Vec");
+        let mut bytes = w.into_inner().expect("flush to a Vec");
+        bytes.pop(); // our own line end below
+        bytes
+    };
+    let present = [d.with_token, true, d.with_user];
+    let header: Vec<String> = d
+        .order
+        .iter()
+        .filter(|&&c| c >= 3 || present[c])
+        .map(|&c| match c {
+            0..=2 => SPELLINGS[c][d.spelling[c]].to_string(),
+            3 => "note".to_string(),
+            _ => "Employee Name".to_string(),
+        })
+        .collect();
+    let mut out = Vec::new();
+    if d.bom {
+        out.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    out.extend(record(header));
+    out.extend_from_slice(eol);
+    let mut lines = Vec::new();
+    for (i, v) in rows.iter().enumerate() {
+        let pad = |s: &str| {
+            if pads[i] && !s.is_empty() {
+                format!("  {s} ")
+            } else {
+                s.to_string()
+            }
+        };
+        let cells: Vec<String> = d
+            .order
+            .iter()
+            .filter(|&&c| c >= 3 || present[c])
+            .map(|&c| match c {
+                0 => pad(&v.token),
+                1 => pad(&v.device),
+                2 => pad(&v.user),
+                3 => extras[i].0.clone(),
+                _ => extras[i].1.clone(),
+            })
+            .collect();
+        // A line break is an LF, or a CR not followed by one (a CRLF counts once).
+        let breaks = (0..out.len())
+            .filter(|&i| out[i] == b'\n' || (out[i] == b'\r' && out.get(i + 1) != Some(&b'\n')))
+            .count();
+        lines.push(1 + breaks as u64);
+        out.extend(record(cells));
+        out.extend_from_slice(eol);
+        if blanks[i] {
+            out.extend_from_slice(eol);
+        }
+    }
+    (out, lines)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any credentials written in any accepted dialect — delimiter, BOM, CRLF, header spelling,
+    /// column order, optional columns absent, extra columns holding any text (delimiters,
+    /// quotes, line breaks), padding, blank lines, quoting — read back exactly, each valid,
+    /// on the line it starts on.
+    #[test]
+    fn any_dialect_reads_back_the_values_written(
+        d in dialect(),
+        rows in proptest::collection::vec(values(), 1..12),
+        extras in proptest::collection::vec((".{0,40}", "[^\u{0}]{0,20}"), 12),
+        blanks in proptest::collection::vec(any::<bool>(), 12),
+        pads in proptest::collection::vec(any::<bool>(), 12),
+    ) {
+        // Rows that repeat an earlier one are duplicates, not valid: keep the first of each.
+        let mut seen = std::collections::HashSet::new();
+        let mut rows: Vec<Values> = rows;
+        for v in &mut rows {
+            if !d.with_token {
+                v.token.clear();
+            }
+            if !d.with_user {
+                v.user.clear();
+            }
+        }
+        rows.retain(|v| seen.insert((v.token.clone(), v.device.clone(), v.user.to_lowercase())));
+        // A line whose cells are all blank is skipped: an extra cell of only spaces next to
+        // nothing else cannot happen (the device is never empty), so every row is a record.
+        let (bytes, lines) = write_dialect(&d, &rows, &extras, &blanks, &pads);
+        let (_f, input) = open(&bytes);
+        let scan = input.scan().expect("scan");
+        prop_assert_eq!(scan.n_rows, rows.len() as u64);
+        prop_assert_eq!(scan.n_valid, rows.len() as u64);
+        let got = rows_of(&input, &scan.duplicates);
+        for ((v, r), line) in rows.iter().zip(&got).zip(&lines) {
+            prop_assert_eq!(&r.check, &RowCheck::Valid);
+            prop_assert_eq!((&r.token, &r.device, &r.user), (&v.token, &v.device, &v.user));
+            prop_assert_eq!(r.line, *line);
+        }
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {

@@ -10,7 +10,7 @@ pub(crate) const FAULT_GRAMMAR: &str = "\
 fault grammar: KIND,SCHEDULE[,on=delete|lookup]
   KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
             429-date | 429-none (429 with an HTTP-date / with no Retry-After),
-            html500, reset, reset-after-commit, slow, slow-after-commit,
+            html500, reset, hangup, reset-after-commit, slow, slow-after-commit,
             garbage, truncated, close
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
             rate=P (probability 0..1, seeded by the fault seed)
@@ -40,6 +40,9 @@ pub enum FaultKind {
     Html500,
     /// Drop the connection with a TCP reset before doing anything.
     Reset,
+    /// Close the connection (FIN, no answer) before doing anything: what a client sees when it
+    /// sends on a kept-alive connection the server is closing as idle.
+    HangUp,
     /// Perform the delete or lookup, then reset the connection without answering.
     ResetAfterCommit,
     /// Sleep `slow_delay`, then handle the request normally.
@@ -124,6 +127,7 @@ impl FromStr for FaultKind {
             "429-seconds" => FaultKind::TooManyRequests(RetryAfterStyle::Seconds),
             "html500" | "html-500" => FaultKind::Html500,
             "reset" => FaultKind::Reset,
+            "hangup" | "hang-up" => FaultKind::HangUp,
             "reset-after-commit" => FaultKind::ResetAfterCommit,
             "slow" => FaultKind::Slow,
             "slow-after-commit" => FaultKind::SlowAfterCommit,
@@ -148,6 +152,7 @@ impl fmt::Display for FaultKind {
             FaultKind::TooManyRequests(RetryAfterStyle::Seconds) => f.write_str("429-seconds"),
             FaultKind::Html500 => f.write_str("html500"),
             FaultKind::Reset => f.write_str("reset"),
+            FaultKind::HangUp => f.write_str("hangup"),
             FaultKind::ResetAfterCommit => f.write_str("reset-after-commit"),
             FaultKind::Slow => f.write_str("slow"),
             FaultKind::SlowAfterCommit => f.write_str("slow-after-commit"),
@@ -299,6 +304,7 @@ mod tests {
             "slow-after-commit,first=1",
             "close,every=2",
             "reset,rate=1",
+            "hangup,every=7,on=lookup",
         ] {
             assert_eq!(fault(s).to_string(), s);
         }

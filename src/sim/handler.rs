@@ -12,12 +12,12 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use super::auth::Authenticator;
 use super::fault::{Endpoint, Fault, FaultKind};
 use super::limiter::{TokenBucket, retry_after_value};
 use super::mix::unit_draw;
+use super::server::ConnKill;
 use super::stats::{Counters, bump};
 use super::store::{DeleteOutcome, Store, lookup_record};
 use super::{RetryAfterStyle, SimStats};
@@ -88,11 +88,11 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
-/// The hyper service: one call per request. `reset` is this connection's: cancelling it makes
-/// the connection task drop the socket with a TCP reset.
+/// The hyper service: one call per request. `kill` is this connection's: faults use it to make
+/// the connection task drop the socket (with a TCP reset or a plain close) instead of answering.
 pub(crate) async fn handle(
     state: std::sync::Arc<State>,
-    reset: CancellationToken,
+    kill: std::sync::Arc<ConnKill>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     enum Route {
@@ -114,7 +114,7 @@ pub(crate) async fn handle(
         _ => Route::Unknown,
     };
     let response = match route {
-        Route::Api(endpoint) => api(&state, &reset, endpoint, req).await,
+        Route::Api(endpoint) => api(&state, &kill, endpoint, req).await,
         Route::WrongMethod(allowed) => {
             let mut resp = plain_response(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -146,7 +146,7 @@ pub(crate) async fn handle(
 /// back at once, as a gateway's would; `latency` models the work behind it.
 async fn api(
     state: &State,
-    reset: &CancellationToken,
+    kill: &ConnKill,
     endpoint: Endpoint,
     req: Request<Incoming>,
 ) -> Response<Body> {
@@ -221,7 +221,8 @@ async fn api(
                 Bytes::from_static(HTML_500_BODY),
             );
         }
-        Some(FaultKind::Reset) => return reset_connection(state, reset).await,
+        Some(FaultKind::Reset) => return reset_connection(state, kill).await,
+        Some(FaultKind::HangUp) => return hang_up(state, kill).await,
         Some(FaultKind::Slow) => tokio::time::sleep(state.slow_delay).await,
         _ => {}
     }
@@ -236,7 +237,7 @@ async fn api(
     };
 
     match fault {
-        Some(FaultKind::ResetAfterCommit) => return reset_connection(state, reset).await,
+        Some(FaultKind::ResetAfterCommit) => return reset_connection(state, kill).await,
         Some(FaultKind::SlowAfterCommit) => tokio::time::sleep(state.slow_delay).await,
         Some(FaultKind::Garbage) => {
             answer = Answer {
@@ -290,9 +291,18 @@ fn pick_fault(state: &State, endpoint: Endpoint) -> Option<FaultKind> {
 
 /// Signals the connection task to drop the socket with SO_LINGER 0, then waits to be dropped
 /// with it: the client gets a reset and no answer.
-async fn reset_connection(state: &State, reset: &CancellationToken) -> Response<Body> {
+async fn reset_connection(state: &State, kill: &ConnKill) -> Response<Body> {
     bump(&state.counters.resets);
-    reset.cancel();
+    kill.reset();
+    std::future::pending().await
+}
+
+/// Like `reset_connection`, but the socket closes with a FIN: the client reads end-of-file
+/// where the answer should be, as when its request lands on a kept-alive connection that the
+/// server is closing as idle.
+async fn hang_up(state: &State, kill: &ConnKill) -> Response<Body> {
+    bump(&state.counters.hangups);
+    kill.hang_up();
     std::future::pending().await
 }
 

@@ -1,9 +1,10 @@
 //! The simulator's own accept loop: per-connection control that a framework's `serve` hides
-//! (TCP resets on demand, idle keep-alive timeout, bounded graceful shutdown).
+//! (TCP resets and hang-ups on demand, idle keep-alive timeout, bounded graceful shutdown).
 
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -78,38 +79,60 @@ async fn serve_connection(
 ) {
     // Small answers must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let reset = CancellationToken::new();
+    let kill = Arc::new(ConnKill::default());
     let io = TokioIo::new(ResetOnDrop {
         stream,
-        reset: reset.clone(),
+        kill: Arc::clone(&kill),
     });
-    let service_reset = reset.clone();
+    let service_kill = Arc::clone(&kill);
     let service =
-        service_fn(move |req| handler::handle(Arc::clone(&state), service_reset.clone(), req));
+        service_fn(move |req| handler::handle(Arc::clone(&state), Arc::clone(&service_kill), req));
     let mut conn = pin!(builder.serve_connection(io, service));
     // Connection errors (client gone, idle timeout, bad request head) end the connection;
     // there is nobody to tell.
     tokio::select! {
-        _ = reset.cancelled() => return,
+        _ = kill.dropped.cancelled() => return,
         _ = conn.as_mut() => return,
         _ = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
     }
     tokio::select! {
-        _ = reset.cancelled() => {}
+        _ = kill.dropped.cancelled() => {}
         _ = conn => {}
     }
 }
 
-/// The connection's socket, which closes with a TCP reset instead of a FIN when the
-/// connection's `reset` token was cancelled: SO_LINGER 0 makes close() send RST.
+/// How a fault ends a connection without answering: the handler calls `reset` (TCP RST) or
+/// `hang_up` (FIN), and the connection task drops the socket.
+#[derive(Default)]
+pub(crate) struct ConnKill {
+    dropped: CancellationToken,
+    with_reset: AtomicBool,
+}
+
+impl ConnKill {
+    /// Drop the socket with a TCP reset.
+    pub(crate) fn reset(&self) {
+        self.with_reset.store(true, Ordering::SeqCst);
+        self.dropped.cancel();
+    }
+
+    /// Close the socket with an ordinary FIN, as a server closing an idle keep-alive
+    /// connection does.
+    pub(crate) fn hang_up(&self) {
+        self.dropped.cancel();
+    }
+}
+
+/// The connection's socket, which closes with a TCP reset instead of a FIN when a fault asked
+/// for one: SO_LINGER 0 makes close() send RST.
 struct ResetOnDrop {
     stream: TcpStream,
-    reset: CancellationToken,
+    kill: Arc<ConnKill>,
 }
 
 impl Drop for ResetOnDrop {
     fn drop(&mut self) {
-        if self.reset.is_cancelled() {
+        if self.kill.with_reset.load(Ordering::SeqCst) {
             let _ = SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
         }
     }

@@ -42,6 +42,8 @@ pub struct SimStats {
     pub faults_injected: u64,
     /// Connections reset by `reset` / `reset-after-commit`.
     pub resets: u64,
+    /// Connections closed without an answer by `hangup`.
+    pub hangups: u64,
     /// API requests being handled right now.
     pub in_flight: u64,
     /// The most API requests ever handled at once.
@@ -72,6 +74,7 @@ pub(crate) struct Counters {
     pub(crate) errors_injected: AtomicU64,
     pub(crate) faults_injected: AtomicU64,
     pub(crate) resets: AtomicU64,
+    pub(crate) hangups: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     pub(crate) connections: AtomicU64,
@@ -95,6 +98,7 @@ impl Default for Counters {
             errors_injected: AtomicU64::new(0),
             faults_injected: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            hangups: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             connections: AtomicU64::new(0),
@@ -157,6 +161,7 @@ impl Counters {
             errors_injected: get(&self.errors_injected),
             faults_injected: get(&self.faults_injected),
             resets: get(&self.resets),
+            hangups: get(&self.hangups),
             in_flight: get(&self.in_flight),
             max_in_flight: get(&self.max_in_flight),
             connections: get(&self.connections),
