@@ -81,6 +81,7 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         concurrency: 4,
         rate: Rate::per_second(20.0),
         burst: 1,
+        adaptive: true,
         retry: RetryPolicy {
             max_attempts: 6,
             max_backoff: Duration::from_secs(2),
@@ -98,7 +99,8 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if !quiet {
         println!(
             "\nSimulator: {n_before} credentials before, {n_after} after; it answered {} requests ({} with 429).",
-            stats.requests, stats.by_status.get(&429).copied().unwrap_or(0)
+            stats.requests,
+            stats.by_status.get(&429).copied().unwrap_or(0)
         );
         println!(
             "Open the report to see every row's outcome: {}",

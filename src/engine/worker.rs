@@ -269,6 +269,7 @@ impl RowRun<'_> {
                 _ = sh.abort.cancelled() => return Err(self.aborted()),
                 _ = sh.pacer.acquire() => {}
             }
+            let sent_at = Instant::now();
             tries += 1;
             self.attempts += 1;
             self.first_sent.get_or_insert_with(Instant::now);
@@ -279,6 +280,7 @@ impl RowRun<'_> {
             };
             let (wait, why) = match sent {
                 Ok(answer) => {
+                    sh.pacer.on_answer(sent_at, answer.status == 429);
                     self.last_status = Some(answer.status);
                     match classify_status(answer.status) {
                         StatusClass::Throttled => {
