@@ -77,21 +77,52 @@ class Sim:
         self.stop()
 
 
+TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def measure(cmd, env=None):
-    """Runs cmd to completion; wall seconds, CPU seconds (user+sys), peak RSS in MiB."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Runs cmd to completion; wall seconds, CPU seconds (user+sys), peak RSS in MiB.
+
+    CPU comes from wait4(). Peak RSS does not: Linux carries ru_maxrss across execve, so a
+    child forked from this (large) Python process would report Python's size. GNU time forks
+    the command from its own small process and reports that child's peak exactly; without
+    it, /proc/PID/status VmHWM is sampled every 10 ms until the exit.
+    """
+    with tempfile.NamedTemporaryFile() as rss_file, tempfile.TemporaryFile() as out, \
+            tempfile.TemporaryFile() as err:
+        argv = [str(c) for c in cmd]
+        if TIME:
+            argv = [TIME, "-f", "%M", "-o", rss_file.name, *argv]
         start = time.monotonic()
-        proc = subprocess.Popen([str(c) for c in cmd], env=env, stdout=out, stderr=err)
-        # wait4 gives this child's own rusage: no /usr/bin/time needed.
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        status_file = Path(f"/proc/{proc.pid}/status")
+        hwm_kib = 0
+        while True:
+            # Bounded by the child's own run; every benchmark command ends by itself.
+            pid, status, usage = os.wait4(proc.pid, 0 if TIME else os.WNOHANG)
+            if pid:
+                break
+            try:
+                for line in status_file.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        hwm_kib = max(hwm_kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
         wall = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
+        if TIME:
+            rss_lines = Path(rss_file.name).read_text().split()
+            hwm_kib = int(rss_lines[-1]) if rss_lines else 0
+        cpu = usage.ru_utime + usage.ru_stime
+        csw = usage.ru_nvcsw + usage.ru_nivcsw
         out.seek(0)
         err.seek(0)
         return {
             "wall": wall,
-            "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_mib": usage.ru_maxrss / 1024.0,
+            "cpu": cpu,
+            "csw": csw,
+            "rss_mib": hwm_kib / 1024.0,
             "rc": proc.returncode,
             "stdout": out.read().decode(errors="replace"),
             "stderr": err.read().decode(errors="replace"),

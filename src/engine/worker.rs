@@ -269,10 +269,10 @@ impl RowRun<'_> {
                 _ = sh.abort.cancelled() => return Err(self.aborted()),
                 _ = sh.pacer.acquire() => {}
             }
-            let sent_at = Instant::now();
             tries += 1;
             self.attempts += 1;
             self.first_sent.get_or_insert_with(Instant::now);
+            let sent_at = Instant::now();
             sh.counters.requests.fetch_add(1, Ordering::Relaxed);
             let sent = match op {
                 Op::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
