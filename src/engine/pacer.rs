@@ -1,7 +1,15 @@
-//! The one rate limiter of a run: every request (first try, retry, lookup) waits here. Holds the
-//! governor limiter for `--rate`/`--burst`, the shared cooldown that a 429 imposes on all
-//! workers, and the adaptive control (SPEC §4) that lowers the sending rate when the server
-//! throttles and climbs back to `--rate` while it does not.
+//! The one rate limiter of a run: every request (first try, retry, lookup) waits here for a
+//! slot of one shared schedule. Holds `--rate`/`--burst`, the cooldown that a 429 imposes on
+//! all workers, and the adaptive control (SPEC §4) that lowers the sending rate when the
+//! server throttles and climbs back to `--rate` while it does not.
+//!
+//! Pacing is GCRA in its virtual-scheduling form: a worker *reserves* the next slot (the
+//! theoretical arrival time, at most `burst − 1` periods early), sleeps until it and sends.
+//! The schedule advances by one period per slot, not from the moment a late worker woke up,
+//! so timer granularity and a busy machine cost no rate: the achieved rate is `--rate`, and a
+//! late request is at most a catch-up, never a burst beyond `--burst`. (governor's
+//! check-then-sleep limiter, used before, restarts the period at every late wake-up and
+//! delivered 89/s at `--rate 100/s --burst 1` on the benchmark machine.)
 //!
 //! The control law, per throttle episode (one cut however many 429s the requests already in
 //! flight bring back):
@@ -14,22 +22,15 @@
 //!   ceiling: concave back up to it, flat near it, then convex probing above it, capped at
 //!   `--rate`. Only 429s lower the rate; 5xx and transport errors do not.
 //!
-//! While the rate is held below `--rate`, requests also pass an adaptive gate that spaces them
-//! evenly at that rate (virtual scheduling, no burst). Once the climb is back at `--rate` the
-//! gate disengages and the governor limiter alone paces, exactly as with `--no-adaptive`.
+//! While the rate is held below `--rate`, slots are evenly spaced (no burst).
 
-use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant as StdInstant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
 use crate::rate::Rate;
-
-type Limiter = RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>;
 
 /// Multiplicative decrease of one throttle episode (AWS SDKs and CUBIC use 0.7).
 const BETA: f64 = 0.7;
@@ -50,95 +51,75 @@ const MIN_WINDOW: Duration = Duration::from_secs(1);
 const FLOOR_SHARE: f64 = 0.001;
 
 pub struct Pacer {
-    limiter: Limiter,
-    clock: DefaultClock,
     rate: Rate,
-    /// No request leaves before this instant (set by 429s).
-    cooldown_until: Mutex<Option<Instant>>,
-    /// `None` with `--no-adaptive`: the rate stays at `--rate`.
-    adaptive: Option<Adaptive>,
+    burst: u32,
+    /// Answers that were not 429, for the measured admitted rate: counted without the lock.
+    admitted: AtomicU64,
+    state: Mutex<State>,
 }
 
-/// The shared side of adaptive control: the hot path touches only atomics until the first
-/// throttle episode engages the gate.
-struct Adaptive {
-    /// True while the controller holds the rate below `--rate`: only then does `acquire`
-    /// queue at the gate.
-    engaged: AtomicBool,
-    /// Answers that were not 429, for the measured admitted rate.
-    admitted: AtomicU64,
-    /// Bumped by every cut, so a worker waiting for a slot granted before it queues again.
-    generation: AtomicU64,
-    control: Mutex<Control>,
+struct State {
+    schedule: Schedule,
+    /// No request leaves before this instant (set by 429s).
+    cooldown_until: Option<StdInstant>,
+    /// `None` with `--no-adaptive`: the rate stays at `--rate`.
+    control: Option<Control>,
 }
 
 impl Pacer {
     /// A pacer at `rate` with `burst`; `adaptive` lowers the rate on 429s (SPEC §4).
     pub fn new(rate: Rate, burst: u32, adaptive: bool) -> Pacer {
-        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        // with_period is None only for a zero period, which Rate cannot produce; the fallback
-        // keeps the type total.
-        let quota = Quota::with_period(rate.period())
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-            .allow_burst(burst);
-        let clock = DefaultClock::default();
+        let now = StdInstant::now();
         Pacer {
-            limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
-            clock,
             rate,
-            cooldown_until: Mutex::new(None),
-            adaptive: adaptive.then(|| Adaptive {
-                engaged: AtomicBool::new(false),
-                admitted: AtomicU64::new(0),
-                generation: AtomicU64::new(0),
-                control: Mutex::new(Control::new(rate.as_per_second(), StdInstant::now())),
+            burst: burst.max(1),
+            admitted: AtomicU64::new(0),
+            state: Mutex::new(State {
+                schedule: Schedule::new(now),
+                cooldown_until: None,
+                control: adaptive.then(|| Control::new(rate.as_per_second(), now)),
             }),
         }
     }
 
-    /// Waits until this worker may send one request: past any cooldown, then (while adaptive
-    /// control holds the rate down) a slot at the adaptive rate, then a limiter cell.
+    /// Waits until this worker may send one request: past any cooldown, then its slot.
     pub async fn acquire(&self) {
-        'queue: loop {
-            if let Some(until) = self.cooldown() {
-                tokio::time::sleep_until(until).await;
-                continue;
-            }
-            if let Some(ad) = &self.adaptive
-                && ad.engaged.load(Ordering::Acquire)
-            {
-                let granted = {
-                    let mut control = lock(&ad.control);
-                    let slot = control.reserve(StdInstant::now());
-                    if slot.is_none() {
-                        ad.engaged.store(false, Ordering::Release);
-                    }
-                    slot.map(|s| (s, ad.generation.load(Ordering::Acquire)))
-                };
-                if let Some((slot, generation)) = granted {
-                    tokio::time::sleep_until(Instant::from_std(slot)).await;
-                    // A throttle episode began meanwhile: queue again behind its cooldown,
-                    // at its rate.
-                    if ad.generation.load(Ordering::Acquire) != generation {
-                        continue 'queue;
+        loop {
+            let (until, ticket) = {
+                let mut st = self.lock();
+                let now = StdInstant::now();
+                match st.cooldown_until {
+                    Some(until) if until > now => (until, None),
+                    _ => {
+                        st.cooldown_until = None;
+                        let (period, tolerance) = self.spacing(&st, now);
+                        let (slot, after) = st.schedule.reserve(now, period, tolerance);
+                        let ticket = Ticket {
+                            generation: st.schedule.generation,
+                            after,
+                            // Later than this, the wake-up was a stall, not timer jitter.
+                            stalled_after: slot + period + tolerance,
+                            period,
+                        };
+                        (slot, Some(ticket))
                     }
                 }
+            };
+            if until > StdInstant::now() {
+                tokio::time::sleep_until(Instant::from_std(until)).await;
             }
-            loop {
-                match self.limiter.check() {
-                    Ok(()) => {}
-                    Err(not_until) => {
-                        let wait = not_until.wait_time_from(self.clock.now());
-                        tokio::time::sleep(wait).await;
-                        if self.cooldown().is_some() {
-                            continue 'queue;
-                        }
-                        continue;
-                    }
-                }
-                // A 429 may have come in while this worker waited: the hold-off wins.
-                if self.cooldown().is_some() {
-                    continue 'queue;
+            let Some(ticket) = ticket else {
+                continue; // the cooldown is over: queue for a slot
+            };
+            let mut st = self.lock();
+            // A 429 came in while this worker waited: the hold-off and the new schedule win.
+            if st.schedule.generation == ticket.generation {
+                st.schedule.commit(ticket.after);
+                let now = StdInstant::now();
+                if now > ticket.stalled_after {
+                    // The process was not scheduled for longer than a period: the workers
+                    // whose slots passed meanwhile would all leave at once. Space them again.
+                    st.schedule.realign(now, ticket.period);
                 }
                 return;
             }
@@ -147,61 +128,140 @@ impl Pacer {
 
     /// A 429 arrived: every worker holds off for `wait` from now (the longest hold wins).
     pub fn hold_off(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut guard = lock(&self.cooldown_until);
-        if guard.is_none_or(|cur| cur < until) {
-            *guard = Some(until);
+        let until = StdInstant::now() + wait;
+        let mut st = self.lock();
+        if st.cooldown_until.is_none_or(|cur| cur < until) {
+            st.cooldown_until = Some(until);
+            st.schedule.restart(until);
         }
     }
 
     /// Tells adaptive control how a request sent at `sent_at` was answered: `throttled` for a
     /// 429. Every HTTP answer is reported; transport errors are not answers.
     pub fn on_answer(&self, sent_at: Instant, throttled: bool) {
-        let Some(ad) = &self.adaptive else { return };
         if !throttled {
-            ad.admitted.fetch_add(1, Ordering::Relaxed);
+            self.admitted.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let mut control = lock(&ad.control);
-        let admitted = ad.admitted.load(Ordering::Relaxed);
-        if let Some(cut) = control.throttled(sent_at.into_std(), StdInstant::now(), admitted) {
-            ad.generation.fetch_add(1, Ordering::AcqRel);
-            ad.engaged.store(true, Ordering::Release);
-            tracing::info!(
-                "the server throttles (429): sending at {} for now (measured {}), climbing back \
-                 towards {} while no 429 comes",
-                Rate::per_second(cut.rate),
-                cut.measured
-                    .map(|m| format!("{}", Rate::per_second(m.max(1e-9))))
-                    .unwrap_or_else(|| "too briefly".into()),
-                self.rate
-            );
-        }
+        let mut st = self.lock();
+        let admitted = self.admitted.load(Ordering::Relaxed);
+        let now = StdInstant::now();
+        let Some(control) = st.control.as_mut() else {
+            return;
+        };
+        let Some(cut) = control.throttled(sent_at.into_std(), now, admitted) else {
+            return;
+        };
+        st.schedule.restart(cut.effective);
+        drop(st);
+        tracing::info!(
+            "the server throttles (429): sending at {} for now ({}), climbing back towards {} \
+             while no 429 comes",
+            Rate::per_second(cut.rate),
+            match cut.measured {
+                Some(m) => format!(
+                    "it admitted {} since the last cut",
+                    Rate::per_second(m.max(1e-9))
+                ),
+                None => "0.7 × the rate before".to_string(),
+            },
+            self.rate
+        );
     }
 
     /// The rate requests are currently sent at (below `--rate` after throttling).
     pub fn current_rate(&self) -> Rate {
-        match &self.adaptive {
-            Some(ad) => Rate::per_second(lock(&ad.control).rate_at(StdInstant::now())),
+        let st = self.lock();
+        match &st.control {
+            Some(control) => Rate::per_second(control.rate_at(StdInstant::now())),
             None => self.rate,
         }
     }
 
-    fn cooldown(&self) -> Option<Instant> {
-        let mut guard = lock(&self.cooldown_until);
-        match *guard {
-            Some(until) if until > Instant::now() => Some(until),
-            Some(_) => {
-                *guard = None;
-                None
+    /// Period and burst tolerance of the next slot: `--rate`/`--burst`, or evenly spaced at
+    /// the adaptive rate while it is below `--rate`.
+    fn spacing(&self, st: &State, now: StdInstant) -> (Duration, Duration) {
+        let adapted = st
+            .control
+            .as_ref()
+            .map(|c| c.rate_at(now))
+            .filter(|r| *r < self.rate.as_per_second());
+        match adapted {
+            Some(rate) => (Duration::from_secs_f64(1.0 / rate), Duration::ZERO),
+            None => {
+                let period = self.rate.period();
+                (period, period.saturating_mul(self.burst - 1))
             }
-            None => None,
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// A reserved slot, as the worker holding it needs it after its sleep.
+struct Ticket {
+    generation: u64,
+    /// The schedule after this slot.
+    after: StdInstant,
+    stalled_after: StdInstant,
+    period: Duration,
+}
+
+/// GCRA virtual scheduling on explicit instants (tests drive time by hand).
+#[derive(Debug)]
+struct Schedule {
+    /// Theoretical arrival time of the next request.
+    tat: StdInstant,
+    /// `tat` as the requests that really left made it: reservations of workers that had to
+    /// queue again (a hold-off came) are dropped by going back to it.
+    committed: StdInstant,
+    /// Bumped by every restart; a reservation from an older generation is void.
+    generation: u64,
+}
+
+impl Schedule {
+    fn new(start: StdInstant) -> Schedule {
+        Schedule {
+            tat: start,
+            committed: start,
+            generation: 0,
+        }
+    }
+
+    /// The next slot, at most `tolerance` before the theoretical arrival time and never
+    /// before `now`, and the schedule after it.
+    fn reserve(
+        &mut self,
+        now: StdInstant,
+        period: Duration,
+        tolerance: Duration,
+    ) -> (StdInstant, StdInstant) {
+        let earliest = self.tat.checked_sub(tolerance).unwrap_or(now);
+        let slot = earliest.max(now);
+        self.tat = self.tat.max(slot) + period;
+        (slot, self.tat)
+    }
+
+    /// A reserved slot was used.
+    fn commit(&mut self, after: StdInstant) {
+        self.committed = self.committed.max(after);
+    }
+
+    /// A request left at `now`, after a stall: the next slot is a period later, and open
+    /// reservations (whose slots passed during the stall) are void.
+    fn realign(&mut self, now: StdInstant, period: Duration) {
+        self.tat = self.committed.max(now + period);
+        self.committed = self.tat;
+        self.generation += 1;
+    }
+
+    /// Voids every open reservation; the next slot is at `not_before` at the earliest.
+    fn restart(&mut self, not_before: StdInstant) {
+        self.tat = self.committed.max(not_before);
+        self.generation += 1;
+    }
 }
 
 /// The control law on explicit instants (no clock inside, so tests drive time by hand).
@@ -215,8 +275,6 @@ struct Control {
     admitted_at_window_start: u64,
     /// The latest cut; `None` before the first throttle episode.
     cut: Option<Episode>,
-    /// The adaptive gate's next free slot (virtual scheduling).
-    next_slot: StdInstant,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -237,6 +295,8 @@ struct Episode {
 struct Cut {
     rate: f64,
     measured: Option<f64>,
+    /// The first instant a request may leave at the new rate.
+    effective: StdInstant,
 }
 
 impl Control {
@@ -247,7 +307,6 @@ impl Control {
             window_start: start,
             admitted_at_window_start: 0,
             cut: None,
-            next_slot: start,
         }
     }
 
@@ -281,8 +340,7 @@ impl Control {
         let w_max = measured.map_or(current, |m| m.min(current)).max(rate);
         let k = ((w_max - rate) / (GROWTH * w_max)).cbrt();
         let unit = (UNIT_REQUESTS / w_max).max(1.0);
-        // The cut takes effect one period at the new rate from now: no request leaves the gate
-        // before that, so a 429 for anything sent earlier (in flight, or racing this very
+        // The cut takes effect one period at the new rate from now: no slot comes before that, so a 429 for anything sent earlier (in flight, or racing this very
         // cut) belongs to this episode.
         let effective = now + Duration::from_secs_f64(1.0 / rate);
         self.cut = Some(Episode {
@@ -294,19 +352,11 @@ impl Control {
         });
         self.window_start = now;
         self.admitted_at_window_start = admitted;
-        self.next_slot = effective;
-        Some(Cut { rate, measured })
-    }
-
-    /// Reserves the next send slot at the adaptive rate; `None` once the climb is back at
-    /// `--rate` (the governor limiter alone paces then).
-    fn reserve(&mut self, now: StdInstant) -> Option<StdInstant> {
-        if self.rate_at(now) >= self.ceiling {
-            return None;
-        }
-        let slot = self.next_slot.max(now);
-        self.next_slot = slot + Duration::from_secs_f64(1.0 / self.rate_at(slot));
-        Some(slot)
+        Some(Cut {
+            rate,
+            measured,
+            effective,
+        })
     }
 }
 
@@ -403,46 +453,115 @@ mod tests {
     }
 
     #[test]
-    fn the_gate_spaces_requests_evenly_and_disengages_at_the_ceiling() {
+    fn a_cut_sets_when_it_takes_effect_and_restarts_the_measurement() {
         let t0 = StdInstant::now();
         let mut c = Control::new(100.0, t0);
-        // Not throttled yet: no gate.
-        assert_eq!(c.reserve(t0), None);
-        // Cut to 0.25/s·4 … measured 10/s over 2 s → rate max(10, 25) = 25/s.
+        // Measured 10/s over 2 s → rate max(10, 0.25 × 100) = 25/s, effective 40 ms on.
         let cut = c.throttled(at(t0, 1.9), at(t0, 2.0), 20).unwrap();
         assert!(close(cut.rate, 25.0), "{cut:?}");
-        // Eight workers arriving at once get slots 40 ms apart (no burst), the first one
-        // period after the cut.
-        let now = at(t0, 2.0);
-        let slots: Vec<_> = (0..8).map(|_| c.reserve(now).unwrap()).collect();
-        assert_eq!(slots[0], at(t0, 2.04));
-        for pair in slots.windows(2) {
-            let gap = pair[1].duration_since(pair[0]).as_secs_f64();
-            assert!((gap - 0.04).abs() < 0.001, "{gap}");
-        }
-        // Idle time earns no burst: after a pause the next slot is "now", the one after a
-        // period later.
-        let later = at(t0, 5.0);
-        let a = c.reserve(later).unwrap();
-        let b = c.reserve(later).unwrap();
-        assert_eq!(a, later);
-        assert!(b > later);
-        // Once the climb reaches --rate the gate lets go.
-        assert_eq!(c.reserve(at(t0, 120.0)), None);
+        assert_eq!(cut.effective, at(t0, 2.04));
+        assert_eq!(c.admitted_at_window_start, 20);
+        assert_eq!(c.window_start, at(t0, 2.0));
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_schedule_allows_the_burst_then_spaces_evenly() {
+        let t0 = StdInstant::now();
+        let mut s = Schedule::new(t0);
+        let (period, tolerance) = (10 * MS, 20 * MS); // 100/s, burst 3
+        let slots: Vec<_> = (0..6).map(|_| s.reserve(t0, period, tolerance).0).collect();
+        assert_eq!(
+            slots,
+            [t0, t0, t0, t0 + 10 * MS, t0 + 20 * MS, t0 + 30 * MS]
+        );
+        // Idle time earns no more than the burst.
+        let later = t0 + Duration::from_secs(10);
+        let slots: Vec<_> = (0..4)
+            .map(|_| s.reserve(later, period, tolerance).0)
+            .collect();
+        assert_eq!(slots, [later, later, later, later + 10 * MS]);
     }
 
     #[test]
-    fn a_new_episode_restarts_the_measurement_and_the_gate() {
+    fn late_wake_ups_cost_no_rate_and_never_bunch_beyond_one() {
+        // One request per 10 ms (100/s, burst 1); eight workers, each waking up to 9 ms late
+        // after its slot, then sending and queueing again at once.
         let t0 = StdInstant::now();
-        let mut c = Control::new(200.0, t0);
-        c.throttled(t0, at(t0, 0.5), 0).unwrap();
-        for _ in 0..50 {
-            c.reserve(at(t0, 0.5));
+        let mut s = Schedule::new(t0);
+        let (period, tolerance) = (10 * MS, Duration::ZERO);
+        let mut sent = Vec::new();
+        let mut ready: Vec<StdInstant> = vec![t0; 8];
+        let mut lateness = 7u64;
+        for _ in 0..2000 {
+            // The worker that queued first reserves next.
+            let w = (0..ready.len()).min_by_key(|&w| ready[w]).unwrap();
+            let (slot, after) = s.reserve(ready[w], period, tolerance);
+            lateness = (lateness * 31 + 17) % 10; // 0..=9 ms, deterministic
+            let at_send = slot + Duration::from_millis(lateness);
+            s.commit(after);
+            sent.push(at_send);
+            ready[w] = at_send;
         }
-        assert!(c.next_slot > at(t0, 0.8));
-        c.throttled(at(t0, 0.8), at(t0, 0.9), 10).unwrap();
-        assert!(c.next_slot > at(t0, 0.9) && c.next_slot < at(t0, 0.95));
-        assert_eq!(c.admitted_at_window_start, 10);
+        sent.sort();
+        let span = sent[sent.len() - 1].duration_since(sent[0]).as_secs_f64();
+        let achieved = (sent.len() - 1) as f64 / span;
+        assert!((achieved - 100.0).abs() < 0.5, "{achieved}/s");
+        let mut worst = 0;
+        let mut lo = 0;
+        for hi in 0..sent.len() {
+            while sent[hi].duration_since(sent[lo]) >= Duration::from_secs(1) {
+                lo += 1;
+            }
+            worst = worst.max(hi - lo + 1);
+        }
+        assert!(worst <= 101, "{worst} requests in one second");
+    }
+
+    #[test]
+    fn after_a_stall_the_waiting_workers_are_spaced_again() {
+        let t0 = StdInstant::now();
+        let mut s = Schedule::new(t0);
+        let period = 10 * MS;
+        // Eight workers hold slots 0..70 ms; the process stalls until 50 ms.
+        let tickets: Vec<_> = (0..8)
+            .map(|_| s.reserve(t0, period, Duration::ZERO))
+            .collect();
+        let generation = s.generation;
+        let now = t0 + 50 * MS;
+        s.commit(tickets[0].1);
+        s.realign(now, period);
+        // The other seven reservations are void; the next slot is a period after this one.
+        assert_ne!(s.generation, generation);
+        assert_eq!(s.reserve(now, period, Duration::ZERO).0, now + period);
+    }
+
+    #[test]
+    fn a_restart_voids_open_reservations_but_keeps_the_sent_ones() {
+        let t0 = StdInstant::now();
+        let mut s = Schedule::new(t0);
+        let period = 10 * MS;
+        let (_, first) = s.reserve(t0, period, Duration::ZERO);
+        s.commit(first); // sent at t0
+        for _ in 0..7 {
+            s.reserve(t0, period, Duration::ZERO); // seven workers waiting for 10..70 ms
+        }
+        let generation = s.generation;
+        // A 429 at t0 + 1 ms holds everyone off for 5 ms: the next slot is one period after
+        // the request really sent, not after the seven void reservations (80 ms).
+        s.restart(t0 + 5 * MS);
+        assert_ne!(s.generation, generation);
+        assert_eq!(
+            s.reserve(t0 + 5 * MS, period, Duration::ZERO).0,
+            t0 + 10 * MS
+        );
+        // A hold-off longer than the period: the next slot is its end.
+        s.restart(t0 + 50 * MS);
+        assert_eq!(
+            s.reserve(t0 + 50 * MS, period, Duration::ZERO).0,
+            t0 + 50 * MS
+        );
     }
 
     #[test]
@@ -478,14 +597,10 @@ mod tests {
         assert_eq!(pacer.current_rate(), Rate::per_second(50.0));
         pacer.on_answer(Instant::now(), true);
         assert!(pacer.current_rate().as_per_second() < 50.0);
-        assert!(
-            pacer
-                .adaptive
-                .as_ref()
-                .unwrap()
-                .engaged
-                .load(Ordering::Relaxed)
-        );
+        let st = pacer.lock();
+        let (period, tolerance) = pacer.spacing(&st, StdInstant::now());
+        assert!(period > Duration::from_millis(20), "{period:?}");
+        assert_eq!(tolerance, Duration::ZERO);
     }
 
     #[tokio::test]
