@@ -300,9 +300,10 @@ def bench_throttled(tmp):
         ("1 s bucket, Retry-After", []),
         ("5-request bucket, no Retry-After", ["--rate-limit-burst", "5", "--retry-after", "none"]),
     ]
-    clients = [("adaptive (default)", [])]
     if has_flag("--no-adaptive"):
-        clients.append(("--no-adaptive", ["--no-adaptive"]))
+        clients = [("adaptive (default)", []), ("--no-adaptive", ["--no-adaptive"])]
+    else:
+        clients = [("fixed rate (build without adaptive control)", [])]
     rows = []
     for server, server_args in servers:
         for client, extra in clients:
