@@ -379,7 +379,7 @@ def bench_memory(tmp):
         rows.append([f"{n:,}", "run", f"{med([m['rss_mib'] for m in run]):.1f}",
                      f"{med([m['wall'] for m in run]):.1f}"])
     head = ["rows", "command", "peak RSS MiB", "wall s"]
-    notes = [f"Peak RSS of the client process (wait4 ru_maxrss); medians of {REPS}. "
+    notes = [f"Peak RSS of the client process (GNU time, else /proc VmHWM samples); medians of {REPS}. "
              "Targets: ≤ 64 MiB at 1,000,000 rows and ≤ 1.5 × the 10,000-row figure."]
     table("Memory", head, rows, notes)
 
