@@ -15,16 +15,19 @@
 //! The control law, per throttle episode (one cut however many 429s the requests already in
 //! flight bring back):
 //!
-//! - cut: the new rate is the lower of `BETA` × the current rate and the rate of admitted
-//!   (non-429) answers measured since the previous cut — between two throttle episodes a
-//!   token-bucket server has granted exactly its refill rate, so that measurement is the
-//!   server's real limit, not a guess (the AWS SDKs' adaptive mode only multiplies);
+//! - cut: to the rate of admitted (non-429) answers measured over the last second or more
+//!   (from the latest cut at least a second old) when that is lower than the current rate —
+//!   between two throttle episodes a token-bucket server has granted exactly its refill
+//!   rate, so that measurement is the server's real limit, not a guess; in the first second,
+//!   with nothing to measure, `BETA` × the current rate (the AWS SDKs' adaptive mode always
+//!   multiplies, and a sporadic 429 unrelated to the rate then drains the rate away);
 //! - climb: CUBIC, `rate(t) = w_max · (1 + GROWTH · (t − k)³)` with `w_max` the measured
 //!   ceiling: concave back up to it, flat near it, then convex probing above it, capped at
 //!   `--rate`. Only 429s lower the rate; 5xx and transport errors do not.
 //!
 //! While the rate is held below `--rate`, slots are evenly spaced (no burst).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant as StdInstant};
@@ -281,9 +284,9 @@ struct Control {
     /// `--rate`, per second: the rate never climbs above it.
     ceiling: f64,
     floor: f64,
-    /// Where the admitted-rate measurement starts: the start of the run, then every cut.
-    window_start: StdInstant,
-    admitted_at_window_start: u64,
+    /// (instant, admitted answers so far) at the start and at every cut: the admitted rate
+    /// is measured from the latest mark at least `MIN_WINDOW` old. Bounded: older marks go.
+    marks: VecDeque<(StdInstant, u64)>,
     /// The latest cut; `None` before the first throttle episode.
     cut: Option<Episode>,
 }
@@ -315,8 +318,7 @@ impl Control {
         Control {
             ceiling,
             floor: ceiling * FLOOR_SHARE,
-            window_start: start,
-            admitted_at_window_start: 0,
+            marks: VecDeque::from([(start, 0)]),
             cut: None,
         }
     }
@@ -338,12 +340,21 @@ impl Control {
             return None;
         }
         let current = self.rate_at(now);
-        let window = now.saturating_duration_since(self.window_start);
-        let measured = (window >= MIN_WINDOW).then(|| {
-            admitted.saturating_sub(self.admitted_at_window_start) as f64 / window.as_secs_f64()
-        });
+        let measured = self
+            .marks
+            .iter()
+            .rev()
+            .find(|(at, _)| now.saturating_duration_since(*at) >= MIN_WINDOW)
+            .map(|&(at, before)| {
+                admitted.saturating_sub(before) as f64
+                    / now.saturating_duration_since(at).as_secs_f64()
+            });
+        // What the server demonstrably admitted over the last second or more is what it
+        // grants: the rate goes there, not lower. A 429 while it admitted everything sent (a
+        // sporadic 429 that is not about the rate) therefore costs no rate; without such a
+        // measurement (the first second) the cut is multiplicative.
         let rate = measured
-            .map_or(current * BETA, |m| m.min(current * BETA))
+            .map_or(current * BETA, |m| m.min(current))
             .max(current * DEEPEST_CUT)
             .max(self.floor);
         // The climb returns to what the server was measured to grant (or, without a
@@ -361,8 +372,10 @@ impl Control {
             k,
             unit,
         });
-        self.window_start = now;
-        self.admitted_at_window_start = admitted;
+        self.marks.push_back((now, admitted));
+        while self.marks.len() > 1 && now.saturating_duration_since(self.marks[1].0) >= MIN_WINDOW {
+            self.marks.pop_front();
+        }
         Some(Cut {
             rate,
             measured,
@@ -471,8 +484,29 @@ mod tests {
         let cut = c.throttled(at(t0, 1.9), at(t0, 2.0), 20).unwrap();
         assert!(close(cut.rate, 25.0), "{cut:?}");
         assert_eq!(cut.effective, at(t0, 2.04));
-        assert_eq!(c.admitted_at_window_start, 20);
-        assert_eq!(c.window_start, at(t0, 2.0));
+        assert_eq!(c.marks.back(), Some(&(at(t0, 2.0), 20)));
+    }
+
+    #[test]
+    fn a_sporadic_429_while_everything_was_admitted_costs_no_rate() {
+        let t0 = StdInstant::now();
+        let mut c = Control::new(100.0, t0);
+        // 100/s admitted for 5 s, then one 429: the server grants what we send.
+        let cut = c.throttled(at(t0, 4.99), at(t0, 5.0), 500).unwrap();
+        assert!(close(cut.rate, 100.0), "{cut:?}");
+        // Ten more sporadic ones, 0.5 s apart, while 100/s keep being admitted.
+        let mut admitted = 500;
+        for i in 1..=10 {
+            admitted += 50;
+            let now = at(t0, 5.0 + 0.5 * f64::from(i));
+            c.throttled(now, now, admitted);
+        }
+        assert!(
+            c.rate_at(at(t0, 10.0)) > 95.0,
+            "{}",
+            c.rate_at(at(t0, 10.0))
+        );
+        assert!(c.marks.len() <= 4, "{:?}", c.marks);
     }
 
     const MS: Duration = Duration::from_millis(1);
