@@ -207,6 +207,11 @@ pub struct SendArgs {
     /// Time limit for opening a connection. Example: --connect-timeout 5s
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
     pub connect_timeout: Duration,
+
+    /// Keep sending at --rate after 429s (every worker still holds off for Retry-After).
+    /// By default the rate is cut once per throttle episode and climbs back to --rate.
+    #[arg(long)]
+    pub no_adaptive: bool,
 }
 
 #[derive(Debug, Args)]

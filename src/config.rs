@@ -29,6 +29,8 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub rate: Rate,
     pub burst: u32,
+    /// Lower the rate on 429s and climb back (SPEC §4); `--no-adaptive` turns it off.
+    pub adaptive: bool,
     pub retry: RetryPolicy,
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -104,6 +106,7 @@ impl RunConfig {
             concurrency: usize::from(args.send.concurrency),
             rate: args.send.rate,
             burst: args.send.burst,
+            adaptive: !args.send.no_adaptive,
             retry: RetryPolicy {
                 max_attempts: args.send.max_attempts,
                 max_backoff: args.send.max_backoff,

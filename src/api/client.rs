@@ -133,6 +133,10 @@ impl ApiClient {
             // HTTP/1.1 only: one connection per request in flight, so --concurrency is also the
             // number of connections, and DELETE bodies travel the well-trodden path.
             .http1_only()
+            // reqwest's own retries cover only HTTP/2 and HTTP/3 refusals, and the engine
+            // owns retries anyway; without them reqwest no longer clones every request
+            // (headers, body) in case it retries.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .https_only(false);
         if !opts.trust.is_empty() {
             // Merged with the platform's roots: the proxy's CA is trusted as well, not instead.

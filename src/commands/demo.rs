@@ -97,6 +97,7 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         concurrency: 4,
         rate: Rate::per_second(20.0),
         burst: 1,
+        adaptive: true,
         retry: RetryPolicy {
             max_attempts: 6,
             max_backoff: Duration::from_secs(2),

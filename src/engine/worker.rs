@@ -286,6 +286,7 @@ impl RowRun<'_> {
             tries += 1;
             self.attempts += 1;
             self.first_sent.get_or_insert_with(Instant::now);
+            let sent_at = Instant::now();
             sh.counters.requests.fetch_add(1, Ordering::Relaxed);
             let sent = match op {
                 Op::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
@@ -293,6 +294,7 @@ impl RowRun<'_> {
             };
             let (wait, why) = match sent {
                 Ok(answer) => {
+                    sh.pacer.on_answer(sent_at, answer.status == 429);
                     self.last_status = Some(answer.status);
                     match classify_status(answer.status) {
                         StatusClass::Throttled => {
