@@ -103,7 +103,7 @@ impl Plan {
             self.invalid
         )?;
         writeln!(out, "  duplicates       {} (not sent)", self.duplicates)?;
-        let secs = self.estimated_duration().as_secs().max(1);
+        let secs = (self.estimated_duration().as_secs_f64().ceil() as u64).max(1);
         writeln!(
             out,
             "  pace             {} (burst {}), {} workers; about {} for {} requests",

@@ -25,20 +25,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// The credentials every fixture refers to: `tenant.csv`, 40 of them.
 fn tenant() -> Vec<Cred> {
-    let mut r = csv::Reader::from_path(fixture("tenant.csv")).unwrap();
-    let mut out: Vec<Cred> = r
-        .records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            Cred {
-                token: rec[0].to_string(),
-                device: rec[1].to_string(),
-                user: rec[2].to_string(),
-            }
-        })
-        .collect();
-    out.sort();
-    out
+    creds_from_csv(std::fs::File::open(fixture("tenant.csv")).unwrap())
 }
 
 fn tenant_sim() -> Sim {

@@ -1,6 +1,6 @@
 //! `validate`: the offline check of an input file; writes a validation report, sends nothing.
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::config::ValidateConfig;
 use crate::exit_codes::ExitCode;
@@ -35,19 +35,7 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
             }
         };
         tally.add(status);
-        writer.write(&ReportRow {
-            row: row.row,
-            line: row.line,
-            token: row.token,
-            device: row.device,
-            user: row.user,
-            status,
-            http_status: None,
-            attempts: 0,
-            error,
-            finished_at: SystemTime::now(),
-            elapsed_ms: None,
-        })?;
+        writer.write(&ReportRow::unsent(row, status, error))?;
     }
     writer.finish()?;
     let summary = Summary::new("validate", &cfg.input, &cfg.output.report, &tally)

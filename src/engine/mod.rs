@@ -94,11 +94,11 @@ pub async fn run_pipeline(
                 }
                 RowCheck::Invalid { reason } => {
                     let reason = reason.clone();
-                    Some(unsent_row(row, Status::Invalid, reason))
+                    Some(ReportRow::unsent(row, Status::Invalid, reason))
                 }
                 RowCheck::Duplicate { first_row } => {
                     let note = format!("repeats row {first_row}; not sent");
-                    Some(unsent_row(row, Status::Duplicate, note))
+                    Some(ReportRow::unsent(row, Status::Duplicate, note))
                 }
             };
             if let Some(report) = direct
@@ -126,22 +126,6 @@ pub async fn run_pipeline(
         stopped: shared.stop_reason.get().cloned(),
         elapsed: started.elapsed(),
     })
-}
-
-fn unsent_row(row: InputRow, status: Status, error: String) -> ReportRow {
-    ReportRow {
-        row: row.row,
-        line: row.line,
-        token: row.token,
-        device: row.device,
-        user: row.user,
-        status,
-        http_status: None,
-        attempts: 0,
-        error,
-        finished_at: std::time::SystemTime::now(),
-        elapsed_ms: None,
-    }
 }
 
 /// The one writer: owns the report file, the tally and the progress display.

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
 
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
@@ -114,7 +113,7 @@ impl Shared {
             .get()
             .map(StopReason::skipped_note)
             .unwrap_or_else(|| "not attempted: the run stopped early".to_string());
-        ended_row(row, Status::Skipped, note, None, 0, None)
+        ReportRow::finished(row, Status::Skipped, note, None, 0, None)
     }
 }
 
@@ -132,6 +131,13 @@ pub async fn work(
             shared.skipped(row)
         } else {
             let report = process(&shared, row).await;
+            tracing::debug!(
+                row = report.row,
+                status = %report.status,
+                attempts = report.attempts,
+                http = ?report.http_status,
+                "row finished"
+            );
             shared.record(&report);
             report
         };
@@ -191,7 +197,7 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         row.token = held.token;
         row.user = held.user;
     }
-    ended_row(
+    ReportRow::finished(
         row,
         ended.status,
         ended.error,
@@ -199,29 +205,6 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         attempts,
         elapsed,
     )
-}
-
-fn ended_row(
-    row: InputRow,
-    status: Status,
-    error: String,
-    http_status: Option<u16>,
-    attempts: u32,
-    elapsed_ms: Option<u64>,
-) -> ReportRow {
-    ReportRow {
-        row: row.row,
-        line: row.line,
-        token: row.token,
-        device: row.device,
-        user: row.user,
-        status,
-        http_status,
-        attempts,
-        error,
-        finished_at: SystemTime::now(),
-        elapsed_ms,
-    }
 }
 
 /// A request the engine can send.

@@ -3,6 +3,7 @@
 use std::time::SystemTime;
 
 use super::status::Status;
+use crate::input::InputRow;
 
 /// The report's columns, in order.
 pub const COLUMNS: [&str; 11] = [
@@ -39,6 +40,35 @@ pub struct ReportRow {
 }
 
 impl ReportRow {
+    /// The report row of an input row after the requests spent on it, finished now.
+    pub fn finished(
+        input: InputRow,
+        status: Status,
+        error: String,
+        http_status: Option<u16>,
+        attempts: u32,
+        elapsed_ms: Option<u64>,
+    ) -> ReportRow {
+        ReportRow {
+            row: input.row,
+            line: input.line,
+            token: input.token,
+            device: input.device,
+            user: input.user,
+            status,
+            http_status,
+            attempts,
+            error,
+            finished_at: SystemTime::now(),
+            elapsed_ms,
+        }
+    }
+
+    /// The report row of an input row that got no request.
+    pub fn unsent(input: InputRow, status: Status, error: String) -> ReportRow {
+        ReportRow::finished(input, status, error, None, 0, None)
+    }
+
     /// The eleven cells, escaped, in column order.
     pub fn to_record(&self) -> [String; 11] {
         [

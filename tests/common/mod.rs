@@ -94,21 +94,7 @@ impl Sim {
 
     /// The store as credentials.
     pub fn store(&self) -> Vec<Cred> {
-        let body = self.get("/__sim/store");
-        let mut r = csv::Reader::from_reader(body.as_bytes());
-        let mut out: Vec<Cred> = r
-            .records()
-            .map(|rec| {
-                let rec = rec.unwrap();
-                Cred {
-                    token: rec[0].to_string(),
-                    device: rec[1].to_string(),
-                    user: rec[2].to_string(),
-                }
-            })
-            .collect();
-        out.sort();
-        out
+        creds_from_csv(self.get("/__sim/store").as_bytes())
     }
 
     /// `--base-url` and the token env for a `run` against this simulator.
@@ -198,6 +184,24 @@ pub fn uuid_like(k: u64) -> String {
         (k % 0xffff) as u16,
         k
     )
+}
+
+/// Credentials from a `tokenSerialNumber,deviceSerialNumber,userId` CSV, sorted.
+pub fn creds_from_csv(csv_text: impl std::io::Read) -> Vec<Cred> {
+    let mut r = csv::Reader::from_reader(csv_text);
+    let mut out: Vec<Cred> = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            Cred {
+                token: rec[0].to_string(),
+                device: rec[1].to_string(),
+                user: rec[2].to_string(),
+            }
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 pub fn csv_of(creds: &[Cred]) -> String {
