@@ -55,15 +55,6 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig}");
-}
-
 /// Kills a run with SIGKILL once `ready` says so, resumes it, and checks the end state.
 fn kill_then_resume(
     name: &str,
@@ -179,7 +170,7 @@ fn ctrl_c_accounts_for_every_row_and_the_skipped_ones_resume() {
     let report = dir.path().join("in.report.csv");
     let child = spawn_run(&sim, &input, &["--rate", "50/s"]);
     wait_until("some rows", || report_lines(&report) >= 20);
-    signal(&child, "-INT");
+    send_signal(&child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let rows = latest(&report, 200);
@@ -215,7 +206,7 @@ fn ctrl_c_accounts_for_every_row_and_the_skipped_ones_resume() {
         .unwrap();
     let before = report_lines(&report);
     wait_until("resumed rows", || report_lines(&report) >= before + 10);
-    signal(&child, "-TERM");
+    send_signal(&child, libc::SIGTERM);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -250,10 +241,10 @@ fn a_second_ctrl_c_exits_at_once() {
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let mut child = spawn_run(&sim, &input, &["--rate", "100/s", "--timeout", "20s"]);
     wait_until("requests in flight", || sim.stat("requests") >= 4);
-    signal(&child, "-INT");
+    send_signal(&child, libc::SIGINT);
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
-    signal(&child, "-INT");
+    send_signal(&child, libc::SIGINT);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(

@@ -252,10 +252,7 @@ fn the_simulator_never_prints_or_echoes_tokens() {
     cmd.assert().code(0);
 
     // SIGTERM: the simulator prints its stats and exits.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    send_signal(&child, libc::SIGTERM);
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     child.wait().unwrap();

@@ -115,6 +115,14 @@ impl Drop for Sim {
     }
 }
 
+/// Sends a signal to a child process (SIGINT, SIGTERM…) without needing a `kill` binary.
+pub fn send_signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) with a pid we spawned and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+}
+
 /// A minimal HTTP/1.1 GET (the admin endpoints of the simulator).
 pub fn http_get(base: &str, path: &str) -> String {
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
