@@ -233,17 +233,7 @@ fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
     );
     let input = write(dir.path(), "in.csv", &csv_of(&c));
     sim.run_cmd(&input)
-        .args([
-            "--yes",
-            "--concurrency",
-            "1",
-            "--rate",
-            "1000/s",
-            "--timeout",
-            "1s",
-            "--max-backoff",
-            "50ms",
-        ])
+        .args(ONE_AT_A_TIME_1S_TIMEOUT)
         .assert()
         .code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 2);

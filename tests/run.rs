@@ -230,17 +230,7 @@ fn a_timed_out_request_is_retried() {
     );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input)
-        .args([
-            "--yes",
-            "--concurrency",
-            "1",
-            "--rate",
-            "1000/s",
-            "--timeout",
-            "1s",
-            "--max-backoff",
-            "50ms",
-        ])
+        .args(ONE_AT_A_TIME_1S_TIMEOUT)
         .assert()
         .code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 3);

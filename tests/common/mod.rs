@@ -282,3 +282,17 @@ pub const FAST: &[&str] = &[
     "--timeout",
     "5s",
 ];
+
+/// One request at a time with a 1 s timeout: for tests where a slow fault must time out
+/// exactly the request it targets.
+pub const ONE_AT_A_TIME_1S_TIMEOUT: &[&str] = &[
+    "--yes",
+    "--concurrency",
+    "1",
+    "--rate",
+    "1000/s",
+    "--timeout",
+    "1s",
+    "--max-backoff",
+    "50ms",
+];
