@@ -262,7 +262,7 @@ pub struct SimArgs {
     /// --fault reset-after-commit,nth=5 --fault garbage,rate=0.2,on=lookup. KIND: a status code
     /// (400 403 404 429 500 502 503 504 …), 429-date, 429-none, html500, reset, hangup,
     /// reset-after-commit, slow, slow-after-commit, garbage, truncated, close. SCHEDULE: every=N,
-    /// nth=N, first=N, rate=P (seeded by --fault-seed).
+    /// nth=N, first=N, tokens=N (the first N distinct tokens), rate=P (seeded by --fault-seed).
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<String>,
 

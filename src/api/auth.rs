@@ -153,7 +153,7 @@ impl TokenSource {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<TokenSource> {
         let lifetime_secs = jwt::check_lifetime(lifetime).map_err(anyhow::Error::msg)?;
-        let first = mint(&key, &*clock, lifetime, lifetime_secs, 1)?;
+        let first = mint(&key, &*clock, lifetime, lifetime_secs, None)?;
         Ok(TokenSource {
             kind: Kind::Minting(Arc::new(Minter {
                 key,
@@ -267,9 +267,10 @@ fn round_secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
 }
 
-/// A minted token and when to replace it.
+/// A minted token, its claims, and when to replace it.
 struct Minted {
     bearer: Arc<Bearer>,
+    claims: jwt::Claims,
     renew_at: SystemTime,
 }
 
@@ -311,14 +312,14 @@ impl Minter {
         if latest.bearer.generation() != stale {
             return Ok(latest.bearer.clone());
         }
-        let generation = stale + 1;
         let minted = Arc::new(mint(
             &self.key,
             &*self.clock,
             self.lifetime,
             self.lifetime_secs,
-            generation,
+            Some(&latest),
         )?);
+        let generation = minted.bearer.generation();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = minted.clone();
         self.n_minted.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(generation, "minted a new bearer token {why}");
@@ -326,19 +327,25 @@ impl Minter {
     }
 }
 
+/// Mints the token after `previous` (the first one when `None`).
 fn mint(
     key: &KeyFile,
     clock: &dyn Clock,
     lifetime: Duration,
     lifetime_secs: u64,
-    generation: u64,
+    previous: Option<&Minted>,
 ) -> anyhow::Result<Minted> {
     let now = clock.now();
-    let claims = jwt::Claims::new(key, now, lifetime_secs);
+    let mut claims = jwt::Claims::new(key, now, lifetime_secs);
+    if let Some(previous) = previous {
+        claims = jwt::distinct_from(claims, &previous.claims);
+    }
     let token = jwt::sign(key, &claims)?;
+    let generation = previous.map_or(1, |p| p.bearer.generation() + 1);
     Ok(Minted {
         bearer: Arc::new(Bearer::new(&token, generation)?),
         renew_at: jwt::renew_at(&claims, now, lifetime),
+        claims,
     })
 }
 
@@ -604,7 +611,10 @@ mod tests {
             })
             .collect();
         for t in tasks {
-            assert_eq!(t.await.unwrap().generation(), 2);
+            let fresh = t.await.unwrap();
+            assert_eq!(fresh.generation(), 2);
+            // Same (fake) second as the refused token, yet a different token.
+            assert_ne!(fresh.header(), refused.header());
         }
         assert_eq!(
             src.n_minted(),

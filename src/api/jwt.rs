@@ -48,6 +48,23 @@ impl Claims {
     }
 }
 
+/// `claims` for a token replacing one with `previous` claims, made to differ from them.
+/// Claims are whole seconds and RS256 signatures are deterministic, so a token minted in the
+/// same second as the one it replaces would be that token again: useless as the fresh token
+/// to retry a 403 with. The replacement then expires a second earlier (a lifetime a second
+/// shorter, still within RSA's hour), or, for a one-second token, was issued a second earlier.
+pub fn distinct_from(claims: Claims, previous: &Claims) -> Claims {
+    if claims.iat > previous.iat {
+        return claims;
+    }
+    let (iat, exp) = if previous.exp > previous.iat + 1 {
+        (previous.iat, previous.exp - 1)
+    } else {
+        (previous.iat.saturating_sub(1), previous.exp)
+    };
+    Claims { iat, exp, ..claims }
+}
+
 /// The header, exactly `{"typ":"JWT","alg":"RS256"}` (anything else is answered 403).
 pub fn header() -> Header {
     Header::new(Algorithm::RS256)
@@ -130,6 +147,29 @@ mod tests {
         let json = serde_json::to_value(&c).unwrap();
         assert!(json["iat"].is_u64() && json["exp"].is_u64(), "{json}");
         assert_eq!(json.as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_replacement_in_the_same_second_is_a_different_token() {
+        let key = test_key();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let first = Claims::new(&key, now, 3300);
+        let same_second = Claims::new(&key, now + Duration::from_millis(999), 3300);
+        let second = distinct_from(same_second, &first);
+        assert_eq!((second.iat, second.exp), (first.iat, first.exp - 1));
+        let third = distinct_from(Claims::new(&key, now, 3300), &second);
+        assert_eq!((third.iat, third.exp), (first.iat, first.exp - 2));
+        assert_ne!(
+            sign(&key, &first).unwrap().expose_secret(),
+            sign(&key, &second).unwrap().expose_secret()
+        );
+        // One-second tokens cannot expire earlier: issued a second earlier instead.
+        let short = Claims::new(&key, now, 1);
+        let again = distinct_from(Claims::new(&key, now, 1), &short);
+        assert_eq!((again.iat, again.exp), (short.iat - 1, short.exp));
+        // A later second needs nothing.
+        let later = Claims::new(&key, now + Duration::from_secs(1), 3300);
+        assert_eq!(distinct_from(later.clone(), &first), later);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! `exp` not past and at most an hour ahead (and after `iat`), `iat` not in the future, all
 //! with ±60 s of clock skew; optionally no older than `max_age`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,8 +51,9 @@ impl Denied {
 
 pub(crate) struct Authenticator {
     scheme: Scheme,
-    /// Hashes of the tokens accepted so far (tests count renewals with it).
-    seen: Mutex<HashSet<u64>>,
+    /// Hashes of the tokens accepted so far, each with its ordinal (1 = the first token
+    /// accepted): tests count renewals with it, and `tokens=N` faults pick tokens by it.
+    seen: Mutex<HashMap<u64, u64>>,
 }
 
 enum Scheme {
@@ -83,16 +84,17 @@ impl Authenticator {
         };
         Ok(Authenticator {
             scheme,
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Checks an `Authorization` header value (`None` when absent).
-    pub(crate) fn check(&self, header: Option<&[u8]>) -> Result<(), Denied> {
+    /// Checks an `Authorization` header value (`None` when absent). An accepted token comes
+    /// back as its ordinal: 1 for the first distinct token accepted, 2 for the next, ...
+    pub(crate) fn check(&self, header: Option<&[u8]>) -> Result<u64, Denied> {
         self.check_at(header, SystemTime::now())
     }
 
-    fn check_at(&self, header: Option<&[u8]>, now: SystemTime) -> Result<(), Denied> {
+    fn check_at(&self, header: Option<&[u8]>, now: SystemTime) -> Result<u64, Denied> {
         let header = header.ok_or(Denied::Missing)?;
         let bearer = bearer_token(header).ok_or(Denied::NotBearer)?;
         match &self.scheme {
@@ -104,16 +106,19 @@ impl Authenticator {
             }
             Scheme::Jwt(check) => check.check(bearer, now)?,
         }
-        self.remember(bearer);
-        Ok(())
+        Ok(self.remember(bearer))
     }
 
-    fn remember(&self, token: &[u8]) {
+    /// The token's ordinal; past `MAX_TOKENS_REMEMBERED` new tokens all get `u64::MAX`.
+    fn remember(&self, token: &[u8]) -> u64 {
         let mut h = DefaultHasher::new();
         token.hash(&mut h);
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let next = seen.len() as u64 + 1;
         if seen.len() < MAX_TOKENS_REMEMBERED {
-            seen.insert(h.finish());
+            *seen.entry(h.finish()).or_insert(next)
+        } else {
+            seen.get(&h.finish()).copied().unwrap_or(u64::MAX)
         }
     }
 
@@ -228,20 +233,30 @@ mod tests {
     #[test]
     fn any_bearer_needs_a_non_empty_bearer() {
         let auth = Authenticator::new(&SimAuth::AnyBearer).unwrap();
-        assert_eq!(auth.check(Some(b"Bearer abc")), Ok(()));
-        assert_eq!(auth.check(Some(b"bearer   abc ")), Ok(()));
+        assert_eq!(auth.check(Some(b"Bearer abc")), Ok(1));
+        assert_eq!(auth.check(Some(b"bearer   abc ")), Ok(1));
         assert_eq!(auth.check(None), Err(Denied::Missing));
         assert_eq!(auth.check(Some(b"Bearer ")), Err(Denied::NotBearer));
         assert_eq!(auth.check(Some(b"Bearer")), Err(Denied::NotBearer));
         assert_eq!(auth.check(Some(b"Basic abc")), Err(Denied::NotBearer));
         assert_eq!(auth.check(Some(b"Bearerabc")), Err(Denied::NotBearer));
-        assert_eq!(auth.distinct_tokens(), 1);
+        assert_eq!(
+            auth.check(Some(b"Bearer xyz")),
+            Ok(2),
+            "a new token, the next ordinal"
+        );
+        assert_eq!(
+            auth.check(Some(b"Bearer abc")),
+            Ok(1),
+            "a known token keeps its own"
+        );
+        assert_eq!(auth.distinct_tokens(), 2);
     }
 
     #[test]
     fn fixed_token_must_match_exactly() {
         let auth = Authenticator::new(&SimAuth::Token("s3cret".into())).unwrap();
-        assert_eq!(auth.check(Some(b"Bearer s3cret")), Ok(()));
+        assert_eq!(auth.check(Some(b"Bearer s3cret")), Ok(1));
         assert_eq!(auth.check(Some(b"Bearer s3cre")), Err(Denied::Wrong));
         assert_eq!(auth.check(Some(b"Bearer S3CRET")), Err(Denied::Wrong));
         assert!(Authenticator::new(&SimAuth::Token(" ".into())).is_err());
@@ -286,11 +301,11 @@ mod tests {
         let good = Claims::new(&key, at(NOW), 3300);
         assert_eq!(
             auth.check_at(Some(&signed(&key, &good)), at(NOW + 5)),
-            Ok(())
+            Ok(1)
         );
         // The real clock: what `run --key-file` sends now is accepted now.
         let live = Claims::new(&key, SystemTime::now(), 3300);
-        assert_eq!(auth.check(Some(&signed(&key, &live))), Ok(()));
+        assert_eq!(auth.check(Some(&signed(&key, &live))), Ok(2));
         assert_eq!(auth.distinct_tokens(), 2);
     }
 
@@ -307,13 +322,13 @@ mod tests {
         let expired = Denied::Jwt("the JWT has expired");
         assert_eq!(
             check(&c(NOW, NOW + 60), NOW + 120),
-            Ok(()),
+            Ok(1),
             "within the skew"
         );
         assert_eq!(check(&c(NOW, NOW + 60), NOW + 121), Err(expired));
         assert_eq!(
             check(&c(NOW + 60, NOW + 120), NOW),
-            Ok(()),
+            Ok(2),
             "iat within the skew"
         );
         assert_eq!(
@@ -321,7 +336,7 @@ mod tests {
             Err(Denied::Jwt("the JWT's iat is in the future"))
         );
         let too_long = Denied::Jwt("the JWT lives longer than 60 minutes");
-        assert_eq!(check(&c(NOW, NOW + 3600), NOW), Ok(()));
+        assert_eq!(check(&c(NOW, NOW + 3600), NOW), Ok(3));
         assert_eq!(check(&c(NOW, NOW + 3601), NOW), Err(too_long));
         assert_eq!(check(&c(NOW - 100, NOW + 3600 + 61), NOW), Err(too_long));
         let mut other = c(NOW, NOW + 60);
@@ -383,7 +398,7 @@ mod tests {
         let key = test_key();
         let auth = jwt_auth(&key, Some(Duration::from_secs(2)));
         let t = signed(&key, &Claims::new(&key, at(NOW), 3300));
-        assert_eq!(auth.check_at(Some(&t), at(NOW + 2)), Ok(()));
+        assert_eq!(auth.check_at(Some(&t), at(NOW + 2)), Ok(1));
         assert_eq!(
             auth.check_at(Some(&t), at(NOW + 3)),
             Err(Denied::Jwt("the JWT is older than --max-token-age"))
@@ -399,7 +414,7 @@ mod tests {
         let auth = Authenticator::new(&SimAuth::Jwt(policy)).unwrap();
         let mut claims = Claims::new(&key, at(NOW), 60);
         claims.sub = "anyone".into();
-        assert_eq!(auth.check_at(Some(&signed(&key, &claims)), at(NOW)), Ok(()));
+        assert_eq!(auth.check_at(Some(&signed(&key, &claims)), at(NOW)), Ok(1));
         let private = include_bytes!("../../tests/fixtures/test-only-rsa1024-key.pem");
         assert!(JwtPolicy::from_public_key_pem(private, None, None).is_err());
     }

@@ -13,6 +13,7 @@ fault grammar: KIND,SCHEDULE[,on=delete|lookup]
             html500, reset, hangup, reset-after-commit, slow, slow-after-commit,
             garbage, truncated, close
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
+            tokens=N (requests bearing one of the first N distinct tokens accepted),
             rate=P (probability 0..1, seeded by the fault seed)
   examples: 503,every=3   reset-after-commit,nth=5   garbage,rate=0.2,on=lookup   429,first=2";
 
@@ -63,6 +64,9 @@ pub enum Schedule {
     Every(u64),
     Nth(u64),
     First(u64),
+    /// Requests whose bearer token is one of the first N distinct tokens the simulator
+    /// accepted: "refuse the first token, whenever it arrives", independent of timing.
+    Tokens(u64),
     Rate(f64),
 }
 
@@ -74,13 +78,15 @@ pub enum Endpoint {
 }
 
 impl Schedule {
-    /// Whether the fault fires on its `n`th matching request (1-based). `draw` is a uniform
-    /// number in [0, 1) from the seeded generator; only `Rate` looks at it.
-    pub(crate) fn fires(self, n: u64, draw: f64) -> bool {
+    /// Whether the fault fires on its `n`th matching request (1-based), which bears the
+    /// `token`th distinct token accepted (1-based). `draw` is a uniform number in [0, 1) from
+    /// the seeded generator; only `Rate` looks at it.
+    pub(crate) fn fires(self, n: u64, token: u64, draw: f64) -> bool {
         match self {
             Schedule::Every(every) => n.is_multiple_of(every),
             Schedule::Nth(nth) => n == nth,
             Schedule::First(first) => n <= first,
+            Schedule::Tokens(tokens) => token <= tokens,
             Schedule::Rate(p) => draw < p,
         }
     }
@@ -169,6 +175,7 @@ impl fmt::Display for Schedule {
             Schedule::Every(n) => write!(f, "every={n}"),
             Schedule::Nth(n) => write!(f, "nth={n}"),
             Schedule::First(n) => write!(f, "first={n}"),
+            Schedule::Tokens(n) => write!(f, "tokens={n}"),
             Schedule::Rate(p) => write!(f, "rate={p}"),
         }
     }
@@ -221,6 +228,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
             "every" => Schedule::Every(parse_count(&key, value)?),
             "nth" => Schedule::Nth(parse_count(&key, value)?),
             "first" => Schedule::First(parse_count(&key, value)?),
+            "tokens" => Schedule::Tokens(parse_count(&key, value)?),
             "rate" => match value.parse::<f64>() {
                 Ok(p) if (0.0..=1.0).contains(&p) => Schedule::Rate(p),
                 _ => return Err(format!("rate={value}: expected a probability from 0 to 1")),
@@ -300,6 +308,7 @@ mod tests {
             "429-date,first=2,on=delete",
             "429-none,every=1",
             "html500,nth=2",
+            "403,tokens=1",
             "truncated,every=4",
             "slow-after-commit,first=1",
             "close,every=2",
@@ -335,15 +344,23 @@ mod tests {
 
     #[test]
     fn schedules_fire_on_the_right_requests() {
-        let fired = |s: Schedule| -> Vec<u64> { (1..=10).filter(|&n| s.fires(n, 0.5)).collect() };
+        let fired =
+            |s: Schedule| -> Vec<u64> { (1..=10).filter(|&n| s.fires(n, 1, 0.5)).collect() };
         assert_eq!(fired(Schedule::Every(3)), vec![3, 6, 9]);
         assert_eq!(fired(Schedule::Every(1)), (1..=10).collect::<Vec<_>>());
         assert_eq!(fired(Schedule::Nth(4)), vec![4]);
         assert_eq!(fired(Schedule::First(2)), vec![1, 2]);
-        assert!(Schedule::Rate(0.2).fires(1, 0.1));
-        assert!(!Schedule::Rate(0.2).fires(1, 0.2));
-        assert!(!Schedule::Rate(0.0).fires(1, 0.0));
-        assert!(Schedule::Rate(1.0).fires(1, 0.999_999));
+        assert_eq!(
+            fired(Schedule::Tokens(1)).len(),
+            10,
+            "every request of token 1"
+        );
+        assert!(Schedule::Tokens(2).fires(7, 2, 0.5));
+        assert!(!Schedule::Tokens(2).fires(1, 3, 0.5));
+        assert!(Schedule::Rate(0.2).fires(1, 1, 0.1));
+        assert!(!Schedule::Rate(0.2).fires(1, 1, 0.2));
+        assert!(!Schedule::Rate(0.0).fires(1, 1, 0.0));
+        assert!(Schedule::Rate(1.0).fires(1, 1, 0.999_999));
     }
 
     #[test]

@@ -184,10 +184,13 @@ async fn api(
         .headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    if let Err(denied) = state.auth.check(authorization) {
-        bump(&counters.forbidden);
-        return api_response(state, 403, JSON, error_json(403, denied.message()));
-    }
+    let token = match state.auth.check(authorization) {
+        Ok(token) => token,
+        Err(denied) => {
+            bump(&counters.forbidden);
+            return api_response(state, 403, JSON, error_json(403, denied.message()));
+        }
+    };
 
     if state.error_rate > 0.0 {
         let n = state.error_draws.fetch_add(1, Ordering::Relaxed) + 1;
@@ -202,7 +205,7 @@ async fn api(
         }
     }
 
-    let fault = pick_fault(state, endpoint);
+    let fault = pick_fault(state, endpoint, token);
     match fault {
         Some(FaultKind::Status(429)) => {
             return too_many_requests(state, state.retry_after, FAULT_RETRY_AFTER);
@@ -266,8 +269,9 @@ async fn api(
 
 /// The first fault (in flag order) that fires on this request. Every fault that applies to
 /// the endpoint counts the request, fired or not, so each schedule depends only on its own
-/// requests and not on which other faults are configured.
-fn pick_fault(state: &State, endpoint: Endpoint) -> Option<FaultKind> {
+/// requests and not on which other faults are configured. `token` is the ordinal of the
+/// request's bearer token (`Authenticator::check`).
+fn pick_fault(state: &State, endpoint: Endpoint, token: u64) -> Option<FaultKind> {
     let mut chosen = None;
     for (stream, armed) in (0u64..).zip(&state.faults) {
         if !armed.fault.applies_to(endpoint) {
@@ -278,7 +282,7 @@ fn pick_fault(state: &State, endpoint: Endpoint) -> Option<FaultKind> {
             && armed
                 .fault
                 .schedule
-                .fires(n, unit_draw(state.fault_seed, stream, n))
+                .fires(n, token, unit_draw(state.fault_seed, stream, n))
         {
             chosen = Some(armed.fault.kind);
         }
