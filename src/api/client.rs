@@ -1,22 +1,27 @@
 //! The DS100 HTTP client: one request per call, no retries (the engine owns those). Answers
 //! come back as data; only transport failures are errors, described without secrets.
 
-use std::error::Error as _;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use reqwest::Url;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 
 use super::auth::Bearer;
+use super::direct::{Call, Direct};
 use super::endpoints::{Endpoints, is_loopback_host};
 use super::types::{Credential, LookupRequest};
 
 /// Pooled connections idle longer than this are dropped: below the 5 s keep-alive of Apache
 /// and Node.js servers, so the client never reuses a socket the server is about to close.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Bodies larger than this are cut (the API answers a few KiB at most).
-const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 pub const USER_AGENT: &str = concat!("ds100-offboard/", env!("CARGO_PKG_VERSION"));
 
@@ -32,7 +37,7 @@ pub struct ClientOptions {
 /// Certificates trusted in addition to the platform's roots, e.g. a TLS-inspecting proxy's CA.
 #[derive(Clone, Default)]
 pub struct TrustRoots {
-    certs: Vec<reqwest::Certificate>,
+    certs: Vec<CertificateDer<'static>>,
     sources: Vec<String>,
 }
 
@@ -42,9 +47,11 @@ impl TrustRoots {
         let shown = path.display();
         let pem = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("cannot read --ca-cert {shown}: {e}"))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            anyhow::anyhow!("--ca-cert {shown} is not a PEM certificate file ({e}): give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)")
-        })?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                anyhow::anyhow!("--ca-cert {shown} is not a PEM certificate file ({e}): give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+            })?;
         if certs.is_empty() {
             anyhow::bail!(
                 "--ca-cert {shown} holds no certificate: give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)"
@@ -57,6 +64,30 @@ impl TrustRoots {
 
     pub fn is_empty(&self) -> bool {
         self.certs.is_empty()
+    }
+
+    /// The TLS settings of every connection: TLS 1.2 and 1.3, certificates checked by the
+    /// platform's verifier (its trust store, revocation where the platform does it) with these
+    /// extra roots merged in, ALPN offering HTTP/1.1 only.
+    fn tls_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = if self.certs.is_empty() {
+            rustls_platform_verifier::Verifier::new(provider.clone())
+        } else {
+            rustls_platform_verifier::Verifier::new_with_extra_roots(
+                self.certs.iter().cloned(),
+                provider.clone(),
+            )
+        }
+        .map_err(|e| anyhow::anyhow!("cannot set up TLS certificate verification: {e}"))?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow::anyhow!("cannot set up TLS: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
     }
 }
 
@@ -111,53 +142,54 @@ impl TransportError {
 /// The client of one tenant.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
-    http: reqwest::Client,
+    transport: Transport,
     endpoints: Endpoints,
     /// Dry runs: the client itself refuses to send a DELETE, whatever the caller does.
     read_only: bool,
 }
 
+/// How requests travel: straight to the tenant (`direct.rs`), or through reqwest when the
+/// environment names a proxy for the tenant (HTTPS_PROXY, ALL_PROXY, … and NO_PROXY, read
+/// exactly as reqwest reads them).
+#[derive(Clone, Debug)]
+enum Transport {
+    Direct(Arc<Direct>),
+    Proxied(reqwest::Client),
+}
+
 impl ApiClient {
     pub fn new(endpoints: Endpoints, opts: &ClientOptions) -> anyhow::Result<ApiClient> {
-        let mut defaults = HeaderMap::new();
-        defaults.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(defaults)
-            .timeout(opts.timeout)
-            .connect_timeout(opts.connect_timeout)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .tcp_nodelay(true)
-            // A redirect could carry the bearer token elsewhere or downgrade to http.
-            .redirect(reqwest::redirect::Policy::none())
-            // HTTP/1.1 only: one connection per request in flight, so --concurrency is also the
-            // number of connections, and DELETE bodies travel the well-trodden path.
-            .http1_only()
-            // reqwest's own retries cover only HTTP/2 and HTTP/3 refusals, and the engine
-            // owns retries anyway; without them reqwest no longer clones every request
-            // (headers, body) in case it retries.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .https_only(false);
-        if !opts.trust.is_empty() {
-            // Merged with the platform's roots: the proxy's CA is trusted as well, not instead.
-            builder = builder.tls_certs_merge(opts.trust.certs.iter().cloned());
-        }
-        if endpoints
+        let loopback = endpoints
             .api_root()
             .host_str()
-            .is_some_and(is_loopback_host)
-        {
-            // A proxy from the environment must not swallow loopback traffic (the simulator).
-            builder = builder.no_proxy();
-        }
-        let http = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+            .is_some_and(is_loopback_host);
+        let proxied = !loopback && proxy_for(endpoints.delete_otp()).is_some();
+        let transport = if proxied {
+            Transport::Proxied(proxied_client(opts, opts.trust.tls_config()?)?)
+        } else {
+            // Plain http:// (loopback only) needs no TLS set-up, nor the system's roots.
+            let tls = match endpoints.api_root().scheme() {
+                "https" => Some(opts.trust.tls_config()?),
+                _ => None,
+            };
+            Transport::Direct(Arc::new(Direct::new(
+                endpoints.delete_otp(),
+                endpoints.lookup(),
+                tls,
+                opts.timeout,
+                opts.connect_timeout,
+            )?))
+        };
         Ok(ApiClient {
-            http,
+            transport,
             endpoints,
             read_only: false,
         })
+    }
+
+    /// Whether requests go through a proxy from the environment (said in the plan).
+    pub fn proxied(&self) -> bool {
+        matches!(self.transport, Transport::Proxied(_))
     }
 
     /// The same client, unable to send anything that writes.
@@ -182,8 +214,7 @@ impl ApiClient {
             ));
         }
         let body = serde_json::to_vec(cred).map_err(|e| TransportError::Other(e.to_string()))?;
-        let req = self.http.delete(self.endpoints.delete_otp().clone());
-        self.send(req, body, bearer).await
+        self.send(Call::Delete, body, bearer).await
     }
 
     /// `POST …/ds100/lookup {deviceSerialNumber}`.
@@ -196,46 +227,105 @@ impl ApiClient {
             device_serial_number: device_serial.to_string(),
         })
         .map_err(|e| TransportError::Other(e.to_string()))?;
-        let req = self.http.post(self.endpoints.lookup().clone());
-        self.send(req, body, bearer).await
+        self.send(Call::Lookup, body, bearer).await
     }
 
     async fn send(
         &self,
-        req: reqwest::RequestBuilder,
+        call: Call,
         body: Vec<u8>,
         bearer: &Bearer,
     ) -> Result<Answer, TransportError> {
-        let mut resp = req
-            .header(header::AUTHORIZATION, bearer.header().clone())
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(classify)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
-            let room = MAX_BODY.saturating_sub(buf.len());
-            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if room <= chunk.len() {
-                break;
+        match &self.transport {
+            Transport::Direct(direct) => direct.send(call, body, bearer).await,
+            Transport::Proxied(http) => {
+                let req = match call {
+                    Call::Delete => http.delete(self.endpoints.delete_otp().clone()),
+                    Call::Lookup => http.post(self.endpoints.lookup().clone()),
+                };
+                send_proxied(req, body, bearer).await
             }
         }
-        Ok(Answer {
-            status,
-            retry_after,
-            body: buf.freeze(),
-        })
     }
+}
+
+/// The proxy the environment names for `url`, if any (HTTPS_PROXY, ALL_PROXY, NO_PROXY, …;
+/// the matcher reqwest itself uses).
+fn proxy_for(url: &Url) -> Option<hyper_util::client::proxy::matcher::Intercept> {
+    let uri: hyper::Uri = url.as_str().parse().ok()?;
+    hyper_util::client::proxy::matcher::Matcher::from_system().intercept(&uri)
+}
+
+/// reqwest, for tenants behind a proxy: it speaks CONNECT and proxy authentication. The same
+/// TLS settings, timeouts and idle timeout as the direct path; no redirects.
+fn proxied_client(
+    opts: &ClientOptions,
+    tls: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<reqwest::Client> {
+    let mut defaults = HeaderMap::new();
+    defaults.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .default_headers(defaults)
+        .timeout(opts.timeout)
+        .connect_timeout(opts.connect_timeout)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_nodelay(true)
+        // A redirect could carry the bearer token elsewhere or downgrade to http.
+        .redirect(reqwest::redirect::Policy::none())
+        // HTTP/1.1 only: one connection per request in flight, so --concurrency is also the
+        // number of connections.
+        .http1_only()
+        // The engine owns retries.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .tls_backend_preconfigured((*tls).clone())
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))
+}
+
+async fn send_proxied(
+    req: reqwest::RequestBuilder,
+    body: Vec<u8>,
+    bearer: &Bearer,
+) -> Result<Answer, TransportError> {
+    let mut resp = req
+        .header(header::AUTHORIZATION, bearer.header().clone())
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .body(body)
+        .send()
+        .await
+        .map_err(classify)?;
+    let status = resp.status().as_u16();
+    let retry_after = retry_after_of(resp.headers());
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+        if !append_capped(&mut buf, &chunk) {
+            break;
+        }
+    }
+    Ok(Answer {
+        status,
+        retry_after,
+        body: buf.freeze(),
+    })
+}
+
+/// Appends `chunk` to an answer body cut at `MAX_BODY`; false once the body is full.
+pub(crate) fn append_capped(buf: &mut BytesMut, chunk: &[u8]) -> bool {
+    let room = MAX_BODY.saturating_sub(buf.len());
+    buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    room > chunk.len()
+}
+
+/// The answer's Retry-After as a wait from now.
+pub(crate) fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// Retry-After in either form (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. A date in the
@@ -250,13 +340,14 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Sorts a reqwest error into the transport kinds, describing it by its innermost cause
-/// (e.g. "Connection reset by peer") without the URL or any header.
-fn classify(err: reqwest::Error) -> TransportError {
+/// The innermost cause of an error as one line, its chain in lower case (to search), and the
+/// kind of the innermost I/O error in it. Error texts of hyper and reqwest never hold headers;
+/// reqwest's own top-level text (which names the URL) is replaced by its cause.
+pub(crate) fn causes(err: &dyn std::error::Error) -> (String, String, Option<std::io::ErrorKind>) {
     let mut cause = err.to_string();
     let mut io_kind = None;
-    let mut source = err.source();
     let mut chain = String::new();
+    let mut source = err.source();
     while let Some(s) = source {
         cause = s.to_string();
         chain.push_str(&cause.to_ascii_lowercase());
@@ -266,7 +357,18 @@ fn classify(err: reqwest::Error) -> TransportError {
         }
         source = s.source();
     }
-    let cause = excerpt(&cause, 160);
+    (excerpt(&cause, 160), chain, io_kind)
+}
+
+/// An I/O error as one short line.
+pub(crate) fn describe_io(e: &std::io::Error) -> String {
+    excerpt(&e.to_string(), 160)
+}
+
+/// Sorts a reqwest error into the transport kinds, describing it by its innermost cause
+/// (e.g. "Connection reset by peer") without the URL or any header.
+fn classify(err: reqwest::Error) -> TransportError {
+    let (cause, chain, io_kind) = causes(&err);
     if err.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {
         return TransportError::Timeout;
     }

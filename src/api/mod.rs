@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client;
+mod direct;
 pub mod endpoints;
 pub mod jwt;
 pub mod keyfile;
