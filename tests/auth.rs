@@ -722,16 +722,25 @@ fn no_secret_in_any_output_at_trace_level() {
 /// A TLS-terminating proxy on 127.0.0.1 in front of `backend`, with a certificate for
 /// `localhost` issued by the test-only CA. Serves until the test process ends.
 fn tls_proxy(backend: SocketAddr) -> SocketAddr {
+    tls_terminator(
+        backend,
+        "test-only-server-cert.pem",
+        "test-only-server-key.pem",
+    )
+}
+
+/// A TLS server with the fixture certificate `cert` that forwards the decrypted bytes to
+/// `backend` (the plain-HTTP simulator).
+fn tls_terminator(backend: SocketAddr, cert: &str, key: &str) -> SocketAddr {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     use tokio_rustls::rustls::ServerConfig;
 
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(fixture("test-only-server-cert.pem"))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_file(fixture("test-only-server-key.pem")).unwrap();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(fixture(cert))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixture(key)).unwrap();
     let config = ServerConfig::builder_with_provider(Arc::new(
         tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -823,4 +832,113 @@ fn ca_cert_makes_a_tls_inspecting_proxy_trusted() {
         .get_output()
         .clone();
     assert!(stderr_of(&out).contains("--ca-cert"), "{}", stderr_of(&out));
+}
+
+/// An HTTP proxy that accepts CONNECT for any target, records the target, and tunnels to
+/// `upstream` whatever was asked for (so a made-up tenant name reaches the local TLS server).
+fn connect_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let targets = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = targets.clone();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                        if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let request_line = head.lines().next().unwrap_or_default().to_string();
+                    seen.lock().unwrap().push(request_line.clone());
+                    if !request_line.starts_with("CONNECT ") {
+                        let _ = client
+                            .write_all(
+                                b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n",
+                            )
+                            .await;
+                        return;
+                    }
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+    });
+    (addr_rx.recv().unwrap(), targets)
+}
+
+/// A tenant reached through HTTPS_PROXY: every connection is a CONNECT to the tenant's name
+/// (which only the proxy knows how to reach), and TLS is verified end to end through the
+/// tunnel.
+#[test]
+fn a_proxy_from_the_environment_carries_the_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(20, 21_300);
+    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let backend: SocketAddr = sim.url.trim_start_matches("http://").parse().unwrap();
+    let tenant = tls_terminator(
+        backend,
+        "test-only-tenant-cert.pem",
+        "test-only-tenant-key.pem",
+    );
+    let (proxy, targets) = connect_proxy(tenant);
+    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    let run = |no_proxy: &str| {
+        let mut cmd = bin();
+        cmd.arg("run")
+            .arg(&input)
+            .args(["--base-url", "https://tenant.ds100.test"])
+            .arg("--ca-cert")
+            .arg(fixture("test-only-proxy-ca.pem"))
+            .args(["--concurrency", "2", "--connect-timeout", "2s"])
+            .args(FAST)
+            .env("DS100_TOKEN", TOKEN)
+            .env("HTTPS_PROXY", format!("http://{proxy}"))
+            .env("NO_PROXY", no_proxy)
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("https_proxy")
+            .env_remove("no_proxy");
+        cmd
+    };
+
+    run("localhost").assert().code(0);
+    assert_all(&dir.path().join("in.report.csv"), 20, Status::Deleted);
+    assert!(sim.store().is_empty());
+    let targets = targets.lock().unwrap().clone();
+    assert!(
+        (1..=2).contains(&targets.len()),
+        "kept-alive tunnels: {targets:?}"
+    );
+    for t in &targets {
+        assert!(
+            t.starts_with("CONNECT tenant.ds100.test:443 "),
+            "{targets:?}"
+        );
+    }
 }

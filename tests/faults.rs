@@ -630,6 +630,33 @@ fn a_hang_up_before_the_answer_is_retried_without_harm() {
     assert!(sim.store().is_empty());
 }
 
+/// Keep-alive: a run of many rows opens no more connections than requests in flight, and a
+/// reused connection never costs an attempt.
+#[test]
+fn connections_are_kept_alive_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(300, 23_500);
+    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    sim.run_cmd(&input)
+        .args(["--concurrency", "4"])
+        .args(FAST)
+        .assert()
+        .code(0);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 300);
+    assert!(
+        rows.values()
+            .all(|r| r.status == Status::Deleted && r.attempts == 1),
+        "{rows:?}"
+    );
+    let opened = api_connections(&sim);
+    assert!(
+        (1..=4).contains(&opened),
+        "{opened} connections for 300 requests"
+    );
+    assert!(sim.store().is_empty());
+}
+
 /// Answers with `Connection: close`: the client opens a new connection for the next request
 /// and spends no retry on it.
 #[test]

@@ -299,9 +299,7 @@ async fn handshake<T>(io: T) -> Result<Sender, TransportError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (sender, conn) = http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(classify)?;
+    let (sender, conn) = http1::handshake(TokioIo::new(io)).await.map_err(classify)?;
     tokio::spawn(async move {
         // Its errors reach the request that was in flight; an idle connection just ends.
         let _ = conn.await;
