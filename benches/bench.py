@@ -23,6 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("DS100_BIN", ROOT / "target" / "release" / "ds100-offboard"))
 OHA = os.environ.get("OHA", "")
+# Another build of ds100-offboard (e.g. of an older commit) to run next to BIN in the overhead
+# benchmark, interleaved, so a change is measured side by side in one run.
+BASELINE = os.environ.get("BASELINE_BIN", "")
 REPS = int(os.environ.get("REPS", "3"))
 OVERHEAD_ROWS = int(os.environ.get("OVERHEAD_ROWS", "50000"))
 MEMORY_ROWS = [int(n) for n in os.environ.get("MEMORY_ROWS", "10000 1000000").split()]
@@ -136,11 +139,11 @@ def client_env(url):
     return env
 
 
-def run_client(url, input_csv, workdir, extra):
+def run_client(url, input_csv, workdir, extra, binary=None):
     summary = Path(workdir) / "summary.json"
     report = Path(workdir) / "report.csv"
     cmd = [
-        BIN, "run", input_csv, "--yes", "-q", "--overwrite",
+        binary or BIN, "run", input_csv, "--yes", "-q", "--overwrite",
         "--report", report, "--summary-json", summary, *extra,
     ]
     m = measure(cmd, client_env(url))
@@ -186,9 +189,21 @@ def has_flag(flag):
 def bench_overhead(tmp):
     """run vs oha, same server, same endpoint, same concurrency, interleaved repetitions."""
     n = OVERHEAD_ROWS
-    ours, theirs = [], []
-    with Sim("--generate", str(n * REPS), "--token", TOKEN) as sim:
+    ours, theirs, base = [], [], []
+    runs_per_rep = 2 if BASELINE else 1
+    with Sim("--generate", str(n * REPS * runs_per_rep), "--token", TOKEN) as sim:
         for rep in range(REPS):
+            if BASELINE:
+                inp = Path(tmp) / f"overhead-baseline-{rep}.csv"
+                store_csv(sim, inp, first=0, count=n)
+                m = run_client(
+                    sim.url, inp, tmp,
+                    ["--rate", "1000000/s", "--concurrency", str(CONCURRENCY), "--stop-after", "0"],
+                    binary=BASELINE,
+                )
+                if m["summary"]["statuses"].get("deleted") != n:
+                    sys.exit(f"baseline run did not delete every row: {m['summary']['statuses']}")
+                base.append(m)
             inp = Path(tmp) / f"overhead-{rep}.csv"
             store_csv(sim, inp, first=0, count=n)  # the store shrinks by n every rep
             if OHA:
@@ -229,6 +244,8 @@ def bench_overhead(tmp):
 
     sent = med([m["summary"]["requests_sent"] for m in ours])
     rows = [row(f"ds100-offboard run ({n:,} rows)", ours, n)]
+    if base:
+        rows.append(row(f"baseline run ({Path(BASELINE).name})", base, n))
     notes = [
         "req/s = requests ÷ process wall time (start-up, and for `run` the file pre-scan, "
         "included); CPU = user + system time of the client process; medians of "
@@ -244,6 +261,9 @@ def bench_overhead(tmp):
             f"oha's own req/s figure: {own:,.0f}; run's rows/s over its pipeline alone: "
             f"{pipeline:,.0f}."
         )
+        if base:
+            b = med([(n / o["wall"]) / (n / t["wall"]) for o, t in zip(base, theirs)])
+            notes.append(f"baseline / oha req/s: {b:.0%}.")
         notes.append(
             "Both send DELETE …/ds100/delete/otp with a bearer token and a JSON body over "
             f"{CONCURRENCY} keep-alive connections to one zero-latency simulator; run's "

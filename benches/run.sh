@@ -6,6 +6,7 @@
 #   benches/run.sh overhead pacing       # only some benchmarks
 #   REPS=1 benches/run.sh throttled      # fewer repetitions
 #   MEMORY_ROWS="10000 100000" benches/run.sh memory
+#   BASELINE_BIN=/path/to/older/ds100-offboard benches/run.sh overhead   # side by side
 #
 # Needs: a Rust toolchain, bash and Python 3 (standard library only). Builds the release
 # binary first. oha (the HTTP load tool the overhead benchmark compares with) is taken from
