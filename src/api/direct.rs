@@ -260,15 +260,20 @@ impl Direct {
             .await
             .map_err(|e| TransportError::Connect(describe_io(&e)))?
             .collect();
+        // Addresses in the resolver's order, each with an equal share of --connect-timeout
+        // (as hyper-util does), so an unreachable first address (often IPv6) leaves time for
+        // the next.
+        let share = self.connect_timeout / u32::try_from(addrs.len().max(1)).unwrap_or(u32::MAX);
         let mut last = None;
         let mut tcp = None;
         for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => {
+            match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
                     tcp = Some(stream);
                     break;
                 }
-                Err(e) => last = Some(e),
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => last = Some(std::io::ErrorKind::TimedOut.into()),
             }
         }
         let Some(tcp) = tcp else {
