@@ -244,3 +244,53 @@ fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
     assert!(sim.store().is_empty());
     assert_eq!(sim.stat("deleted"), 2);
 }
+
+/// An HR file whose spreadsheet turned token serials into numbers: `12345678` for the
+/// tenant's `000012345678`. The DELETE answers 404 and the device holds no such token, yet the
+/// credential the row meant is there and still works: `mismatch` (needs attention), not
+/// `absent` (done), in a run and in a dry run, and nothing is deleted on a guess.
+#[test]
+fn a_token_serial_that_lost_its_leading_zeros_is_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = Cred {
+        token: "000012345678".into(),
+        device: "000140100080".into(),
+        user: uuid_like(5),
+    };
+    let sim = Sim::seeded(dir.path(), std::slice::from_ref(&held), &[]);
+    let input = write(
+        dir.path(),
+        "in.csv",
+        &format!(
+            "tokenSerialNumber,deviceSerialNumber\n12345678,{}\n",
+            held.device
+        ),
+    );
+    for dry in [true, false] {
+        let mut cmd = sim.run_cmd(&input);
+        if dry {
+            cmd.args(["--dry-run", "--rate", "1000/s"]);
+        } else {
+            cmd.args(FAST);
+        }
+        cmd.assert().code(1);
+        let report = dir.path().join(if dry {
+            "in.dry-run.csv"
+        } else {
+            "in.report.csv"
+        });
+        let rows = report_by_row(&report, 1);
+        assert_eq!(
+            rows[&1].status,
+            Status::Mismatch,
+            "dry {dry}: {:?}",
+            rows[&1]
+        );
+        assert!(
+            rows[&1].error.contains("000012345678") && rows[&1].error.contains("leading zeros"),
+            "{}",
+            rows[&1].error
+        );
+    }
+    assert_eq!(sim.store(), vec![held]);
+}

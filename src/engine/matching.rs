@@ -131,6 +131,21 @@ pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
             want.user
         ));
     }
+    // A spreadsheet that took the serial for a number dropped its leading zeros: the row
+    // names no credential the tenant holds, but the one it meant is still there and working.
+    // Never `absent` (which counts as done), never a deletion on a guess.
+    if let Some((r, hint)) = held.iter().find_map(|r| {
+        let t = r.token.as_deref()?;
+        lost_zeros_hint(want.token, t).map(|hint| (r, hint))
+    }) {
+        return Verdict::Mismatch(format!(
+            "device {} holds token {} (user {}), not {}{hint}",
+            want.device,
+            show(&r.token),
+            show(&r.user),
+            want.token
+        ));
+    }
     if !want.token.is_empty()
         && !want.user.is_empty()
         && let Some(r) = held
@@ -157,6 +172,21 @@ pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
         held.len(),
         if held.len() == 1 { "" } else { "s" }
     ))
+}
+
+/// When `wanted` and `held` differ only in leading zeros: the sentence that says so.
+fn lost_zeros_hint(wanted: &str, held: &str) -> Option<String> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (wanted != held
+        && digits(wanted)
+        && digits(held)
+        && wanted.trim_start_matches('0') == held.trim_start_matches('0'))
+    .then(|| {
+        format!(
+            " ({wanted} looks like {held} with its leading zeros lost, e.g. by a spreadsheet: \
+             format the column as text, fix the value and run the row again; nothing was deleted)"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -233,6 +263,34 @@ mod tests {
             Verdict::Absent(_)
         ));
         assert!(matches!(classify(want("999", U1), &[]), Verdict::Absent(_)));
+    }
+
+    #[test]
+    fn a_serial_that_lost_its_leading_zeros_is_a_mismatch_not_absent() {
+        let held = [h("000123456789", U1), h("014010008038", U2)];
+        // No user in the row (an HR file without the column): without the check, `absent`.
+        for (token, user) in [("123456789", ""), ("123456789", U2), ("0123456789", "")] {
+            match classify(want(token, user), &held) {
+                Verdict::Mismatch(msg) => {
+                    assert!(msg.contains("000123456789"), "{msg}");
+                    assert!(msg.contains("leading zeros"), "{msg}");
+                }
+                v => panic!("{token}/{user}: {v:?}"),
+            }
+        }
+        // With the right user too.
+        match classify(want("123456789", U1), &held) {
+            Verdict::Mismatch(msg) => assert!(msg.contains("leading zeros"), "{msg}"),
+            v => panic!("{v:?}"),
+        }
+        // Other digits, or letters, are not zero loss.
+        assert!(matches!(
+            classify(want("123456780", ""), &held),
+            Verdict::Absent(_)
+        ));
+        assert_eq!(lost_zeros_hint("0A1", "A1"), None);
+        assert!(lost_zeros_hint("000", "0").is_some());
+        assert_eq!(lost_zeros_hint("12", "12"), None);
     }
 
     #[test]
