@@ -411,12 +411,28 @@ fn a_nul_byte_in_a_value() {
 }
 
 /// A quote opened and never closed swallows the rest of the file into one record: that record
-/// is invalid, and the credential on the swallowed line is not sent either.
+/// is invalid, says which lines it swallowed, and the credential on the swallowed line is not
+/// sent either.
 #[test]
 fn an_unclosed_quote() {
     check(
         "unclosed_quote.csv",
-        Expect::Rows(vec![invalid("expected 3 fields, found 2")]),
+        Expect::Rows(vec![invalid(
+            "a double quote opened in column 2 (\"deviceSerialNumber\") is never closed, so the next line was read",
+        )]),
+    );
+}
+
+/// The same in an ignored note column: the record still has its three good values and the
+/// right field count, so without the quote count it would be deleted while the two rows
+/// swallowed into its note silently vanished.
+#[test]
+fn an_unclosed_quote_in_an_ignored_last_column() {
+    check(
+        "unclosed_quote_in_note.csv",
+        Expect::Rows(vec![invalid(
+            "a double quote opened in column 4 (\"note\") is never closed, so the next 2 lines were read",
+        )]),
     );
 }
 

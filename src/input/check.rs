@@ -30,18 +30,47 @@ pub(crate) enum Outcome<'r> {
 /// for the wording; `reason` renders it for the report.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Problem<'r> {
-    FieldCount { expected: usize, found: usize },
-    NotUtf8 { column: usize },
-    TooLong { column: usize, len: usize },
+    /// A quote opened in this cell and never closed: it swallowed `lines` following lines.
+    UnclosedQuote {
+        column: usize,
+        lines: usize,
+    },
+    FieldCount {
+        expected: usize,
+        found: usize,
+    },
+    NotUtf8 {
+        column: usize,
+    },
+    TooLong {
+        column: usize,
+        len: usize,
+    },
     DeviceEmpty,
-    BadSerial { field: Field, value: &'r str },
-    BadUser { value: &'r str },
+    BadSerial {
+        field: Field,
+        value: &'r str,
+    },
+    BadUser {
+        value: &'r str,
+    },
 }
 
 impl Problem<'_> {
     /// The plain-words reason the report shows; values are quoted to at most 64 characters.
     pub(crate) fn reason(&self, cols: &Columns, delimiter: u8) -> String {
         match *self {
+            Problem::UnclosedQuote { column, lines } => format!(
+                "a double quote opened in {} is never closed, so {} read as part of this \
+                 value and not as rows; close the quote (or double it: \"\") and run again. \
+                 Nothing of these lines was sent",
+                cols.describe(column),
+                if lines == 1 {
+                    "the next line was".to_string()
+                } else {
+                    format!("the next {lines} lines were")
+                }
+            ),
             Problem::FieldCount { expected, found } if found > expected => format!(
                 "expected {expected} fields, found {found} (a value that contains {} must be \
                  in double quotes)",
@@ -81,10 +110,18 @@ pub(crate) fn is_blank(record: &ByteRecord) -> bool {
     })
 }
 
-/// Validates one non-blank record. Check order: field count, UTF-8, cell length, then the
+/// Validates one non-blank record; `odd_quotes` says its bytes in the file hold an odd
+/// number of `"`. Check order: an unclosed quote, field count, UTF-8, cell length, then the
 /// device, token and user values.
-pub(crate) fn classify<'r>(record: &'r ByteRecord, cols: &Columns) -> Outcome<'r> {
+pub(crate) fn classify<'r>(
+    record: &'r ByteRecord,
+    cols: &Columns,
+    odd_quotes: bool,
+) -> Outcome<'r> {
     let expected = cols.n_fields();
+    if let Some(problem) = swallowed_lines(record, odd_quotes) {
+        return Outcome::Invalid(problem);
+    }
     if record.len() != expected {
         return Outcome::Invalid(Problem::FieldCount {
             expected,
@@ -142,6 +179,33 @@ pub(crate) fn classify<'r>(record: &'r ByteRecord, cols: &Columns) -> Outcome<'r
         device,
         user,
     }
+}
+
+/// A quoted cell that never closes runs on through the following lines, and csv reads them
+/// as its value: the rows on them vanish without a trace, and the record may even look valid
+/// when the cell is in an ignored last column. Well-formed quoting always uses quotes in
+/// pairs (open, close, and `""` inside), so a record that spans lines with an odd number of
+/// quote characters in its bytes (`odd_quotes`, counted by the reader) is that. The cell is
+/// the first one holding a line break; the count is of the lines it swallowed.
+fn swallowed_lines(record: &ByteRecord, odd_quotes: bool) -> Option<Problem<'_>> {
+    if !odd_quotes {
+        return None;
+    }
+    record.iter().enumerate().find_map(|(column, cell)| {
+        // A cell running to the end of the file ends with that file's last line break.
+        let end = cell
+            .iter()
+            .rposition(|&b| b != b'\n' && b != b'\r')
+            .map_or(0, |i| i + 1);
+        let cell = &cell[..end];
+        // Line breaks: LF, CRLF, or a lone CR.
+        let lines = cell.iter().filter(|&&b| b == b'\n').count()
+            + cell
+                .windows(2)
+                .filter(|w| w[0] == b'\r' && w[1] != b'\n')
+                .count();
+        (lines > 0).then_some(Problem::UnclosedQuote { column, lines })
+    })
 }
 
 /// 1–36 characters of `[A-Za-z0-9]`.
@@ -275,7 +339,7 @@ mod tests {
     fn reason(cells: &[&[u8]]) -> String {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(cells);
-        match classify(&r, &c) {
+        match classify(&r, &c, false) {
             Outcome::Invalid(p) => p.reason(&c, b','),
             Outcome::Valid { .. } => panic!("valid: {cells:?}"),
         }
@@ -313,7 +377,7 @@ mod tests {
     fn valid_rows_are_trimmed_and_keep_leading_zeros() {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(&[b" 000123 ", b"\t0077\xC2\xA0", U]);
-        match classify(&r, &c) {
+        match classify(&r, &c, false) {
             Outcome::Valid {
                 token,
                 device,
@@ -332,7 +396,7 @@ mod tests {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(&[b"", b"D1", b"  "]);
         assert!(matches!(
-            classify(&r, &c),
+            classify(&r, &c, false),
             Outcome::Valid {
                 token: "",
                 device: "D1",
@@ -342,7 +406,7 @@ mod tests {
         let c = cols(&["deviceSerialNumber"]);
         let r = rec(&[b"D1"]);
         assert!(matches!(
-            classify(&r, &c),
+            classify(&r, &c, false),
             Outcome::Valid {
                 token: "",
                 device: "D1",

@@ -89,6 +89,19 @@ impl<R> Tap<R> {
         self.lone_crs
     }
 
+    /// The number of `"` bytes between file offsets `from` and `to` (both kept in history).
+    fn quotes_between(&self, from: u64, to: u64) -> usize {
+        let at = |offset: u64| {
+            usize::try_from(offset.saturating_sub(self.base))
+                .unwrap_or(usize::MAX)
+                .min(self.history.len())
+        };
+        self.history[at(from)..at(to).max(at(from))]
+            .iter()
+            .filter(|&&b| b == b'"')
+            .count()
+    }
+
     /// Forgets the bytes before file offset `upto`: csv has parsed them (and they are counted).
     fn forget_before(&mut self, upto: u64) {
         self.lone_crs_before(upto);
@@ -109,6 +122,8 @@ pub(crate) struct RecordSource {
     pub(crate) record: ByteRecord,
     /// The start line of `record`.
     pub(crate) line: u64,
+    /// Whether `record`'s bytes in the file hold an odd number of `"` (an unclosed quote).
+    pub(crate) odd_quotes: bool,
 }
 
 impl RecordSource {
@@ -131,6 +146,7 @@ impl RecordSource {
             rdr,
             record: ByteRecord::new(),
             line: 0,
+            odd_quotes: false,
         }
     }
 
@@ -157,7 +173,9 @@ impl RecordSource {
         let (skipped, content) = tap.skipped_newlines(from);
         self.line = line + skipped + tap.lone_crs_before(content);
         let parsed_upto = self.rdr.position().byte();
-        self.rdr.get_mut().forget_before(parsed_upto);
+        let tap = self.rdr.get_mut();
+        self.odd_quotes = tap.quotes_between(content, parsed_upto) % 2 == 1;
+        tap.forget_before(parsed_upto);
         Ok(true)
     }
 }
@@ -239,7 +257,7 @@ impl DataReader {
         Ok(Some(RawRow {
             row: self.n_rows,
             line: self.src.line,
-            outcome: classify(&self.src.record, &self.cols),
+            outcome: classify(&self.src.record, &self.cols, self.src.odd_quotes),
             record: &self.src.record,
             cols: &self.cols,
         }))
