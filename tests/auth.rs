@@ -750,6 +750,28 @@ fn tls_terminator(backend: SocketAddr, cert: &str, key: &str) -> SocketAddr {
     .with_single_cert(certs, key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    serve_loopback(move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            // A client that does not trust the certificate aborts the handshake here.
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+        }
+    })
+}
+
+/// A server on 127.0.0.1 (port 0) in its own thread, calling `handle` on a task for every
+/// accepted connection; its address.
+fn serve_loopback<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -760,20 +782,9 @@ fn tls_terminator(backend: SocketAddr, cert: &str, key: &str) -> SocketAddr {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    // A client that does not trust the certificate aborts the handshake here.
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-                });
+                if let Ok((tcp, _)) = listener.accept().await {
+                    tokio::spawn(handle(tcp));
+                }
             }
         });
     });
@@ -840,56 +851,40 @@ fn connect_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mutex<Vec<
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let targets = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = targets.clone();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-                        if client.read(&mut byte).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    let head = String::from_utf8_lossy(&head).into_owned();
-                    let request_line = head.lines().next().unwrap_or_default().to_string();
-                    seen.lock().unwrap().push(request_line.clone());
-                    if !request_line.starts_with("CONNECT ") {
-                        let _ = client
-                            .write_all(
-                                b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n",
-                            )
-                            .await;
-                        return;
-                    }
-                    let Ok(mut upstream) = tokio::net::TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    if client
-                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                });
+    let addr = serve_loopback(move |mut client| {
+        let seen = seen.clone();
+        async move {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                head.push(byte[0]);
             }
-        });
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let request_line = head.lines().next().unwrap_or_default().to_string();
+            seen.lock().unwrap().push(request_line.clone());
+            if !request_line.starts_with("CONNECT ") {
+                let _ = client
+                    .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                return;
+            }
+            let Ok(mut upstream) = tokio::net::TcpStream::connect(upstream).await else {
+                return;
+            };
+            if client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        }
     });
-    (addr_rx.recv().unwrap(), targets)
+    (addr, targets)
 }
 
 /// A tenant reached through HTTPS_PROXY: every connection is a CONNECT to the tenant's name
