@@ -238,8 +238,8 @@ impl Direct {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        // Oldest first: a connection past the idle timeout is closed now rather than when a
-        // checkout happens to reach it.
+        // Connections idle past the timeout are closed here too, not only when a checkout
+        // happens to reach them (checkouts take the most recently used first).
         idle.retain(|i| i.since.elapsed() < POOL_IDLE_TIMEOUT);
         idle.push(Idle {
             sender,
