@@ -107,8 +107,9 @@ pub struct RunArgs {
     pub send: SendArgs,
 
     /// Read-only audit: look every row up and report what a real run would do (would_delete,
-    /// absent, mismatch, ambiguous). Never deletes; needs no confirmation.
-    #[arg(long, conflicts_with_all = ["verify", "yes", "max_deletes"])]
+    /// absent, mismatch, ambiguous). Never deletes; needs no confirmation (--yes, --verify and
+    /// --max-deletes are accepted and have nothing to do).
+    #[arg(long)]
     pub dry_run: bool,
 
     /// Continue an interrupted run into its existing report: rows whose latest status is
@@ -260,7 +261,7 @@ pub struct SimArgs {
 
     /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup]; repeatable. Examples: --fault 503,every=3
     /// --fault reset-after-commit,nth=5 --fault garbage,rate=0.2,on=lookup. KIND: a status code
-    /// (400 403 404 429 500 502 503 504 …), 429-date, 429-none, html500, reset, hangup,
+    /// (400 403 404 429 500 502 503 504 …), 429-date, 429-none, html500, html200, reset, hangup,
     /// reset-after-commit, slow, slow-after-commit, garbage, truncated, close. SCHEDULE: every=N,
     /// nth=N, first=N, tokens=N (the first N distinct tokens), rate=P (seeded by --fault-seed).
     #[arg(long, value_name = "SPEC")]
@@ -281,6 +282,11 @@ pub struct SimArgs {
     /// Keep request arrival times for GET /__sim/arrivals (pacing measurements).
     #[arg(long)]
     pub record_arrivals: bool,
+
+    /// Compare userId exactly on DELETE, case included (by default its case is ignored, as
+    /// UUID hex allows): rehearses a tenant that compares strictly.
+    #[arg(long)]
+    pub exact_user_ids: bool,
 
     // --- JWT verification (SPEC §9, API.md §Auth) ---
     /// Accept only RS256 JWTs signed by this key file's key, with sub = its accessID and
@@ -316,8 +322,16 @@ pub struct DemoArgs {
     pub report: Option<PathBuf>,
 }
 
+/// A humantime duration (`500ms`, `30s`, `2m`); a bare number is seconds (`--timeout 30`).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(s)
         .map_err(|e| format!("{e}: write a duration such as 500ms, 30s or 2m"))
 }
 
@@ -389,7 +403,27 @@ mod tests {
         assert!(parse_delimiter("x").unwrap_err().contains("supported"));
         assert!(parse_probability("1.5").is_err());
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        // A bare number is seconds, as an administrator typing `--timeout 30` means.
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration(" 0.5 "), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").unwrap_err().contains("30s"));
         assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("0").is_err());
+        // A dry run takes the flags a real run is given (they have nothing to do).
+        assert!(
+            Cli::try_parse_from([
+                "ds100-offboard",
+                "run",
+                "in.csv",
+                "--dry-run",
+                "--yes",
+                "--verify",
+                "--max-deletes",
+                "5",
+            ])
+            .is_ok()
+        );
         assert!(
             Cli::try_parse_from(["ds100-offboard", "run", "in.csv", "--rate", "fast"]).is_err()
         );

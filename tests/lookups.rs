@@ -294,3 +294,35 @@ fn a_token_serial_that_lost_its_leading_zeros_is_a_mismatch() {
     }
     assert_eq!(sim.store(), vec![held]);
 }
+
+/// A tenant that compares userId exactly: a row whose userId is upper-case gets a 404, the
+/// lookup shows the credential under the lower-case spelling, and the DELETE is sent once more
+/// with the tenant's own values; the report shows what was deleted.
+#[test]
+fn a_user_id_in_another_case_is_deleted_with_the_tenants_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = creds(2, 6100);
+    let sim = Sim::seeded(dir.path(), &c, &["--exact-user-ids"]);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n{},{},{}\n{},{},{}\n",
+        c[0].token,
+        c[0].device,
+        c[0].user.to_uppercase(),
+        c[1].token,
+        c[1].device,
+        c[1].user,
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    sim.run_cmd(&input).args(FAST).assert().code(0);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    assert_eq!(rows[&1].status, Status::Deleted, "{:?}", rows[&1]);
+    assert_eq!(
+        rows[&1].attempts, 3,
+        "DELETE 404, lookup, DELETE: {:?}",
+        rows[&1]
+    );
+    assert_eq!(rows[&1].user, c[0].user, "the tenant's spelling");
+    assert_eq!((rows[&2].status, rows[&2].attempts), (Status::Deleted, 1));
+    assert!(sim.store().is_empty());
+    assert_eq!(sim.stat("deletes"), 3);
+}

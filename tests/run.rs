@@ -198,6 +198,47 @@ fn a_400_fails_the_row_without_retry() {
     assert_eq!(sim.stat("requests"), 4);
 }
 
+/// A sign-in page or portal answering 200 with HTML has deleted nothing: `failed`, with the
+/// hint, never `deleted`.
+#[test]
+fn an_html_page_answering_200_is_not_a_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(3, 450);
+    let sim = Sim::seeded(dir.path(), &all, &["--fault", "html200,every=1,on=delete"]);
+    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    sim.run_cmd(&input).args(FAST).assert().code(1);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
+    for r in rows.values() {
+        assert_eq!(
+            (r.status, r.http_status),
+            (Status::Failed, Some(200)),
+            "{r:?}"
+        );
+        assert!(r.error.contains("HTML page"), "{}", r.error);
+    }
+    assert_eq!(sim.store().len(), 3);
+}
+
+/// 401, which gateways in front of the API answer for a refused token, ends `unauthorized`
+/// like a 403, not `failed`.
+#[test]
+fn a_401_is_unauthorized() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(2, 470);
+    let sim = Sim::seeded(dir.path(), &all, &["--fault", "401,every=1"]);
+    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    sim.run_cmd(&input).args(FAST).assert().code(1);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    for r in rows.values() {
+        assert_eq!(
+            (r.status, r.http_status),
+            (Status::Unauthorized, Some(401)),
+            "{r:?}"
+        );
+        assert!(r.error.contains("answered 401"), "{}", r.error);
+    }
+}
+
 #[test]
 fn a_404_that_no_lookup_can_explain_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
@@ -426,6 +467,36 @@ fn the_safety_stop_skips_the_rest_and_exits_3() {
         "{}",
         skipped_row.error
     );
+}
+
+/// The workers' rows waiting for their first pacer slot are not in flight: after the safety
+/// stop they are skipped, not sent (only a row already answered or on the wire counts).
+#[test]
+fn the_safety_stop_sends_no_row_that_was_only_waiting_for_its_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(30, 1100);
+    let sim = Sim::seeded(dir.path(), &all, &["--fault", "400,every=1,on=delete"]);
+    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    // Eight workers each holding a row; one request every 200 ms, each refused at once.
+    sim.run_cmd(&input)
+        .args([
+            "--yes",
+            "--rate",
+            "5/s",
+            "--concurrency",
+            "8",
+            "--stop-after",
+            "3",
+        ])
+        .assert()
+        .code(3);
+    let counts = status_counts(&dir.path().join("in.report.csv"));
+    let failed = counts.get("failed").copied().unwrap_or(0);
+    // Three refusals trip the stop; a fourth only if its request was already on the wire
+    // when the third answer came back (a very slow machine).
+    assert!((3..=4).contains(&failed), "{counts:?}");
+    assert_eq!(counts.get("skipped").copied().unwrap_or(0), 30 - failed);
+    assert_eq!(sim.stat("requests"), failed as u64);
 }
 
 #[test]

@@ -106,6 +106,9 @@ pub struct Answer {
     pub status: u16,
     /// Retry-After, already converted to a wait from now.
     pub retry_after: Option<Duration>,
+    /// The answer says it is an HTML page (`Content-Type: text/html`): a sign-in page or
+    /// portal in front of the API, never the API itself.
+    pub html: bool,
     pub body: Bytes,
 }
 
@@ -300,6 +303,7 @@ async fn send_proxied(
         .map_err(classify)?;
     let status = resp.status().as_u16();
     let retry_after = retry_after_of(resp.headers());
+    let html = is_html(resp.headers());
     let mut buf = BytesMut::new();
     while let Some(chunk) = resp.chunk().await.map_err(classify)? {
         if !append_capped(&mut buf, &chunk) {
@@ -309,8 +313,17 @@ async fn send_proxied(
     Ok(Answer {
         status,
         retry_after,
+        html,
         body: buf.freeze(),
     })
+}
+
+/// Whether the answer's Content-Type is HTML.
+pub(crate) fn is_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
 }
 
 /// Appends `chunk` to an answer body cut at `MAX_BODY`; false once the body is full.

@@ -33,7 +33,7 @@ use tokio_rustls::TlsConnector;
 
 use super::auth::Bearer;
 use super::client::{Answer, POOL_IDLE_TIMEOUT, TransportError, USER_AGENT};
-use super::client::{append_capped, causes, describe_io, retry_after_of};
+use super::client::{append_capped, causes, describe_io, is_html, retry_after_of};
 
 type Sender = SendRequest<Full<Bytes>>;
 
@@ -194,6 +194,7 @@ impl Direct {
         let status = resp.status().as_u16();
         tracing::trace!(status, "answered");
         let retry_after = retry_after_of(resp.headers());
+        let html = is_html(resp.headers());
         let mut body = resp.into_body();
         let mut buf = BytesMut::new();
         let mut complete = true;
@@ -214,6 +215,7 @@ impl Direct {
         Ok(Answer {
             status,
             retry_after,
+            html,
             body: buf.freeze(),
         })
     }

@@ -41,15 +41,13 @@ impl Endpoints {
             ),
             other => bail!("unsupported URL scheme '{other}': use https://"),
         }
-        let path = url.path().trim_end_matches('/');
-        let lower = path.to_ascii_lowercase();
-        let root_path = if lower.ends_with("/admininterface/restapi/v1") {
-            path.to_string()
-        } else if lower.ends_with("/admininterface/restapi") {
-            format!("{path}/v1")
-        } else {
-            format!("{path}/AdminInterface/restapi/v1")
-        };
+        let root_path = api_root_path(url.path()).map_err(|why| {
+            anyhow::anyhow!(
+                "--base-url {base_url}: {why}. Give the tenant origin (https://acme.access.securid.com) \
+                 or the admin REST URL as the key file names it (…/AdminInterface/restapi or \
+                 …/AdminInterface/restapi/v1)"
+            )
+        })?;
         let mut api_root = url.clone();
         api_root.set_path(&root_path);
         let join = |tail: &str| {
@@ -79,6 +77,46 @@ impl Endpoints {
 }
 
 /// 127.0.0.0/8, ::1 and `localhost` (SPEC §6).
+/// The path of the API root for a base URL's path: the documented tail, spelled as RSA spells
+/// it, after whatever prefix a gateway may put in front. A wrong path is refused rather than
+/// guessed at: the tenant answers 404 to a path it does not serve exactly as it answers 404 to
+/// a credential that is gone, so a run against a wrong path would report every row `absent`.
+fn api_root_path(path: &str) -> Result<String, String> {
+    const TAIL: [&str; 3] = ["AdminInterface", "restapi", "v1"];
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let is = |seg: &str, want: &str| seg.eq_ignore_ascii_case(want);
+    // Where the documented tail starts: `…/AdminInterface/restapi[/v1]` at the end.
+    let n = segments.len();
+    let start = if n >= 3 && is(segments[n - 3], TAIL[0]) && is(segments[n - 2], TAIL[1]) {
+        if !is(segments[n - 1], TAIL[2]) {
+            return Err(format!(
+                "the API version '{}' is not one this tool speaks (v1)",
+                segments[n - 1]
+            ));
+        }
+        n - 3
+    } else if n >= 2 && is(segments[n - 2], TAIL[0]) && is(segments[n - 1], TAIL[1]) {
+        n - 2
+    } else {
+        n
+    };
+    let prefix = &segments[..start];
+    if let Some(seg) = prefix
+        .iter()
+        .find(|seg| TAIL[..2].iter().any(|t| is(seg, t)) || is(seg, "ds100"))
+    {
+        return Err(format!(
+            "the path '{path}' names '{seg}' but does not end in /AdminInterface/restapi[/v1]"
+        ));
+    }
+    let mut root = String::new();
+    for seg in prefix.iter().chain(TAIL.iter()) {
+        root.push('/');
+        root.push_str(seg);
+    }
+    Ok(root)
+}
+
 pub fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.eq_ignore_ascii_case("localhost") {
@@ -133,6 +171,31 @@ mod tests {
     fn refuses_credentials_and_queries_in_the_url() {
         assert!(Endpoints::parse("https://u:p@acme.example").is_err());
         assert!(Endpoints::parse("https://acme.example/?x=1").is_err());
+    }
+
+    #[test]
+    fn wrong_paths_are_refused_not_guessed_at() {
+        for bad in [
+            "https://acme.access.securid.com/AdminInterface",
+            "https://acme.access.securid.com/restapi",
+            "https://acme.access.securid.com/AdminInterface/restapi/v2",
+            "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100",
+            "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100/delete/otp",
+            "https://acme.access.securid.com/AdminInterface/v1",
+        ] {
+            let err = Endpoints::parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("AdminInterface/restapi"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_api_path_is_spelled_as_rsa_spells_it() {
+        let e =
+            Endpoints::parse("https://acme.access.securid.com/admininterface/RESTAPI/V1").unwrap();
+        assert_eq!(
+            e.delete_otp().as_str(),
+            "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100/delete/otp"
+        );
     }
 
     #[test]

@@ -104,6 +104,19 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     if cfg.mode == Mode::DryRun {
         client = client.read_only();
     }
+    if let Some(path) = &cfg.output.summary_json {
+        // Found out now, not after the deletions (exit 2 means nothing was sent).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write --summary-json {}: {e}; nothing was sent",
+                    path.display()
+                )
+            })?;
+    }
     let writer = match complete_len {
         Some(len) => ReportWriter::append(&cfg.output.report, len)?,
         None => ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?,

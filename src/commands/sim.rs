@@ -64,6 +64,7 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
         slow_delay: args.slow_delay,
         idle_timeout: args.idle_timeout,
         record_arrivals: args.record_arrivals,
+        exact_user_ids: args.exact_user_ids,
     })
 }
 

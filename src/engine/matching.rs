@@ -48,13 +48,25 @@ pub fn held(records: &[LookupRecord]) -> Vec<Record> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
-    records
-        .iter()
-        .map(|r| Record {
+    let mut held: Vec<Record> = Vec::with_capacity(records.len());
+    for r in records {
+        let record = Record {
             token: field(&r.token_serial_number),
             user: field(&r.user_id),
-        })
-        .collect()
+        };
+        // The same credential listed twice is one credential, not two candidates.
+        let listed = held.iter().any(|h| {
+            h.token == record.token
+                && match (&h.user, &record.user) {
+                    (Some(a), Some(b)) => same_user(a, b),
+                    (a, b) => a == b,
+                }
+        });
+        if !listed {
+            held.push(record);
+        }
+    }
+    held
 }
 
 fn same_user(a: &str, b: &str) -> bool {
@@ -291,6 +303,26 @@ mod tests {
         assert_eq!(lost_zeros_hint("0A1", "A1"), None);
         assert!(lost_zeros_hint("000", "0").is_some());
         assert_eq!(lost_zeros_hint("12", "12"), None);
+    }
+
+    #[test]
+    fn a_credential_listed_twice_is_one_candidate() {
+        let rec = |token: &str, user: &str| LookupRecord {
+            token_serial_number: Some(token.into()),
+            user_id: Some(user.into()),
+            ..LookupRecord::default()
+        };
+        let records = [
+            rec("014010008038", U1),
+            rec("014010008038", &U1.to_uppercase()),
+            rec("014010008039", U1),
+        ];
+        let held = held(&records);
+        assert_eq!(held.len(), 2);
+        assert_eq!(
+            classify(want("014010008038", ""), &held),
+            m("014010008038", U1)
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub fn classify_status(status: u16) -> StatusClass {
     match status {
         200..=299 => StatusClass::Success,
         404 => StatusClass::NotFound,
-        403 => StatusClass::Forbidden,
+        // 401 is not in the API's list, but gateways in front of it answer it for a token
+        // they refuse: the same remedy as 403 (one fresh token), the same status.
+        401 | 403 => StatusClass::Forbidden,
         429 => StatusClass::Throttled,
         500 | 502 | 503 | 504 => StatusClass::Transient,
         _ => StatusClass::Rejected,
@@ -109,7 +111,7 @@ mod tests {
             (503, Transient),
             (504, Transient),
             (400, Rejected),
-            (401, Rejected),
+            (401, Forbidden),
             (409, Rejected),
             (501, Rejected),
             (302, Rejected),

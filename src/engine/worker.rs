@@ -108,12 +108,14 @@ impl Shared {
 
     /// The report row of a row that was never attempted because the run stopped.
     pub fn skipped(&self, row: InputRow) -> ReportRow {
-        let note = self
-            .stop_reason
+        ReportRow::finished(row, Status::Skipped, self.skipped_note(), None, 0, None)
+    }
+
+    fn skipped_note(&self) -> String {
+        self.stop_reason
             .get()
             .map(StopReason::skipped_note)
-            .unwrap_or_else(|| "not attempted: the run stopped early".to_string());
-        ReportRow::finished(row, Status::Skipped, note, None, 0, None)
+            .unwrap_or_else(|| "not attempted: the run stopped early".to_string())
     }
 }
 
@@ -145,6 +147,14 @@ pub async fn work(
             return; // the writer is gone; the run is being torn down
         }
     }
+}
+
+/// What the lookup after a DELETE's 404 says.
+enum Confirmed {
+    Ended(Ended),
+    /// The credential is there, spelled differently (the userId's case): send the DELETE again
+    /// with these exact values.
+    Respelled(Held),
 }
 
 /// How one row ended, before it becomes a report row.
@@ -255,6 +265,11 @@ impl RowRun<'_> {
             tokio::select! {
                 biased;
                 _ = sh.abort.cancelled() => return Err(self.aborted()),
+                // A row that has sent nothing yet is not in flight: after a stop it is not
+                // started (the other workers' rows wait here for their first slot).
+                _ = sh.stop.cancelled(), if self.attempts == 0 => {
+                    return Err(CallError::Aborted(sh.skipped_note()));
+                }
                 _ = sh.pacer.acquire() => {}
             }
             if !renewed {
@@ -341,39 +356,80 @@ impl RowRun<'_> {
 
     /// Deletes one fully known credential and explains a 404 with a lookup.
     async fn delete(&mut self, cred: &Credential) -> Ended {
-        let answer = match self.call(Op::Delete(cred)).await {
-            Ok(a) => a,
-            Err(CallError::GaveUp(why)) => return Ended::new(Status::Failed, why),
-            Err(CallError::Aborted(why)) => return Ended::new(Status::Skipped, why),
-        };
-        match classify_status(answer.status) {
-            StatusClass::Success => Ended::new(Status::Deleted, ""),
-            StatusClass::NotFound => self.confirm_404(cred).await,
-            StatusClass::Forbidden => {
-                Ended::new(Status::Unauthorized, forbidden_note(&answer, "DELETE"))
-            }
-            _ => Ended::new(
-                Status::Failed,
-                format!(
-                    "DELETE answered HTTP {}: {}",
-                    answer.status,
-                    answer.body_excerpt()
+        let mut respelled: Option<Credential> = None;
+        loop {
+            let sent = respelled.as_ref().unwrap_or(cred);
+            let answer = match self.call(Op::Delete(sent)).await {
+                Ok(a) => a,
+                Err(CallError::GaveUp(why)) => return Ended::new(Status::Failed, why),
+                Err(CallError::Aborted(why)) => return Ended::new(Status::Skipped, why),
+            };
+            let mut ended = match classify_status(answer.status) {
+                // The API answers a deletion with no body; an HTML page with a 200 is
+                // something else answering (a sign-in page, a portal): nothing was deleted.
+                StatusClass::Success if answer.html && !answer.body.is_empty() => Ended::new(
+                    Status::Failed,
+                    format!(
+                        "DELETE answered {} with an HTML page, not the API ({}): check \
+                         --base-url and any proxy or sign-in gateway in between",
+                        answer.status,
+                        answer.body_excerpt()
+                    ),
                 ),
-            ),
+                StatusClass::Success => Ended::new(Status::Deleted, ""),
+                StatusClass::NotFound => match self.confirm_404(sent).await {
+                    Confirmed::Ended(ended) => ended,
+                    // The tenant spells the user id in another case and may compare it
+                    // exactly: once more, with its own spelling.
+                    Confirmed::Respelled(held) if respelled.is_none() => {
+                        tracing::debug!("404: the tenant spells the userId differently; retrying");
+                        respelled = Some(Credential {
+                            token_serial_number: held.token,
+                            device_serial_number: cred.device_serial_number.clone(),
+                            user_id: held.user,
+                        });
+                        continue;
+                    }
+                    Confirmed::Respelled(_) => Ended::new(
+                        Status::NotFound,
+                        "DELETE answered 404 but a lookup still lists this credential",
+                    ),
+                },
+                StatusClass::Forbidden => {
+                    Ended::new(Status::Unauthorized, forbidden_note(&answer, "DELETE"))
+                }
+                _ => Ended::new(
+                    Status::Failed,
+                    format!(
+                        "DELETE answered HTTP {}: {}",
+                        answer.status,
+                        answer.body_excerpt()
+                    ),
+                ),
+            };
+            if let Some(r) = respelled {
+                ended.resolved.get_or_insert(Held {
+                    token: r.token_serial_number,
+                    user: r.user_id,
+                });
+            }
+            return ended;
         }
     }
 
     /// DELETE answered 404: either the credential is gone (the goal) or the row names it
     /// wrongly (it still works). Only a lookup tells which.
-    async fn confirm_404(&mut self, cred: &Credential) -> Ended {
+    async fn confirm_404(&mut self, cred: &Credential) -> Confirmed {
         let held = match self.lookup(&cred.device_serial_number).await {
             Ok(held) => held,
-            Err(LookupError::Aborted(why)) => return Ended::new(Status::Skipped, why),
+            Err(LookupError::Aborted(why)) => {
+                return Confirmed::Ended(Ended::new(Status::Skipped, why));
+            }
             Err(LookupError::Unauthorized(why) | LookupError::Failed(why)) => {
-                return Ended::new(
+                return Confirmed::Ended(Ended::new(
                     Status::NotFound,
                     format!("DELETE answered 404 and the lookup to explain it failed ({why})"),
-                );
+                ));
             }
         };
         let want = Wanted {
@@ -381,7 +437,7 @@ impl RowRun<'_> {
             device: &cred.device_serial_number,
             user: &cred.user_id,
         };
-        match matching::classify(want, &held) {
+        Confirmed::Ended(match matching::classify(want, &held) {
             Verdict::Absent(why) => {
                 let note = if self.unanswered {
                     "; an earlier DELETE attempt got no answer and most likely removed it"
@@ -393,6 +449,9 @@ impl RowRun<'_> {
             Verdict::Mismatch(why) => {
                 Ended::new(Status::Mismatch, format!("DELETE answered 404: {why}"))
             }
+            Verdict::Match(h) if h.user != cred.user_id || h.token != cred.token_serial_number => {
+                return Confirmed::Respelled(h);
+            }
             Verdict::Match(_) => Ended::new(
                 Status::NotFound,
                 "DELETE answered 404 but a lookup still lists this credential",
@@ -401,7 +460,7 @@ impl RowRun<'_> {
                 Status::NotFound,
                 format!("DELETE answered 404 and the lookup cannot tell why: {why}"),
             ),
-        }
+        })
     }
 
     /// Looks the device up first; deletes only the one credential that matches the row.
@@ -491,8 +550,9 @@ fn forbidden_note(answer: &Answer, what: &str) -> String {
         format!(" ({body})")
     };
     format!(
-        "{what} answered 403{body}: the token was refused or its key lacks the permission \
-         (Help Desk or Super Administrator role)"
+        "{what} answered {}{body}: the token was refused or its key lacks the permission \
+         (Help Desk or Super Administrator role)",
+        answer.status
     )
 }
 
@@ -504,25 +564,36 @@ fn parse_lookup(body: &[u8]) -> Result<Vec<LookupRecord>, String> {
             crate::api::client::excerpt(&String::from_utf8_lossy(body), 80)
         )
     })?;
+    // Anything but an array is a guess, and a wrong guess reads "no credential" where there
+    // is one: only unambiguous shapes are taken.
     let items = match value {
         serde_json::Value::Array(items) => items,
-        serde_json::Value::Null => Vec::new(),
         serde_json::Value::Object(map) => {
             const RECORD_KEYS: [&str; 4] =
                 ["tokenSerialNumber", "userId", "deviceSerialNumber", "id"];
             if RECORD_KEYS.iter().any(|k| map.contains_key(*k)) {
                 vec![serde_json::Value::Object(map)] // one record, not wrapped in an array
-            } else if let Some(items) = map.into_iter().find_map(|(_, v)| match v {
-                serde_json::Value::Array(items) if items.iter().all(|i| i.is_object()) => {
-                    Some(items)
-                }
-                _ => None,
-            }) {
-                items // an envelope such as {"data": [...]}
             } else {
-                return Err(
-                    "expected a JSON array of records, got an object without one".to_string(),
-                );
+                // An envelope such as {"data": [...]}: exactly one array, of objects.
+                let mut arrays = map
+                    .into_iter()
+                    .filter_map(|(_, v)| match v {
+                        serde_json::Value::Array(items) => Some(items),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>();
+                match arrays.pop() {
+                    Some(items) if arrays.is_empty() && items.iter().all(|i| i.is_object()) => {
+                        items
+                    }
+                    _ => {
+                        return Err(
+                            "expected a JSON array of records, got an object that does not \
+                             hold exactly one array of records"
+                                .to_string(),
+                        );
+                    }
+                }
             }
         }
         other => return Err(format!("expected a JSON array of records, got {other}")),
@@ -578,7 +649,12 @@ mod tests {
                 .len(),
             1
         );
-        assert_eq!(parse_lookup(b"null").unwrap().len(), 0);
+        // `null` is not "no credential": that is a 404, or an empty array.
+        assert!(parse_lookup(b"null").is_err());
+        assert_eq!(parse_lookup(b"[]").unwrap().len(), 0);
+        // Envelopes with more than one array cannot be read without guessing.
+        assert!(parse_lookup(br#"{"errors":[],"records":[{"tokenSerialNumber":"1"}]}"#).is_err());
+        assert!(parse_lookup(br#"{"items":[1,2]}"#).is_err());
         let wrapped =
             br#"{"data":[{"tokenSerialNumber":"1","userId":"u"},{"tokenSerialNumber":"2"}]}"#;
         assert_eq!(parse_lookup(wrapped).unwrap().len(), 2);

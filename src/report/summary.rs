@@ -183,6 +183,17 @@ impl Summary {
             }
             writeln!(out, "  to resume        {cmd}")?;
         }
+        let count = |st: &str| self.statuses.get(st).copied().unwrap_or(0);
+        let found_any = ["deleted", "would_delete", "mismatch", "ambiguous"]
+            .iter()
+            .any(|st| count(st) > 0);
+        if self.command != "validate" && count("absent") > 0 && !found_any {
+            writeln!(
+                out,
+                "  note             no row matched a credential on the tenant (all absent): if that is \
+                 unexpected, check --base-url — a wrong path is answered 404 like a credential that is gone"
+            )?;
+        }
         let verdict = match self.exit_code {
             0 => "every row ok".to_string(),
             1 => format!(

@@ -10,7 +10,7 @@ pub(crate) const FAULT_GRAMMAR: &str = "\
 fault grammar: KIND,SCHEDULE[,on=delete|lookup]
   KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
             429-date | 429-none (429 with an HTTP-date / with no Retry-After),
-            html500, reset, hangup, reset-after-commit, slow, slow-after-commit,
+            html500, html200, reset, hangup, reset-after-commit, slow, slow-after-commit,
             garbage, truncated, close
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
             tokens=N (requests bearing one of the first N distinct tokens accepted),
@@ -39,6 +39,9 @@ pub enum FaultKind {
     TooManyRequests(RetryAfterStyle),
     /// Answer 500 with an HTML body (`text/html`), like a proxy error page.
     Html500,
+    /// Answer 200 with an HTML sign-in page (`text/html`) and do nothing: a portal or SSO
+    /// gateway in front of the API.
+    Html200,
     /// Drop the connection with a TCP reset before doing anything.
     Reset,
     /// Close the connection (FIN, no answer) before doing anything: what a client sees when it
@@ -132,6 +135,7 @@ impl FromStr for FaultKind {
             "429-none" => FaultKind::TooManyRequests(RetryAfterStyle::Omit),
             "429-seconds" => FaultKind::TooManyRequests(RetryAfterStyle::Seconds),
             "html500" | "html-500" => FaultKind::Html500,
+            "html200" | "html-200" => FaultKind::Html200,
             "reset" => FaultKind::Reset,
             "hangup" | "hang-up" => FaultKind::HangUp,
             "reset-after-commit" => FaultKind::ResetAfterCommit,
@@ -157,6 +161,7 @@ impl fmt::Display for FaultKind {
             FaultKind::TooManyRequests(RetryAfterStyle::Omit) => f.write_str("429-none"),
             FaultKind::TooManyRequests(RetryAfterStyle::Seconds) => f.write_str("429-seconds"),
             FaultKind::Html500 => f.write_str("html500"),
+            FaultKind::Html200 => f.write_str("html200"),
             FaultKind::Reset => f.write_str("reset"),
             FaultKind::HangUp => f.write_str("hangup"),
             FaultKind::ResetAfterCommit => f.write_str("reset-after-commit"),
@@ -308,6 +313,7 @@ mod tests {
             "429-date,first=2,on=delete",
             "429-none,every=1",
             "html500,nth=2",
+            "html200,every=1",
             "403,tokens=1",
             "truncated,every=4",
             "slow-after-commit,first=1",

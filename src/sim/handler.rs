@@ -37,6 +37,8 @@ const JSON: &str = "application/json";
 const GARBAGE_BODY: &[u8] = b"<html>oops";
 const HTML_500_BODY: &[u8] = b"<html><head><title>500 Internal Server Error</title></head>\
 <body><h1>Internal Server Error</h1><p>The gateway could not complete the request.</p></body></html>";
+const SIGN_IN_PAGE: &[u8] = b"<!DOCTYPE html><html><head><title>Sign in</title></head>\
+<body><form method=\"post\" action=\"/login\"><input name=\"user\"></form></body></html>";
 /// What `truncated` sends when the real answer had no array to cut (a delete, a 404).
 const TRUNCATED_FALLBACK: &[u8] =
     br#"[{"id":"d4f8b2e7-f6e4-e102-bb28-ee0b5d37c2f2","name":"dak-br"#;
@@ -222,6 +224,14 @@ async fn api(
                 500,
                 "text/html; charset=utf-8",
                 Bytes::from_static(HTML_500_BODY),
+            );
+        }
+        Some(FaultKind::Html200) => {
+            return api_response(
+                state,
+                200,
+                "text/html; charset=utf-8",
+                Bytes::from_static(SIGN_IN_PAGE),
             );
         }
         Some(FaultKind::Reset) => return reset_connection(state, kill).await,

@@ -72,6 +72,8 @@ pub struct SimConfig {
     pub idle_timeout: Option<Duration>,
     /// Keeps the arrival time of every API request for `/__sim/arrivals`.
     pub record_arrivals: bool,
+    /// DELETE compares userId case-sensitively (by default case is ignored).
+    pub exact_user_ids: bool,
 }
 
 impl Default for SimConfig {
@@ -91,6 +93,7 @@ impl Default for SimConfig {
             slow_delay: Duration::from_secs(5),
             idle_timeout: None,
             record_arrivals: false,
+            exact_user_ids: false,
         }
     }
 }
@@ -287,11 +290,12 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
     let addr = listener
         .local_addr()
         .context("reading the simulator's address")?;
-    let store = store::Store::new(
+    let mut store = store::Store::new(
         cfg.credentials
             .into_iter()
             .chain(generated_credentials(cfg.generate)),
     );
+    store.exact_user_ids = cfg.exact_user_ids;
     let state = Arc::new(State {
         store,
         counters: stats::Counters::default(),

@@ -58,6 +58,8 @@ struct Shard {
 pub(crate) struct Store {
     shards: Box<[Mutex<Shard>]>,
     size: AtomicU64,
+    /// DELETE compares the userId's case too (`sim --exact-user-ids`).
+    pub(crate) exact_user_ids: bool,
 }
 
 impl Store {
@@ -80,6 +82,7 @@ impl Store {
         Store {
             shards: shards.into_iter().map(Mutex::new).collect(),
             size: AtomicU64::new(size),
+            exact_user_ids: false,
         }
     }
 
@@ -93,7 +96,9 @@ impl Store {
         let mut shard = self.lock(&cred.device_serial_number);
         let shard = &mut *shard;
         let removed = match shard.by_device.get_mut(&cred.device_serial_number) {
-            Some(on_device) => match on_device.iter().position(|c| same_credential(c, cred)) {
+            Some(on_device) => match on_device.iter().position(|c| {
+                same_credential(c, cred) && (!self.exact_user_ids || c.user_id == cred.user_id)
+            }) {
                 Some(at) => {
                     let gone = on_device.swap_remove(at);
                     if on_device.is_empty() {
