@@ -88,7 +88,13 @@ fn missing_fields_are_resolved_with_zero_one_or_several_candidates() {
         t1 = c[1].token,
     );
     let input = write(dir.path(), "in.csv", &text);
-    sim.run_cmd(&input).args(FAST).assert().code(1);
+    // One at a time: rows 2 and 3 name the same device, and row 2 is ambiguous only while
+    // row 3's credential is still there.
+    sim.run_cmd(&input)
+        .args(FAST)
+        .args(["--concurrency", "1"])
+        .assert()
+        .code(1);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 5);
     // One candidate: resolved, deleted, and the report shows the resolved values.
     assert_eq!(rows[&1].status, Status::Deleted);
