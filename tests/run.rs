@@ -180,21 +180,37 @@ fn exhausted_retries_end_as_failed_with_the_reason() {
     assert_eq!(sim.store().len(), 5);
 }
 
-#[test]
-fn a_400_fails_the_row_without_retry() {
+/// Runs `n` rows against a simulator answering every request with `fault`; each row must
+/// end `status` after one attempt with `http` and an error naming `why`. Returns the
+/// simulator (and its directory) for further checks.
+fn every_row_ends(
+    fault: &str,
+    n: usize,
+    status: Status,
+    http: u16,
+    why: &str,
+) -> (Sim, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let all = creds(4, 400);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "400,every=1"]);
+    let all = creds(n, 400 + 10 * usize::from(http % 100));
+    let sim = Sim::seeded(dir.path(), &all, &["--fault", fault]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 4);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), n as u64);
+    assert_eq!(rows.len(), n);
     for r in rows.values() {
         assert_eq!(
             (r.status, r.attempts, r.http_status),
-            (Status::Failed, 1, Some(400))
+            (status, 1, Some(http)),
+            "{r:?}"
         );
-        assert!(r.error.contains("400"), "{}", r.error);
+        assert!(r.error.contains(why), "{}", r.error);
     }
+    (sim, dir)
+}
+
+#[test]
+fn a_400_fails_the_row_without_retry() {
+    let (sim, _dir) = every_row_ends("400,every=1", 4, Status::Failed, 400, "400");
     assert_eq!(sim.stat("requests"), 4);
 }
 
@@ -202,41 +218,22 @@ fn a_400_fails_the_row_without_retry() {
 /// hint, never `deleted`.
 #[test]
 fn an_html_page_answering_200_is_not_a_deletion() {
-    let dir = tempfile::tempdir().unwrap();
-    let all = creds(3, 450);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "html200,every=1,on=delete"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
-    for r in rows.values() {
-        assert_eq!(
-            (r.status, r.http_status),
-            (Status::Failed, Some(200)),
-            "{r:?}"
-        );
-        assert!(r.error.contains("HTML page"), "{}", r.error);
-    }
-    assert_eq!(sim.store().len(), 3);
+    let (sim, _dir) = every_row_ends(
+        "html200,every=1,on=delete",
+        3,
+        Status::Failed,
+        200,
+        "HTML page",
+    );
+    assert_eq!(sim.store().len(), 3, "nothing was deleted");
 }
 
 /// 401, which gateways in front of the API answer for a refused token, ends `unauthorized`
-/// like a 403, not `failed`.
+/// like a 403, not `failed` (a ready token cannot be renewed, so one attempt).
 #[test]
 fn a_401_is_unauthorized() {
-    let dir = tempfile::tempdir().unwrap();
-    let all = creds(2, 470);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "401,every=1"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
-    for r in rows.values() {
-        assert_eq!(
-            (r.status, r.http_status),
-            (Status::Unauthorized, Some(401)),
-            "{r:?}"
-        );
-        assert!(r.error.contains("answered 401"), "{}", r.error);
-    }
+    let (sim, _dir) = every_row_ends("401,every=1", 2, Status::Unauthorized, 401, "answered 401");
+    assert_eq!(sim.store().len(), 2, "nothing was deleted");
 }
 
 #[test]
