@@ -193,7 +193,7 @@ fn check_run(
         let r: &ReportRow = &by_row[&(i as u64 + 1)];
         *counts.entry(r.status).or_default() += 1;
         let malformed = r.error.contains(MALFORMED_LOOKUP);
-        let unanswered = r.error.contains(UNANSWERED_NOTE);
+        let unanswered = r.note.contains(UNANSWERED_NOTE);
         if unanswered {
             n_unanswered_rows += 1;
         }
@@ -242,8 +242,8 @@ fn check_run(
             Kind::Ambiguous => {
                 r.status == Status::Ambiguous || (r.status == Status::Failed && malformed)
             }
-            Kind::Invalid => r.status == Status::Invalid && r.attempts == 0,
-            Kind::Duplicate => r.status == Status::Duplicate && r.attempts == 0,
+            Kind::Invalid => r.status == Status::Invalid && r.requests() == 0,
+            Kind::Duplicate => r.status == Status::Duplicate && r.requests() == 0,
         };
         assert!(ok, "row {} ({kind:?}) ended wrongly: {r:?}", i + 1);
         assert!(!r.error.contains("panicked"), "{r:?}");
@@ -394,7 +394,7 @@ fn a_mixed_fault_run_loses_no_row_and_deletes_exactly_the_targets() {
     let sent = s["requests_sent"].as_u64().unwrap();
     let attempts: u64 = read_report(&dir.path().join("mixed.report.csv"))
         .iter()
-        .map(|r| u64::from(r.attempts))
+        .map(|r| u64::from(r.requests()))
         .sum();
     assert_eq!(sent, attempts, "{s}");
     assert!(sent >= n("requests"), "{s} {stats}");
@@ -587,8 +587,12 @@ fn a_reset_after_commit_ends_absent_and_is_the_only_repeat() {
         "{rows:?}"
     );
     for r in &absent {
-        assert!(r.error.contains(UNANSWERED_NOTE), "{r:?}");
-        assert_eq!(r.attempts, 3, "reset DELETE, DELETE 404, lookup: {r:?}");
+        assert!(r.note.contains(UNANSWERED_NOTE), "{r:?}");
+        assert_eq!(
+            (r.attempts, r.lookups),
+            (2, 1),
+            "reset DELETE, DELETE 404, lookup: {r:?}"
+        );
     }
     assert!(sim.store().is_empty());
     let stats = sim.stats();
@@ -624,7 +628,7 @@ fn a_hang_up_before_the_answer_is_retried_without_harm() {
     let stats = sim.stats();
     let hangups = stats["hangups"].as_u64().unwrap();
     assert!(hangups >= 5, "{stats}");
-    let attempts: u64 = rows.values().map(|r| u64::from(r.attempts)).sum();
+    let attempts: u64 = rows.values().map(|r| u64::from(r.requests())).sum();
     assert_eq!(attempts, stats["requests"].as_u64().unwrap());
     assert_eq!(stats["deletes_of_already_deleted"], 0);
     assert!(sim.store().is_empty());
@@ -738,7 +742,7 @@ fn a_truncated_lookup_leaves_the_404_unexplained() {
     for r in rows.values() {
         assert_eq!(r.status, Status::NotFound, "{r:?}");
         assert!(r.error.contains(MALFORMED_LOOKUP), "{r:?}");
-        assert_eq!(r.attempts, 2, "DELETE 404, lookup: {r:?}");
+        assert_eq!((r.attempts, r.lookups), (1, 1), "DELETE 404, lookup: {r:?}");
     }
     assert_eq!(sim.store(), stored);
 }

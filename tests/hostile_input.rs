@@ -180,7 +180,7 @@ fn check_file(input: &Path, extra: &[&str], expect: &Expect) {
             assert_eq!(store, expected, "{}", input.display());
             assert_eq!(tenant().len() - store.len(), deleted.len());
             // ...and every request the simulator saw belongs to a row that was sent.
-            let attempts: u64 = got.iter().map(|g| u64::from(g.attempts)).sum();
+            let attempts: u64 = got.iter().map(|g| u64::from(g.requests())).sum();
             assert_eq!(stats["requests"].as_u64(), Some(attempts), "{stats}");
             assert_eq!(stats["bad_requests"], 0, "{stats}");
         }

@@ -56,7 +56,12 @@ fn a_404_is_explained_by_a_lookup_as_absent_or_mismatch() {
     assert_eq!(rows[&1].status, Status::Deleted);
     // Device 1 holds a credential, but not this token nor for this user: nothing to delete.
     assert_eq!(rows[&2].status, Status::Absent, "{:?}", rows[&2]);
-    assert_eq!(rows[&2].attempts, 2);
+    assert_eq!((rows[&2].attempts, rows[&2].lookups), (1, 1));
+    assert_eq!(
+        (rows[&2].http_status, rows[&2].lookup_status),
+        (Some(404), Some(200))
+    );
+    assert!(rows[&2].error.is_empty() && !rows[&2].note.is_empty());
     // The token exists on the device for another user: the leaver's data is wrong.
     assert_eq!(rows[&3].status, Status::Mismatch, "{:?}", rows[&3]);
     assert!(rows[&3].error.contains(&c[2].user), "{}", rows[&3].error);
@@ -102,7 +107,8 @@ fn missing_fields_are_resolved_with_zero_one_or_several_candidates() {
         (rows[&1].token.as_str(), rows[&1].user.as_str()),
         (c[0].token.as_str(), c[0].user.as_str())
     );
-    assert_eq!(rows[&1].attempts, 2);
+    assert_eq!((rows[&1].attempts, rows[&1].lookups), (1, 1));
+    assert_eq!(rows[&1].resolved, "tokenSerialNumber;userId");
     // Two candidates: ambiguous, both listed, nothing deleted.
     assert_eq!(rows[&2].status, Status::Ambiguous);
     assert!(
@@ -180,9 +186,11 @@ fn verify_never_deletes_a_mismatching_row() {
         .code(1);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
     assert_eq!(rows[&1].status, Status::Deleted);
-    assert_eq!(rows[&1].attempts, 2);
+    assert_eq!((rows[&1].attempts, rows[&1].lookups), (1, 1));
+    assert_eq!(rows[&1].resolved, "", "the input named every field");
     assert_eq!(rows[&2].status, Status::Mismatch);
-    assert_eq!(rows[&2].attempts, 1);
+    assert_eq!((rows[&2].attempts, rows[&2].lookups), (0, 1));
+    assert_eq!(rows[&2].http_status, None, "no DELETE was sent");
     assert_eq!(sim.stat("deletes"), 1, "only the verified row got a DELETE");
     assert!(sim.store().contains(&c[1]));
 }
@@ -200,7 +208,12 @@ fn a_lookup_answering_429_then_200_is_retried() {
     sim.run_cmd(&input).args(FAST).assert().code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 1);
     assert_eq!(rows[&1].status, Status::Deleted);
-    assert_eq!(rows[&1].attempts, 3, "429 lookup, 200 lookup, 200 delete");
+    assert_eq!(
+        (rows[&1].lookups, rows[&1].attempts),
+        (2, 1),
+        "429 lookup, 200 lookup, 200 delete"
+    );
+    assert_eq!(rows[&1].lookup_status, Some(200));
 }
 
 #[test]
@@ -244,8 +257,12 @@ fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
         .code(0);
     let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
     assert_eq!(rows[&1].status, Status::Absent, "{:?}", rows[&1]);
-    assert!(rows[&1].error.contains("no answer"), "{}", rows[&1].error);
-    assert_eq!(rows[&1].attempts, 3, "timed-out DELETE, DELETE 404, lookup");
+    assert!(rows[&1].note.contains("no answer"), "{}", rows[&1].note);
+    assert_eq!(
+        (rows[&1].attempts, rows[&1].lookups),
+        (2, 1),
+        "timed-out DELETE, DELETE 404, lookup"
+    );
     assert_eq!(rows[&2].status, Status::Deleted);
     assert!(sim.store().is_empty());
     assert_eq!(sim.stat("deleted"), 2);
@@ -323,11 +340,21 @@ fn a_user_id_in_another_case_is_deleted_with_the_tenants_spelling() {
     let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
     assert_eq!(rows[&1].status, Status::Deleted, "{:?}", rows[&1]);
     assert_eq!(
-        rows[&1].attempts, 3,
+        (rows[&1].attempts, rows[&1].lookups),
+        (2, 1),
         "DELETE 404, lookup, DELETE: {:?}",
         rows[&1]
     );
-    assert_eq!(rows[&1].user, c[0].user, "the tenant's spelling");
+    assert_eq!(
+        rows[&1].user,
+        c[0].user.to_uppercase(),
+        "as the input wrote it"
+    );
+    assert!(
+        rows[&1].note.contains(&c[0].user),
+        "the tenant's spelling: {:?}",
+        rows[&1]
+    );
     assert_eq!((rows[&2].status, rows[&2].attempts), (Status::Deleted, 1));
     assert!(sim.store().is_empty());
     assert_eq!(sim.stat("deletes"), 3);

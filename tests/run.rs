@@ -251,8 +251,8 @@ fn a_404_that_no_lookup_can_explain_is_not_found() {
     let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
     for r in rows.values() {
         assert_eq!(r.status, Status::NotFound, "{r:?}");
-        assert_eq!(r.http_status, Some(403));
-        assert_eq!(r.attempts, 2);
+        assert_eq!((r.http_status, r.lookup_status), (Some(404), Some(403)));
+        assert_eq!((r.attempts, r.lookups), (1, 1));
         assert!(r.error.contains("404"), "{}", r.error);
     }
 }
@@ -317,8 +317,9 @@ fn invalid_rows_and_duplicates_never_reach_the_server() {
             Deleted, Duplicate, Invalid, Invalid, Invalid, Deleted, Duplicate
         ]
     );
-    assert_eq!(rows[&2].attempts, 0);
-    assert!(rows[&2].error.contains("row 1"), "{}", rows[&2].error);
+    assert_eq!(rows[&2].requests(), 0);
+    assert!(rows[&2].note.contains("row 1"), "{}", rows[&2].note);
+    assert!(rows[&2].error.is_empty());
     assert!(
         rows[&3].error.to_lowercase().contains("userid"),
         "{}",

@@ -15,7 +15,7 @@ use crate::api::auth::TokenSource;
 use crate::api::client::{Answer, ApiClient};
 use crate::api::types::{Credential, LookupRecord};
 use crate::input::InputRow;
-use crate::report::row::ReportRow;
+use crate::report::row::{ReportRow, Spent};
 use crate::report::status::Status;
 
 /// What a run does with each row.
@@ -83,7 +83,7 @@ impl Shared {
     /// Counts a finished row towards the safety stop. Called by the worker as soon as the row
     /// ends, so that with one worker not a single further row starts after the stop.
     fn record(&self, row: &ReportRow) {
-        if row.attempts == 0 || row.status == Status::Skipped {
+        if row.requests() == 0 || row.status == Status::Skipped {
             return; // rows that never reached the server say nothing about it
         }
         let mut streak = self
@@ -108,7 +108,7 @@ impl Shared {
 
     /// The report row of a row that was never attempted because the run stopped.
     pub fn skipped(&self, row: InputRow) -> ReportRow {
-        ReportRow::finished(row, Status::Skipped, self.skipped_note(), None, 0, None)
+        ReportRow::unsent(row, Status::Skipped, self.skipped_note())
     }
 
     fn skipped_note(&self) -> String {
@@ -138,6 +138,7 @@ pub async fn work(
                 status = %report.status,
                 attempts = report.attempts,
                 http = ?report.http_status,
+                lookups = report.lookups,
                 "row finished"
             );
             shared.record(&report);
@@ -178,9 +179,8 @@ impl Ended {
 async fn process(shared: &Shared, row: InputRow) -> ReportRow {
     let mut run = RowRun {
         shared,
-        attempts: 0,
+        spent: Spent::default(),
         first_sent: None,
-        last_status: None,
         unanswered: false,
     };
     let ended = match shared.mode {
@@ -197,24 +197,27 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
             run.delete(&cred).await
         }
     };
-    let elapsed = run.first_sent.map(|t| t.elapsed().as_millis() as u64);
-    if run.attempts > 0 {
+    let mut spent = run.spent;
+    spent.elapsed_ms = run.first_sent.map(|t| t.elapsed().as_millis() as u64);
+    if spent.requests() > 0 {
         shared.counters.rows_sent.fetch_add(1, Ordering::Relaxed);
     }
-    let (attempts, last_status) = (run.attempts, run.last_status);
+    // The report keeps the input's values as written; a lookup only fills what it left empty.
     let mut row = row;
+    let mut resolved = Vec::new();
     if let Some(held) = ended.resolved {
-        row.token = held.token;
-        row.user = held.user;
+        if row.token.is_empty() && !held.token.is_empty() {
+            row.token = held.token;
+            resolved.push("tokenSerialNumber");
+        }
+        if row.user.is_empty() && !held.user.is_empty() {
+            row.user = held.user;
+            resolved.push("userId");
+        }
     }
-    ReportRow::finished(
-        row,
-        ended.status,
-        ended.error,
-        last_status,
-        attempts,
-        elapsed,
-    )
+    let mut report = ReportRow::finished(row, ended.status, ended.error, spent);
+    report.resolved = resolved.join(";");
+    report
 }
 
 /// A request the engine can send.
@@ -242,9 +245,9 @@ enum LookupError {
 /// Everything spent on one row so far.
 struct RowRun<'a> {
     shared: &'a Shared,
-    attempts: u32,
+    /// Requests sent so far and their last answers.
+    spent: Spent,
     first_sent: Option<Instant>,
-    last_status: Option<u16>,
     /// A DELETE attempt got no answer: the server may have deleted before the connection broke.
     unanswered: bool,
 }
@@ -267,7 +270,7 @@ impl RowRun<'_> {
                 _ = sh.abort.cancelled() => return Err(self.aborted()),
                 // A row that has sent nothing yet is not in flight: after a stop it is not
                 // started (the other workers' rows wait here for their first slot).
-                _ = sh.stop.cancelled(), if self.attempts == 0 => {
+                _ = sh.stop.cancelled(), if self.spent.requests() == 0 => {
                     return Err(CallError::Aborted(sh.skipped_note()));
                 }
                 _ = sh.pacer.acquire() => {}
@@ -282,7 +285,10 @@ impl RowRun<'_> {
                     .map_err(|e| CallError::GaveUp(format!("no bearer token: {e:#}")))?;
             }
             tries += 1;
-            self.attempts += 1;
+            match op {
+                Op::Delete(_) => self.spent.changes += 1,
+                Op::Lookup(_) => self.spent.lookups += 1,
+            }
             self.first_sent.get_or_insert_with(Instant::now);
             let sent_at = Instant::now();
             sh.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -293,7 +299,10 @@ impl RowRun<'_> {
             let (wait, why) = match sent {
                 Ok(answer) => {
                     sh.pacer.on_answer(sent_at, answer.status == 429);
-                    self.last_status = Some(answer.status);
+                    match op {
+                        Op::Delete(_) => self.spent.change_status = Some(answer.status),
+                        Op::Lookup(_) => self.spent.lookup_status = Some(answer.status),
+                    }
                     match classify_status(answer.status) {
                         StatusClass::Throttled => {
                             sh.counters.throttled.fetch_add(1, Ordering::Relaxed);
@@ -350,7 +359,7 @@ impl RowRun<'_> {
     fn aborted(&self) -> CallError {
         CallError::Aborted(format!(
             "interrupted after {} request(s) without a final answer; it will be retried on resume",
-            self.attempts
+            self.spent.requests()
         ))
     }
 
@@ -408,10 +417,15 @@ impl RowRun<'_> {
                 ),
             };
             if let Some(r) = respelled {
-                ended.resolved.get_or_insert(Held {
-                    token: r.token_serial_number,
-                    user: r.user_id,
-                });
+                let how = format!(
+                    "the tenant spells this credential {}/{}; the DELETE was sent again with its spelling",
+                    r.token_serial_number, r.user_id
+                );
+                ended.error = if ended.error.is_empty() {
+                    how
+                } else {
+                    format!("{}; {how}", ended.error)
+                };
             }
             return ended;
         }

@@ -1,4 +1,8 @@
-//! One report row (SPEC §3): its columns, the spreadsheet-formula escaping, and reading back.
+//! One report row: its columns, the spreadsheet-formula escaping, and reading back.
+//!
+//! Each column says one thing: `httpStatus`/`attempts` are about the row's change request
+//! (the DELETE) only, `lookupStatus`/`lookups` about the lookups spent on it; `error` is
+//! empty exactly when the row needs no attention, and information goes to `note`.
 
 use std::time::SystemTime;
 
@@ -6,19 +10,46 @@ use super::status::Status;
 use crate::input::InputRow;
 
 /// The report's columns, in order.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 16] = [
     "row",
     "line",
     "tokenSerialNumber",
     "deviceSerialNumber",
     "userId",
+    "email",
     "status",
     "httpStatus",
     "attempts",
+    "lookupStatus",
+    "lookups",
+    "resolved",
     "error",
+    "note",
     "finishedAt",
     "elapsedMs",
 ];
+
+/// The requests spent on one row, as the report counts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// The answer to the row's change request (the DELETE); `None` when none was sent.
+    pub change_status: Option<u16>,
+    /// Change requests sent, retries included.
+    pub changes: u32,
+    /// The answer to the row's last lookup; `None` when none was sent.
+    pub lookup_status: Option<u16>,
+    /// Lookups sent, retries included.
+    pub lookups: u32,
+    /// From the first request to the final answer; `None` when nothing was sent.
+    pub elapsed_ms: Option<u64>,
+}
+
+impl Spent {
+    /// Requests of any kind.
+    pub fn requests(&self) -> u32 {
+        self.changes + self.lookups
+    }
+}
 
 /// The outcome of one input row as the report records it.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,61 +59,85 @@ pub struct ReportRow {
     pub token: String,
     pub device: String,
     pub user: String,
+    pub email: String,
     pub status: Status,
-    /// The last HTTP status seen for the row.
+    /// The answer to the row's change request; `None` when none was sent.
     pub http_status: Option<u16>,
-    /// HTTP requests spent on the row, lookups included.
+    /// Change requests sent for the row, retries included.
     pub attempts: u32,
+    /// The answer to the last lookup; `None` when none was sent.
+    pub lookup_status: Option<u16>,
+    pub lookups: u32,
+    /// The fields a lookup filled in, e.g. `tokenSerialNumber;userId`.
+    pub resolved: String,
+    /// Why the row needs attention; empty when it does not.
     pub error: String,
+    /// Information that needs no action.
+    pub note: String,
     pub finished_at: SystemTime,
     /// From the first request to the final answer; `None` when nothing was sent.
     pub elapsed_ms: Option<u64>,
 }
 
 impl ReportRow {
-    /// The report row of an input row after the requests spent on it, finished now.
-    pub fn finished(
-        input: InputRow,
-        status: Status,
-        error: String,
-        http_status: Option<u16>,
-        attempts: u32,
-        elapsed_ms: Option<u64>,
-    ) -> ReportRow {
+    /// The report row of an input row after the requests spent on it, finished now. `detail`
+    /// goes to `error` when the status needs attention, to `note` when it does not.
+    pub fn finished(input: InputRow, status: Status, detail: String, spent: Spent) -> ReportRow {
+        let (error, note) = if status.is_ok() {
+            (String::new(), detail)
+        } else {
+            (detail, String::new())
+        };
         ReportRow {
             row: input.row,
             line: input.line,
             token: input.token,
             device: input.device,
             user: input.user,
+            email: String::new(),
             status,
-            http_status,
-            attempts,
+            http_status: spent.change_status,
+            attempts: spent.changes,
+            lookup_status: spent.lookup_status,
+            lookups: spent.lookups,
+            resolved: String::new(),
             error,
+            note,
             finished_at: SystemTime::now(),
-            elapsed_ms,
+            elapsed_ms: spent.elapsed_ms,
         }
     }
 
     /// The report row of an input row that got no request.
-    pub fn unsent(input: InputRow, status: Status, error: String) -> ReportRow {
-        ReportRow::finished(input, status, error, None, 0, None)
+    pub fn unsent(input: InputRow, status: Status, detail: String) -> ReportRow {
+        ReportRow::finished(input, status, detail, Spent::default())
     }
 
-    /// The eleven cells, escaped, in column order.
-    pub fn to_record(&self) -> [String; 11] {
+    /// Requests of any kind spent on the row.
+    pub fn requests(&self) -> u32 {
+        self.attempts + self.lookups
+    }
+
+    /// The cells, escaped, in column order.
+    pub fn to_record(&self) -> [String; COLUMNS.len()] {
+        let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
         [
             self.row.to_string(),
             self.line.to_string(),
             escape_cell(&self.token),
             escape_cell(&self.device),
             escape_cell(&self.user),
+            escape_cell(&self.email),
             self.status.as_str().to_string(),
-            self.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            opt(self.http_status.map(u64::from)),
             self.attempts.to_string(),
+            opt(self.lookup_status.map(u64::from)),
+            self.lookups.to_string(),
+            escape_cell(&self.resolved),
             escape_cell(&self.error),
+            escape_cell(&self.note),
             humantime::format_rfc3339_millis(self.finished_at).to_string(),
-            self.elapsed_ms.map(|ms| ms.to_string()).unwrap_or_default(),
+            opt(self.elapsed_ms),
         ]
     }
 
@@ -107,21 +162,33 @@ impl ReportRow {
                 num(i).map(Some)
             }
         };
+        let status_code = |i: usize| -> Result<Option<u16>, String> {
+            opt(i)?
+                .map(|s| u16::try_from(s).map_err(|_| format!("{} out of range: {s}", COLUMNS[i])))
+                .transpose()
+        };
+        let count = |i: usize| -> Result<u32, String> {
+            u32::try_from(num(i)?).map_err(|_| format!("{} out of range", COLUMNS[i]))
+        };
+        let text = |i: usize| unescape_cell(&rec[i]).to_string();
         Ok(ReportRow {
             row: num(0)?,
             line: num(1)?,
-            token: unescape_cell(&rec[2]).to_string(),
-            device: unescape_cell(&rec[3]).to_string(),
-            user: unescape_cell(&rec[4]).to_string(),
-            status: rec[5].parse()?,
-            http_status: opt(6)?
-                .map(|s| u16::try_from(s).map_err(|_| format!("httpStatus out of range: {s}")))
-                .transpose()?,
-            attempts: u32::try_from(num(7)?).map_err(|_| "attempts out of range".to_string())?,
-            error: unescape_cell(&rec[8]).to_string(),
-            finished_at: humantime::parse_rfc3339(&rec[9])
-                .map_err(|e| format!("finishedAt '{}': {e}", &rec[9]))?,
-            elapsed_ms: opt(10)?,
+            token: text(2),
+            device: text(3),
+            user: text(4),
+            email: text(5),
+            status: rec[6].parse()?,
+            http_status: status_code(7)?,
+            attempts: count(8)?,
+            lookup_status: status_code(9)?,
+            lookups: count(10)?,
+            resolved: text(11),
+            error: text(12),
+            note: text(13),
+            finished_at: humantime::parse_rfc3339(&rec[14])
+                .map_err(|e| format!("finishedAt '{}': {e}", &rec[14]))?,
+            elapsed_ms: opt(15)?,
         })
     }
 }
@@ -152,10 +219,15 @@ mod tests {
             token: token.into(),
             device: "140100080".into(),
             user: "87927fb7-e185-4c33-c7e3-8e077675973c".into(),
+            email: String::new(),
             status: Status::Failed,
             http_status: Some(400),
             attempts: 2,
+            lookup_status: Some(200),
+            lookups: 1,
+            resolved: "tokenSerialNumber".into(),
             error: error.into(),
+            note: "-a note".into(),
             finished_at: SystemTime::UNIX_EPOCH
                 + std::time::Duration::from_millis(1_700_000_000_123),
             elapsed_ms: Some(17),
@@ -184,9 +256,13 @@ mod tests {
     fn record_has_the_spec_columns() {
         let rec = sample("=1+1", "HTTP 400").to_record();
         assert_eq!(rec[2], "'=1+1");
-        assert_eq!(rec[5], "failed");
-        assert_eq!(rec[9], "2023-11-14T22:13:20.123Z");
-        assert_eq!(rec[10], "17");
+        assert_eq!(rec[6], "failed");
+        assert_eq!((rec[7].as_str(), rec[8].as_str()), ("400", "2"));
+        assert_eq!((rec[9].as_str(), rec[10].as_str()), ("200", "1"));
+        assert_eq!(rec[11], "tokenSerialNumber");
+        assert_eq!(rec[13], "'-a note");
+        assert_eq!(rec[14], "2023-11-14T22:13:20.123Z");
+        assert_eq!(rec[15], "17");
     }
 
     fn round_trip(row: &ReportRow) -> ReportRow {
@@ -202,11 +278,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_row_reads_back_identical(token in ".*", user in ".*", error in ".*",
-                                         http in proptest::option::of(100u16..600), ms in proptest::option::of(0u64..1<<40)) {
+        fn any_row_reads_back_identical(token in ".*", user in ".*", error in ".*", note in ".*",
+                                         http in proptest::option::of(100u16..600),
+                                         lookup in proptest::option::of(100u16..600),
+                                         ms in proptest::option::of(0u64..1<<40)) {
             let mut row = sample(&token, &error);
             row.user = user;
+            row.note = note;
             row.http_status = http;
+            row.lookup_status = lookup;
             row.elapsed_ms = ms;
             prop_assert_eq!(round_trip(&row), row);
         }

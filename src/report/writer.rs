@@ -153,10 +153,15 @@ mod tests {
             token: "014010008038".into(),
             device: "140100080".into(),
             user: "87927fb7-e185-4c33-c7e3-8e077675973c".into(),
+            email: String::new(),
             status: Status::Deleted,
             http_status: Some(200),
             attempts: 1,
+            lookup_status: None,
+            lookups: 0,
+            resolved: String::new(),
             error: String::new(),
+            note: String::new(),
             finished_at: SystemTime::now(),
             elapsed_ms: Some(3),
         }
@@ -175,28 +180,43 @@ mod tests {
 
     fn report_row() -> impl Strategy<Value = ReportRow> {
         (
-            (any::<u64>(), any::<u64>(), cell(), cell(), cell()),
+            (any::<u64>(), any::<u64>(), cell(), cell(), cell(), cell()),
             (
                 proptest::sample::select(Status::ALL.to_vec()),
                 proptest::option::of(100u16..600),
                 any::<u32>(),
+                proptest::option::of(100u16..600),
+                any::<u32>(),
+                cell(),
+            ),
+            (
+                cell(),
                 cell(),
                 0u64..253_402_300_799_000, // up to 9999-12-31, in ms
                 proptest::option::of(any::<u64>()),
             ),
         )
             .prop_map(
-                |((row, line, token, device, user), (status, http, attempts, error, ms, el))| {
+                |(
+                    (row, line, token, device, user, email),
+                    (status, http, attempts, lookup_status, lookups, resolved),
+                    (error, note, ms, el),
+                )| {
                     ReportRow {
                         row,
                         line,
                         token,
                         device,
                         user,
+                        email,
                         status,
                         http_status: http,
                         attempts,
+                        lookup_status,
+                        lookups,
+                        resolved,
                         error,
+                        note,
                         finished_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms),
                         elapsed_ms: el,
                     }
@@ -250,7 +270,9 @@ mod tests {
         w.write(&row(1)).unwrap();
         w.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("row,line,tokenSerialNumber,deviceSerialNumber,userId,status,"));
+        assert!(text.starts_with(
+            "row,line,tokenSerialNumber,deviceSerialNumber,userId,email,status,httpStatus,attempts,lookupStatus,lookups,resolved,error,note,"
+        ));
         assert!(text.contains("\n1,2,014010008038,140100080,"), "{text}");
         w.finish().unwrap();
 
