@@ -274,7 +274,14 @@ fn resume_with_another_identity_warns_and_goes_on() {
     let first = bin()
         .arg("run")
         .arg(&input)
-        .args(["--base-url", &sim.url, "--max-attempts", "1", "--concurrency", "1"])
+        .args([
+            "--base-url",
+            &sim.url,
+            "--max-attempts",
+            "1",
+            "--concurrency",
+            "1",
+        ])
         .args(FAST)
         .env("DS100_TOKEN", "alice-token-1111")
         .assert()
@@ -358,7 +365,11 @@ fn resume_refuses_a_report_without_a_readable_sidecar() {
 
     // With the sidecar back, the resume goes on.
     std::fs::write(&meta, &good).unwrap();
-    sim.run_cmd(&input).args(FAST).arg("--resume").assert().code(0);
+    sim.run_cmd(&input)
+        .args(FAST)
+        .arg("--resume")
+        .assert()
+        .code(0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -416,7 +427,11 @@ fn a_second_run_on_the_same_report_is_refused_naming_the_holder() {
     let sim = Sim::seeded(dir.path(), &all, &["--latency", "300ms"]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let report = dir.path().join("in.report.csv");
-    let mut first = spawn_run(&sim, &input, &["-q", "--concurrency", "2", "--rate", "100/s"]);
+    let mut first = spawn_run(
+        &sim,
+        &input,
+        &["-q", "--concurrency", "2", "--rate", "100/s"],
+    );
     wait_until("the first rows", || report_lines(&report) >= 2);
     let pid = first.id().to_string();
 
@@ -424,7 +439,10 @@ fn a_second_run_on_the_same_report_is_refused_naming_the_holder() {
         let out = cmd.assert().get_output().clone();
         let err = stderr_of(&out);
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
-        assert!(err.contains(&pid), "{what}: names the holder's pid {pid}: {err}");
+        assert!(
+            err.contains(&pid),
+            "{what}: names the holder's pid {pid}: {err}"
+        );
     };
     refused(
         "--resume in a second terminal",
@@ -459,11 +477,22 @@ fn a_second_run_on_the_same_report_is_refused_naming_the_holder() {
         .values()
         .filter(|r| r.status == Status::Deleted)
         .count() as u64;
-    assert_eq!(sim.stat("deleted"), deleted, "every deletion is in the report");
-    assert!(!lock_of(&report).exists(), "the lock file is removed at the end");
+    assert_eq!(
+        sim.stat("deleted"),
+        deleted,
+        "every deletion is in the report"
+    );
+    assert!(
+        !lock_of(&report).exists(),
+        "the lock file is removed at the end"
+    );
 
     // Once the first run has ended, the resume is welcome.
-    sim.run_cmd(&input).args(FAST).arg("--resume").assert().code(0);
+    sim.run_cmd(&input)
+        .args(FAST)
+        .arg("--resume")
+        .assert()
+        .code(0);
     assert!(sim.store().is_empty());
     assert_eq!(sim.stat("deletes_of_already_deleted"), 0);
 }
@@ -475,7 +504,11 @@ fn a_lock_left_by_kill_9_does_not_block_the_resume() {
     let sim = Sim::seeded(dir.path(), &all, &["--latency", "100ms"]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let report = dir.path().join("in.report.csv");
-    let mut child = spawn_run(&sim, &input, &["-q", "--concurrency", "2", "--rate", "100/s"]);
+    let mut child = spawn_run(
+        &sim,
+        &input,
+        &["-q", "--concurrency", "2", "--rate", "100/s"],
+    );
     wait_until("some rows", || report_lines(&report) >= 3);
     let lock = lock_of(&report);
     let holder = std::fs::read_to_string(&lock).expect("a lock file while the run writes");
@@ -484,7 +517,11 @@ fn a_lock_left_by_kill_9_does_not_block_the_resume() {
     child.wait().unwrap();
     assert!(lock.exists(), "kill -9 leaves the file behind");
 
-    sim.run_cmd(&input).args(FAST).arg("--resume").assert().code(0);
+    sim.run_cmd(&input)
+        .args(FAST)
+        .arg("--resume")
+        .assert()
+        .code(0);
     assert!(sim.store().is_empty());
     assert!(!lock.exists());
 }
@@ -523,18 +560,42 @@ fn summary_json_never_lands_on_the_input_the_report_or_an_existing_file() {
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
         assert!(err.contains("--summary-json"), "{what}: {err}");
         assert_eq!(sim.stat("requests"), 0, "{what}: nothing was sent");
-        assert_eq!(std::fs::read(&input).unwrap(), original, "{what}: input intact");
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            original,
+            "{what}: input intact"
+        );
     };
     refused("the input", &input, &[]);
-    refused("the input, spelled another way", &d.join("sub/../in.csv"), &["--overwrite"]);
-    refused("the input, ./ spelling", &d.join("./in.csv"), &["--overwrite"]);
-    refused("a symlink to the input", &d.join("link.json"), &["--overwrite"]);
-    refused("a hard link of the input", &d.join("hard.json"), &["--overwrite"]);
+    refused(
+        "the input, spelled another way",
+        &d.join("sub/../in.csv"),
+        &["--overwrite"],
+    );
+    refused(
+        "the input, ./ spelling",
+        &d.join("./in.csv"),
+        &["--overwrite"],
+    );
+    refused(
+        "a symlink to the input",
+        &d.join("link.json"),
+        &["--overwrite"],
+    );
+    refused(
+        "a hard link of the input",
+        &d.join("hard.json"),
+        &["--overwrite"],
+    );
     refused("the report", &d.join("in.report.csv"), &[]);
     refused("the report's sidecar", &d.join("in.report.meta.json"), &[]);
     refused("the report's lock file", &d.join("in.report.csv.lock"), &[]);
     refused("an existing file", &existing, &[]);
-    refused("a symlink elsewhere", &d.join("dangerous.json"), &["--overwrite"]);
+    refused(
+        "a symlink elsewhere",
+        &d.join("dangerous.json"),
+        &["--overwrite"],
+    );
     refused("a dangling symlink", &d.join("dangling.json"), &[]);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
     assert!(!d.join("nowhere.txt").exists());
@@ -576,7 +637,11 @@ fn summary_json_never_lands_on_the_input_the_report_or_an_existing_file() {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout_of(&out)));
     assert_eq!(json["statuses"]["deleted"], 3);
     assert!(!d.join("-").exists(), "no file named -");
-    assert!(stderr_of(&out).contains("Summary (run)"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("Summary (run)"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -795,6 +860,9 @@ fn the_first_ctrl_c_notice_is_whole_on_screen_under_the_progress_bar() {
     assert_eq!(status.code(), Some(130));
 
     let screen = screen_now();
+    if std::env::var_os("SHOW_SCREEN").is_some() {
+        eprintln!("{}", screen.text());
+    }
     let on_screen = screen.condensed();
     for part in [
         "Interrupted: no new rows start",
@@ -831,10 +899,7 @@ fn an_interrupted_dry_run_counts_only_the_rows_it_checked() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
     let rows = report_by_row(&report, 40);
-    let n_absent = rows
-        .values()
-        .filter(|r| r.status == Status::Absent)
-        .count();
+    let n_absent = rows.values().filter(|r| r.status == Status::Absent).count();
     let n_skipped = rows
         .values()
         .filter(|r| r.status == Status::Skipped)
