@@ -416,6 +416,49 @@ fn ctrl_c_stops_a_run_whose_output_pipes_are_closed() {
     assert!(!lock_of(&report).exists(), "the lock file is removed");
 }
 
+#[test]
+fn a_log_line_to_a_closed_stderr_does_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(30, 60_650);
+    // The 429 comes after the pipes are closed: the rate cut it causes is logged (info).
+    let sim = Sim::seeded(
+        dir.path(),
+        &all,
+        &["--latency", "200ms", "--fault", "429,nth=14"],
+    );
+    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    let report = dir.path().join("in.report.csv");
+    let mut child = spawn_run(
+        &sim,
+        &input,
+        &[
+            "--concurrency",
+            "2",
+            "--rate",
+            "100/s",
+            "--max-backoff",
+            "50ms",
+        ],
+    );
+    wait_until("deletes in flight", || sim.stat("deletes") >= 4);
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = wait_or_kill(&mut child, "closed stderr");
+    assert_eq!(
+        sim.stats()["by_status"]["429"].as_u64(),
+        Some(1),
+        "{}",
+        sim.stats()
+    );
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let rows = report_by_row(&report, 30);
+    assert!(
+        rows.values().all(|r| r.status == Status::Deleted),
+        "{rows:?}"
+    );
+    assert!(sim.store().is_empty());
+}
+
 // ---------------------------------------------------------------------------------------
 // One run per report
 // ---------------------------------------------------------------------------------------
