@@ -528,6 +528,25 @@ mod tests {
     use super::*;
     use crate::api::keyfile::tests::{PKCS1, test_key};
 
+    #[test]
+    fn identity_names_the_sender_never_the_secret() {
+        let secret = "ready-token-e3b0c44298fc";
+        let src = TokenSource::fixed(&SecretString::from(secret.to_string())).unwrap();
+        let id = src.identity();
+        assert!(id.starts_with("token sha256:"), "{id}");
+        let hex = id.trim_start_matches("token sha256:");
+        assert_eq!(hex.len(), 12);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert!(!id.contains(secret));
+        let other = TokenSource::fixed(&SecretString::from("another".to_string())).unwrap();
+        assert_ne!(other.identity(), id);
+        let key = Arc::new(test_key());
+        let minting =
+            TokenSource::minting(key.clone(), Duration::from_secs(600), Arc::new(SystemClock))
+                .unwrap();
+        assert_eq!(minting.identity(), format!("accessID {}", key.access_id()));
+    }
+
     /// A clock that moves only when told.
     struct FakeClock(Mutex<SystemTime>);
 

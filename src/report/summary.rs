@@ -256,6 +256,46 @@ mod tests {
         assert_eq!(t.brief(), "deleted 2 · duplicate 1 · skipped 1");
     }
 
+    fn printed(s: &Summary) -> String {
+        let mut text = Vec::new();
+        s.print(&mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn the_all_absent_note_counts_only_rows_checked() {
+        let mut t = Tally::default();
+        for _ in 0..3 {
+            t.add(Status::Absent);
+        }
+        let s = Summary::new("run --dry-run", Path::new("i"), Path::new("r"), &t);
+        assert!(printed(&s).contains("no row matched a credential on the tenant (all absent)"));
+        for _ in 0..5 {
+            t.add(Status::Skipped);
+        }
+        let text = printed(&Summary::new(
+            "run --dry-run",
+            Path::new("i"),
+            Path::new("r"),
+            &t,
+        ));
+        assert!(!text.contains("(all absent)"), "{text}");
+        assert!(
+            text.contains(
+                "none of the 3 row(s) checked matched a credential on the tenant (the other 5"
+            ),
+            "{text}"
+        );
+        t.add(Status::WouldDelete);
+        let text = printed(&Summary::new(
+            "run --dry-run",
+            Path::new("i"),
+            Path::new("r"),
+            &t,
+        ));
+        assert!(!text.contains("matched a credential"), "{text}");
+    }
+
     #[test]
     fn summary_json_lists_every_status() {
         let mut t = Tally::default();
