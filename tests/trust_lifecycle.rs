@@ -894,8 +894,9 @@ fn the_first_ctrl_c_notice_is_whole_on_screen_under_the_progress_bar() {
         screen.feed(&String::from_utf8_lossy(&bytes));
         screen
     };
+    // The bar itself ("0/40 rows"), not the plan printed above it.
     wait_until("the progress bar", || {
-        sim.stat("deletes") >= 2 && screen_now().text().contains("rows")
+        sim.stat("deletes") >= 2 && screen_now().text().contains("/40 rows")
     });
     send_signal(&child, libc::SIGINT);
     let status = wait_or_kill(&mut child, "pty");
