@@ -78,7 +78,9 @@ pub struct ReportArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// Also write the end summary as JSON to this file. Example: --summary-json summary.json
+    /// Also write the end summary as JSON to this file; `-` writes it to stdout (the human
+    /// summary then goes to stderr). Never the input or the report; an existing file only with
+    /// --overwrite. Example: --summary-json summary.json
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
 }

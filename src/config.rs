@@ -48,9 +48,19 @@ pub struct RunConfig {
 pub struct OutputConfig {
     pub report: PathBuf,
     pub overwrite: bool,
-    pub summary_json: Option<PathBuf>,
+    pub summary_json: Option<SummaryJson>,
     pub progress: ProgressMode,
     pub quiet: bool,
+}
+
+/// Where `--summary-json` writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SummaryJson {
+    /// `--summary-json -`: the JSON alone on stdout (the human summary goes to stderr).
+    Stdout,
+    /// A file, checked before anything is sent: never the input, the report, its sidecar or
+    /// lock file, a symlink, or an existing file without `--overwrite`.
+    File(PathBuf),
 }
 
 /// How a real run gets the operator's go-ahead (SPEC §7).
@@ -197,10 +207,35 @@ fn output_config(
     } else {
         check_report_path(input, &report, args.overwrite)?;
     }
+    let sidecar = crate::report::meta::sidecar_path(&report);
+    let lock = crate::report::lock::lock_path(&report);
+    let taken = [
+        (input, "the input"),
+        (report.as_path(), "the report"),
+        (sidecar.as_path(), "the report's sidecar"),
+        (lock.as_path(), "the report's lock file"),
+    ];
+    for (path, what) in &taken[2..] {
+        if crate::report::files::same_file(input, path) {
+            bail!(
+                "the report {} would put {what} {} on the input file: pass another --report PATH",
+                report.display(),
+                path.display()
+            );
+        }
+    }
+    let summary_json = match args.summary_json {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => Some(SummaryJson::Stdout),
+        Some(path) => {
+            crate::report::files::check_summary_json(&path, args.overwrite, &taken)?;
+            Some(SummaryJson::File(path))
+        }
+    };
     Ok(OutputConfig {
         report,
         overwrite: args.overwrite,
-        summary_json: args.summary_json,
+        summary_json,
         progress: ProgressMode::detect(quiet),
         quiet,
     })

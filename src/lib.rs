@@ -5,10 +5,15 @@
 //! through one limiter and N workers, `report` writes what happened. `api` is the tenant's
 //! HTTP API, `sim` a local stand-in for it.
 
+// Every message goes through `console` (`outln!` / `errln!`), which never panics on a closed
+// stdout or stderr; the standard print macros do.
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+
 pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod console;
 pub mod engine;
 pub mod exit_codes;
 pub mod input;

@@ -29,6 +29,9 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(BarAwareStderr)
+        // Its own reports of a failed write go through `eprintln!`, which panics on a closed
+        // stderr.
+        .log_internal_errors(false)
         .with_target(verbose > 0);
     let result = match format {
         LogFormat::Text => builder
@@ -56,14 +59,18 @@ impl Write for BarAwareStderr {
         // tracing-subscriber formats a whole event and writes it at once, so suspending the
         // bar per write keeps each log line intact.
         let bar = ACTIVE_BAR.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match bar {
-            Some(bar) => bar.suspend(|| io::stderr().lock().write_all(buf))?,
-            None => io::stderr().lock().write_all(buf)?,
-        }
+        // A log line that cannot be written (stderr a closed pipe) is lost, and only that: an
+        // error here would make tracing-subscriber report it with `eprintln!`, which panics in
+        // whatever task was logging.
+        let _ = match bar {
+            Some(bar) => bar.suspend(|| io::stderr().lock().write_all(buf)),
+            None => io::stderr().lock().write_all(buf),
+        };
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()
+        let _ = io::stderr().flush();
+        Ok(())
     }
 }

@@ -74,6 +74,13 @@ impl Progress {
         }
     }
 
+    /// A cheap handle that prints messages above the bar (see `Notices`).
+    pub(crate) fn notices(&self) -> Notices {
+        Notices {
+            bar: self.bar.clone(),
+        }
+    }
+
     /// After rows were written.
     pub fn update(&mut self, tally: &Tally, counters: &Counters) {
         if let Some(bar) = &self.bar {
@@ -125,6 +132,25 @@ impl Progress {
             bar.set_message(message(tally, counters));
             bar.finish();
             crate::logging::set_active_bar(None);
+        }
+    }
+}
+
+/// Prints whole messages to stderr while the progress bar may be on screen: the bar is cleared,
+/// the message written, the bar drawn again below it. Written straight over the bar, a
+/// message is clipped to a line or erased at the bar's next redraw. Cheap to clone; for tasks
+/// that do not own the bar (the Ctrl-C handler).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Notices {
+    bar: Option<ProgressBar>,
+}
+
+impl Notices {
+    /// Writes `text` and a newline to stderr; never panics, a failed write is lost.
+    pub(crate) fn say(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| crate::console::errln!("{text}")),
+            None => crate::console::errln!("{text}"),
         }
     }
 }

@@ -114,6 +114,8 @@ enum Kind {
         origin: TokenOrigin,
         /// The JWT's `exp`, when the token is a JWT that has one.
         expires: Option<SystemTime>,
+        /// The first 12 hex digits of the token's SHA-256: tells tokens apart, reveals nothing.
+        fingerprint: String,
     },
     /// Tokens minted from a key file.
     Minting(Arc<Minter>),
@@ -130,6 +132,7 @@ impl TokenSource {
             kind: Kind::Static {
                 bearer: Arc::new(Bearer::new(token, 1)?),
                 expires: jwt::unverified_exp(token.expose_secret()),
+                fingerprint: fingerprint(token),
                 origin,
             },
         })
@@ -211,6 +214,15 @@ impl TokenSource {
         }
     }
 
+    /// Who sends, in words safe to record (the report's sidecar) and compare between runs:
+    /// `accessID <id>` for a key file, `token sha256:<12 hex digits>` for a ready token.
+    pub(crate) fn identity(&self) -> String {
+        match &self.kind {
+            Kind::Static { fingerprint, .. } => format!("token sha256:{fingerprint}"),
+            Kind::Minting(m) => format!("accessID {}", m.key.access_id()),
+        }
+    }
+
     /// Tokens minted so far (0 for a ready token).
     pub fn n_minted(&self) -> u64 {
         match &self.kind {
@@ -236,6 +248,17 @@ impl TokenSource {
         tracing::warn!("{message}");
         true
     }
+}
+
+/// The first 12 hex digits (48 bits) of the token's SHA-256: enough to tell two tokens apart,
+/// far too little to recover or forge one.
+fn fingerprint(token: &SecretString) -> String {
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.expose_secret().as_bytes());
+    digest.as_ref()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The warning for a ready token expiring at `exp` when the run ends at `now + run_takes`.
@@ -504,6 +527,25 @@ mod tests {
 
     use super::*;
     use crate::api::keyfile::tests::{PKCS1, test_key};
+
+    #[test]
+    fn identity_names_the_sender_never_the_secret() {
+        let secret = "ready-token-e3b0c44298fc";
+        let src = TokenSource::fixed(&SecretString::from(secret.to_string())).unwrap();
+        let id = src.identity();
+        assert!(id.starts_with("token sha256:"), "{id}");
+        let hex = id.trim_start_matches("token sha256:");
+        assert_eq!(hex.len(), 12);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert!(!id.contains(secret));
+        let other = TokenSource::fixed(&SecretString::from("another".to_string())).unwrap();
+        assert_ne!(other.identity(), id);
+        let key = Arc::new(test_key());
+        let minting =
+            TokenSource::minting(key.clone(), Duration::from_secs(600), Arc::new(SystemClock))
+                .unwrap();
+        assert_eq!(minting.identity(), format!("accessID {}", key.access_id()));
+    }
 
     /// A clock that moves only when told.
     struct FakeClock(Mutex<SystemTime>);

@@ -15,7 +15,8 @@ use crate::api::endpoints::Endpoints;
 use crate::api::jwt;
 use crate::api::keyfile::KeyFile;
 use crate::cli::DemoArgs;
-use crate::config::{Confirm, OutputConfig, RunConfig};
+use crate::config::{Confirm, OutputConfig, RunConfig, SummaryJson};
+use crate::console::{errln, outln};
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;
 use crate::exit_codes::ExitCode;
@@ -75,7 +76,7 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     .await?;
 
     if !quiet {
-        eprintln!(
+        errln!(
             "Demo: a DS100 simulator on {} holds {n_before} credentials (samples/demo-tenant.csv).\n\
              Offboarding the {} rows of samples/demo-offboarding.csv against it: some rows delete, some\n\
              are absent or point at the wrong user, some are invalid or repeated, and the simulator\n\
@@ -95,7 +96,7 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         output: OutputConfig {
             report: report.clone(),
             overwrite: true, // the demo's own scratch report
-            summary_json: Some(summary_path.clone()),
+            summary_json: Some(SummaryJson::File(summary_path.clone())),
             progress: ProgressMode::detect(quiet),
             quiet,
         },
@@ -128,12 +129,12 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let n_after = sim.store().len();
     sim.shutdown().await;
     if !quiet {
-        println!(
+        outln!(
             "\nSimulator: {n_before} credentials before, {n_after} after; it answered {} requests ({} with 429).",
             stats.requests,
             stats.by_status.get(&429).copied().unwrap_or(0)
         );
-        println!(
+        outln!(
             "Open the report to see every row's outcome: {}",
             report.display()
         );
@@ -144,7 +145,7 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let code = match (code, outcome) {
         (ExitCode::RowFailures, Ok(())) => {
             if !quiet {
-                println!(
+                outln!(
                     "The demo ended as designed: the rows needing attention are the sample's deliberate \
                      mistakes (a real run ending like this exits 1)."
                 );
@@ -153,12 +154,12 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         }
         (code, Ok(())) => code,
         (code, Err(why)) => {
-            eprintln!("error: the demo did not end as designed: {why}");
+            errln!("error: the demo did not end as designed: {why}");
             code.merge(ExitCode::RowFailures)
         }
     };
     if !quiet {
-        println!(
+        outln!(
             "Next: `ds100-offboard validate your.csv`, then `ds100-offboard run your.csv --dry-run` against your tenant."
         );
     }

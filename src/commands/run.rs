@@ -4,16 +4,21 @@
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::TokenSource;
 use crate::api::client::{ApiClient, ClientOptions};
-use crate::config::RunConfig;
+use crate::config::{RunConfig, SummaryJson};
+use crate::console::errln;
 use crate::engine::{self, Counters, Mode, PipelineOptions, RowSet, Shared, StopReason};
 use crate::exit_codes::ExitCode;
 use crate::input::{InputFile, InputOptions};
-use crate::progress::Progress;
+use crate::progress::{Notices, Progress};
+use crate::report::files;
+use crate::report::lock::ReportLock;
+use crate::report::meta::{self, ReportMeta, ReportMode};
 use crate::report::resume::PriorReport;
 use crate::report::status::Status;
 use crate::report::summary::{Summary, Tally};
@@ -25,7 +30,18 @@ fn is_final_in(mode: Mode) -> impl Fn(Status) -> bool {
     move |s| s.is_final() || (mode == Mode::DryRun && s == Status::WouldDelete)
 }
 
+/// What the report's sidecar calls this mode (`--verify` is a delete run).
+fn report_mode(mode: Mode) -> ReportMode {
+    match mode {
+        Mode::DryRun => ReportMode::DryRun,
+        Mode::Delete { .. } => ReportMode::Delete,
+    }
+}
+
 pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
+    let started = SystemTime::now();
+    // One run per report, from before it is read (resume) or created until the end.
+    let _lock = ReportLock::acquire(&cfg.output.report)?;
     let input = InputFile::open(
         &cfg.input,
         &InputOptions {
@@ -48,8 +64,13 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let mut carried = Tally::default();
     let mut done = RowSet::default();
     let mut complete_len = None;
+    let mut recorded = None;
     if cfg.resume {
         let prior = PriorReport::read(&cfg.output.report, scan.n_rows)?;
+        // Another tenant's or another mode's report is another job: refused before anything.
+        let meta = ReportMeta::read(&cfg.output.report)?;
+        meta.check_resume(&cfg.output.report, report_mode(cfg.mode), &tenant)?;
+        recorded = Some(meta);
         if prior.had_partial_tail {
             tracing::warn!(
                 "the report ends with a half-written row (the run was killed); it is dropped and that row done again"
@@ -62,7 +83,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         )?;
         if rplan.rows_to_write() == 0 {
             if !cfg.output.quiet {
-                eprintln!(
+                errln!(
                     "Nothing to resume: every one of the {} rows already has a final status in {}. Nothing was sent.",
                     scan.n_rows,
                     cfg.output.report.display()
@@ -87,7 +108,10 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     // Before the go-ahead, so an operator told the token runs out can still stop.
     let tokens = TokenSource::new(&cfg.credentials)?;
     if !cfg.output.quiet {
-        eprintln!("  credentials      {}", tokens.describe());
+        errln!("  credentials      {}", tokens.describe());
+    }
+    if let Some(warning) = recorded.and_then(|m| m.identity_warning(&tokens.identity())) {
+        tracing::warn!("{warning}");
     }
     tokens.warn_if_expires_within(plan.estimated_duration());
     safety::approve(&plan, cfg.confirm, cfg.max_deletes)?;
@@ -104,22 +128,28 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     if cfg.mode == Mode::DryRun {
         client = client.read_only();
     }
-    if let Some(path) = &cfg.output.summary_json {
-        // Found out now, not after the deletions (exit 2 means nothing was sent).
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot write --summary-json {}: {e}; nothing was sent",
-                    path.display()
-                )
-            })?;
+    if let Some(SummaryJson::File(path)) = &cfg.output.summary_json {
+        // Found out now, not after the deletions (exit 2 means nothing was sent); nothing is
+        // left behind, so a run that stops here can be started again as it was.
+        files::probe_writable(path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write --summary-json {}: {e}; nothing was sent",
+                path.display()
+            )
+        })?;
     }
     let writer = match complete_len {
         Some(len) => ReportWriter::append(&cfg.output.report, len)?,
-        None => ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?,
+        None => {
+            let meta = ReportMeta::new(
+                report_mode(cfg.mode),
+                Some(tenant.clone()),
+                Some(tokens.identity()),
+                &cfg.input,
+                started,
+            );
+            meta::create_report(&cfg.output.report, cfg.output.overwrite, &meta)?
+        }
     };
 
     let shared = Arc::new(Shared {
@@ -135,8 +165,12 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         stop_after: cfg.stop_after,
         failure_streak: Default::default(),
     });
-    let signals = tokio::spawn(handle_interrupts(shared.clone(), cfg.output.quiet));
     let progress = Progress::new(scan.n_rows - carried.total(), cfg.output.progress);
+    let signals = tokio::spawn(handle_interrupts(
+        shared.clone(),
+        progress.notices(),
+        cfg.output.quiet,
+    ));
     let opts = PipelineOptions {
         concurrency: cfg.concurrency,
     };
@@ -155,12 +189,10 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         Ok(o) => o,
         Err(e) => {
             // Requests may have been sent: this is no longer a "nothing sent" exit 2.
-            eprintln!("error: {e:#}");
-            eprintln!(
-                "The report is valid up to its last complete row; fix the cause, then resume."
-            );
+            errln!("error: {e:#}");
+            errln!("The report is valid up to its last complete row; fix the cause, then resume.");
             if let Some(cmd) = resume_command(&cfg) {
-                eprintln!("To resume: {cmd}");
+                errln!("To resume: {cmd}");
             }
             return Ok(ExitCode::RowFailures);
         }
@@ -197,27 +229,33 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         summary.resume_command = resume_command(&cfg);
     }
     summary.exit_code = code.code();
-    super::publish(&summary, &cfg.output)?;
+    if let Err(e) = super::publish(&summary, &cfg.output) {
+        // Requests were sent: not the "nothing was sent" exit 2.
+        errln!("error: {e:#}");
+        code = code.merge(ExitCode::RowFailures);
+    }
     Ok(code)
 }
 
 /// First Ctrl-C (or SIGTERM): stop dispatching, let requests in flight finish, account for
 /// the rest. Second: exit at once; the report stays valid up to its last complete row.
-async fn handle_interrupts(shared: Arc<Shared>, quiet: bool) {
+/// Messages go through `notices`, above the progress bar; they are printed after the stop, so
+/// that an output that fails or blocks (a closed pipe) can never keep the run going.
+async fn handle_interrupts(shared: Arc<Shared>, notices: Notices, quiet: bool) {
     if !next_signal().await {
         return;
     }
-    if !quiet {
-        eprintln!(
-            "\nInterrupted: no new rows start; requests in flight finish (at most --timeout). \
-             Press Ctrl-C again to exit at once."
-        );
-    }
     shared.stop(StopReason::Interrupted);
     shared.abort.cancel();
+    if !quiet {
+        notices.say(
+            "Interrupted: no new rows start; requests in flight finish (at most --timeout). \
+             Press Ctrl-C again to exit at once.",
+        );
+    }
     if next_signal().await {
-        eprintln!(
-            "Exiting at once; the report is valid up to its last complete row. Resume with --resume."
+        notices.say(
+            "Exiting at once; the report is valid up to its last complete row. Resume with --resume.",
         );
         std::process::exit(i32::from(ExitCode::Interrupted.code()));
     }

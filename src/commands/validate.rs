@@ -1,17 +1,21 @@
 //! `validate`: the offline check of an input file; writes a validation report, sends nothing.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::config::ValidateConfig;
 use crate::exit_codes::ExitCode;
 use crate::input::{InputFile, InputOptions, RowCheck};
+use crate::report::lock::ReportLock;
+use crate::report::meta::{self, ReportMeta, ReportMode};
 use crate::report::row::ReportRow;
 use crate::report::status::Status;
 use crate::report::summary::{Summary, Tally};
-use crate::report::writer::ReportWriter;
 
 pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let started_at = SystemTime::now();
+    // One command per report: a run writing this report is not overwritten from here.
+    let _lock = ReportLock::acquire(&cfg.output.report)?;
     let input = InputFile::open(
         &cfg.input,
         &InputOptions {
@@ -19,7 +23,8 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
         },
     )?;
     let scan = input.scan()?;
-    let mut writer = ReportWriter::create(&cfg.output.report, cfg.output.overwrite)?;
+    let meta = ReportMeta::new(ReportMode::Validate, None, None, &cfg.input, started_at);
+    let mut writer = meta::create_report(&cfg.output.report, cfg.output.overwrite, &meta)?;
     let mut tally = Tally::default();
     for item in input.rows(&scan.duplicates)? {
         let row = item?;

@@ -1,5 +1,8 @@
-//! The report: its rows and statuses, the writer, the end summary.
+//! The report: its rows and statuses, the writer, the end summary; its sidecar and its lock.
 
+pub(crate) mod files;
+pub(crate) mod lock;
+pub(crate) mod meta;
 pub mod resume;
 pub mod row;
 pub mod status;

@@ -187,11 +187,23 @@ impl Summary {
         let found_any = ["deleted", "would_delete", "mismatch", "ambiguous"]
             .iter()
             .any(|st| count(st) > 0);
-        if self.command != "validate" && count("absent") > 0 && !found_any {
+        let n_absent = count("absent");
+        if self.command != "validate" && n_absent > 0 && !found_any {
+            // Only rows that were checked can be said to match nothing: an interrupted run's
+            // skipped rows (and invalid or repeated ones) were never asked about.
+            let what = if n_absent == self.rows {
+                "no row matched a credential on the tenant (all absent)".to_string()
+            } else {
+                format!(
+                    "none of the {n_absent} row(s) checked matched a credential on the tenant \
+                     (the other {} not checked, or without an answer)",
+                    self.rows - n_absent
+                )
+            };
             writeln!(
                 out,
-                "  note             no row matched a credential on the tenant (all absent): if that is \
-                 unexpected, check --base-url — a wrong path is answered 404 like a credential that is gone"
+                "  note             {what}: if that is unexpected, check --base-url — a wrong \
+                 path is answered 404 like a credential that is gone"
             )?;
         }
         let verdict = match self.exit_code {
@@ -212,10 +224,17 @@ impl Summary {
         Ok(())
     }
 
-    /// Writes the JSON form to `path`.
+    /// The JSON form.
+    pub fn to_json(&self) -> anyhow::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).context("encoding the summary")
+    }
+
+    /// Writes the JSON form to `path`, replacing it whole (a symlink there is replaced, not
+    /// followed).
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let json = serde_json::to_vec_pretty(self).context("encoding the summary")?;
-        std::fs::write(path, json).with_context(|| format!("writing summary {}", path.display()))
+        let json = self.to_json()?;
+        super::files::write_atomic(path, &json)
+            .with_context(|| format!("writing summary {}", path.display()))
     }
 }
 
@@ -235,6 +254,46 @@ mod tests {
         assert_eq!(t.failures(), 1);
         assert_eq!(t.exit_code(), ExitCode::RowFailures);
         assert_eq!(t.brief(), "deleted 2 · duplicate 1 · skipped 1");
+    }
+
+    fn printed(s: &Summary) -> String {
+        let mut text = Vec::new();
+        s.print(&mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn the_all_absent_note_counts_only_rows_checked() {
+        let mut t = Tally::default();
+        for _ in 0..3 {
+            t.add(Status::Absent);
+        }
+        let s = Summary::new("run --dry-run", Path::new("i"), Path::new("r"), &t);
+        assert!(printed(&s).contains("no row matched a credential on the tenant (all absent)"));
+        for _ in 0..5 {
+            t.add(Status::Skipped);
+        }
+        let text = printed(&Summary::new(
+            "run --dry-run",
+            Path::new("i"),
+            Path::new("r"),
+            &t,
+        ));
+        assert!(!text.contains("(all absent)"), "{text}");
+        assert!(
+            text.contains(
+                "none of the 3 row(s) checked matched a credential on the tenant (the other 5"
+            ),
+            "{text}"
+        );
+        t.add(Status::WouldDelete);
+        let text = printed(&Summary::new(
+            "run --dry-run",
+            Path::new("i"),
+            Path::new("r"),
+            &t,
+        ));
+        assert!(!text.contains("matched a credential"), "{text}");
     }
 
     #[test]
