@@ -963,3 +963,27 @@ fn an_interrupted_dry_run_counts_only_the_rows_it_checked() {
         "counts the {n_absent} rows checked: {note}"
     );
 }
+
+/// `--overwrite` replaces a report, never the file a planted symlink at the report's path
+/// points at.
+#[test]
+fn overwrite_never_follows_a_symlink_at_the_report_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(2, 61_900);
+    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    let victim = write(dir.path(), "victim.txt", "keep me\n");
+    let report = dir.path().join("in.report.csv");
+    std::os::unix::fs::symlink(&victim, &report).unwrap();
+    let out = sim
+        .run_cmd(&input)
+        .args(FAST)
+        .arg("--overwrite")
+        .assert()
+        .get_output()
+        .clone();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+    assert_eq!(sim.stat("requests"), 0, "nothing was sent");
+    assert_eq!(sim.store().len(), 2);
+}

@@ -34,7 +34,9 @@ impl ReportWriter {
         } else {
             opts.create_new(true);
         }
-        let file = opts.open(path).map_err(|e| {
+        // A symlink planted at the report's path is refused, not followed (create_new alone
+        // refuses it too; --overwrite would otherwise truncate whatever it points at).
+        let file = super::files::open_no_follow(&mut opts, path).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 anyhow::anyhow!("{}", existing_report_message(path))
             } else {
