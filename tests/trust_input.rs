@@ -304,6 +304,29 @@ fn a_device_serial_that_lost_its_zeros_is_never_absent() {
     assert!(r.stderr.contains("shorter"), "{}", r.stderr);
 }
 
+/// A file gives no length to compare with (one row, or every serial damaged alike): a device
+/// lookup that finds nothing is tried once more with a `0` in front. A credential there makes
+/// the row a mismatch; nothing there leaves a truly absent row `absent`.
+#[test]
+fn without_evidence_in_the_file_one_zero_padded_lookup_is_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n\
+         014010000001,40000001,{U1}\n\
+         014010000009,50000009,{U9}\n"
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    let r = out_of(sim.run_cmd(&input).args(FAST));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
+    assert!(rows[&1].error.contains("040000001"), "{:?}", rows[&1]);
+    assert_eq!(rows[&2].status, Status::Absent, "{:?}", rows[&2]);
+    assert_eq!((rows[&2].attempts, rows[&2].lookups), (1, 2));
+    assert_eq!(sorted(sim.store()), sorted(zeros_tenant()));
+}
+
 /// The same rule wherever a device lookup finding nothing would make a row `absent`: the dry
 /// run, `--verify` and rows resolved by the device alone.
 #[test]

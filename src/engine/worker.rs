@@ -14,7 +14,7 @@ use super::retry::{RetryPolicy, StatusClass, classify_status};
 use crate::api::auth::TokenSource;
 use crate::api::client::{Answer, ApiClient};
 use crate::api::types::{Credential, LookupRecord};
-use crate::input::{DeviceSerials, InputRow};
+use crate::input::{DeviceSerials, InputRow, Padding};
 use crate::report::row::{ReportRow, Spent};
 use crate::report::status::Status;
 
@@ -544,14 +544,17 @@ impl RowRun<'_> {
         }
     }
 
-    /// The lookup of `device` found nothing. When the input suggests the serial lost its
-    /// leading zeros (all digits, shorter than others of the file), its zero-padded forms are
-    /// looked up (at most two more requests, paced like every other): one that holds a
-    /// credential makes the row a mismatch; none makes it `not_found`, never `absent`. `None`
-    /// when nothing suggests damage.
+    /// The lookup of `device` found nothing: it may have lost its leading zeros. Its
+    /// zero-padded forms are looked up (at most two more requests, paced like every other; see
+    /// `DeviceSerials::padding`): one that holds a credential makes the row a mismatch. When
+    /// the input itself suggests damage (all digits, shorter than others of the file) and no
+    /// form holds one, or one could not be looked up, the row is `not_found`, never `absent`.
+    /// `None`: the row may be absent.
     async fn lost_zeros(&mut self, device: &str) -> Option<Ended> {
-        let forms = self.shared.device_serials.padded_forms(device);
-        if forms.is_empty() {
+        let Padding { forms, suspicious } = self.shared.device_serials.padding(device);
+        if !suspicious && self.unanswered {
+            // The speculative lookup is for a 404 nothing explains; a DELETE attempt that got
+            // no answer most likely removed the credential itself.
             return None;
         }
         let mut failures = Vec::new();
@@ -568,8 +571,13 @@ impl RowRun<'_> {
                 }
             }
         }
-        let why = matching::short_device_unknown(device, &forms, &failures);
-        Some(Ended::new(Status::NotFound, why))
+        if suspicious {
+            let why = matching::short_device_unknown(device, &forms, &failures);
+            return Some(Ended::new(Status::NotFound, why));
+        }
+        // Nothing in the file suggests damage and the device lookup itself answered: the row
+        // is absent even when the speculative lookup could not be made.
+        None
     }
 
     /// Every credential the device holds (404 = none).

@@ -72,7 +72,7 @@ use reader::{Check, DataReader, RecordSource};
 pub use dedup::DuplicateIndex;
 pub use fingerprint::Fingerprint;
 pub use reader::Rows;
-pub use serials::DeviceSerials;
+pub use serials::{DeviceSerials, Padding};
 
 /// How to read the input file.
 #[derive(Clone, Debug, Default)]

@@ -5,13 +5,26 @@
 //! answers 404 and the lookup finds nothing: without this it would end `absent` (done) while
 //! the credential still works. A serial made only of digits and shorter than other all-digit
 //! device serials of the same file is *short*: `validate` and the plan point at it, and a run
-//! looks up its zero-padded forms (the longer lengths the file uses) before calling it absent.
-//! It is never deleted on a guess.
+//! looks up its zero-padded forms (the longer lengths the file uses) before calling it absent;
+//! if none holds a credential the row is `not_found`, never `absent`. Any other all-digit
+//! serial that a lookup finds nothing under gets one lookup with a `0` in front (the file gives
+//! no length to pad to: a one-row file, or every serial damaged alike); a credential there makes
+//! the row a mismatch, nothing there leaves it `absent`. It is never deleted on a guess.
 
 use super::check::MAX_SERIAL_CHARS;
 
 /// How many padded forms a short serial is tried in: bounds the extra lookups per row.
 pub(crate) const MAX_PADDED_FORMS: usize = 2;
+
+/// The lookups to try when nothing is found under a device serial.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Padding {
+    /// Zero-padded forms of the serial, in the order to look them up.
+    pub forms: Vec<String>,
+    /// Whether the file itself suggests damage (the serial is short): then finding nothing
+    /// under any form is not proof of absence.
+    pub suspicious: bool,
+}
 
 /// How many valid rows have an all-digit device serial of each length (1–36).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +70,25 @@ impl DeviceSerials {
             return 0;
         };
         self.by_len[..longest].iter().sum()
+    }
+
+    /// What to look up when nothing is found under `device`: for a short serial its padded
+    /// forms (`padded_forms`, suspicious); for any other all-digit serial under 36 characters
+    /// the serial with one `0` in front; nothing for a serial with letters.
+    pub fn padding(&self, device: &str) -> Padding {
+        if self.is_short(device) {
+            return Padding {
+                forms: self.padded_forms(device),
+                suspicious: true,
+            };
+        }
+        if all_digits(device) && device.len() < MAX_SERIAL_CHARS {
+            return Padding {
+                forms: vec![format!("0{device}")],
+                suspicious: false,
+            };
+        }
+        Padding::default()
     }
 
     /// The zero-padded forms to look a short serial up in: the longer lengths the file's
@@ -139,5 +171,34 @@ mod tests {
         assert!(p.padded_forms("X1").is_empty());
         let tie = profile(&["0001", "00001", "1"]);
         assert_eq!(tie.padded_forms("1"), ["00001", "0001"]);
+    }
+
+    #[test]
+    fn padding_is_suspicious_only_for_short_serials() {
+        let p = profile(&["040000001", "40000002"]);
+        assert_eq!(
+            p.padding("40000002"),
+            Padding {
+                forms: vec!["040000002".into()],
+                suspicious: true
+            }
+        );
+        // No evidence in the file: one speculative zero.
+        assert_eq!(
+            p.padding("040000001"),
+            Padding {
+                forms: vec!["0040000001".into()],
+                suspicious: false
+            }
+        );
+        assert_eq!(
+            DeviceSerials::default().padding("7"),
+            Padding {
+                forms: vec!["07".into()],
+                suspicious: false
+            }
+        );
+        assert_eq!(p.padding("AB12"), Padding::default());
+        assert_eq!(p.padding(&"9".repeat(36)), Padding::default());
     }
 }
