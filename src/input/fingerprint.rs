@@ -204,7 +204,7 @@ impl Verifier {
             let mut probe = [0u8; 1];
             if read_full(&mut self.inner, &mut probe)? > 0 {
                 return Err(changed(format!(
-                    "it is longer now than the {} bytes the plan read (rows were added?)",
+                    "it is longer now than the {} bytes the plan read, as if rows were added",
                     self.expect.size
                 )));
             }

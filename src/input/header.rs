@@ -250,7 +250,10 @@ pub(crate) fn check_unknown_columns(path: &Path, cols: &Columns, ignore: &[Strin
     }
     let described: Vec<String> = suspicious.iter().map(|&i| cols.describe(i)).collect();
     let (what, verb) = if suspicious.len() == 1 {
-        (described[0].clone(), "is not a column")
+        (
+            described[0].clone(),
+            "is not a column the tool reads, but its name looks",
+        )
     } else {
         (
             format!(
@@ -258,7 +261,7 @@ pub(crate) fn check_unknown_columns(path: &Path, cols: &Columns, ignore: &[Strin
                 described[..described.len() - 1].join(", "),
                 described[described.len() - 1]
             ),
-            "are not columns",
+            "are not columns the tool reads, but their names look",
         )
     };
     let flags: Vec<String> = suspicious
@@ -266,7 +269,7 @@ pub(crate) fn check_unknown_columns(path: &Path, cols: &Columns, ignore: &[Strin
         .map(|&i| format!("--ignore-column {}", shell_word(&cols.names[i])))
         .collect();
     bail!(
-        "{}: {what} {verb} the tool reads, but the name looks like a credential field. It \
+        "{}: {what} {verb} like a credential field. It \
          stops rather than ignore it: a row whose userId is ignored would delete whatever \
          credential its device holds. Nothing was sent.\n\
          The columns it reads are tokenSerialNumber, deviceSerialNumber and userId (case, spaces \

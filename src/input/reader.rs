@@ -392,7 +392,7 @@ fn changed_error(path: &Path, how: &str, after_line: Option<u64>) -> anyhow::Err
         _ => " No row of it was read or sent.".to_string(),
     };
     anyhow!(
-        "the input changed after the plan: {} is not the file that was planned ({how}).{from} \
+        "the input changed after the plan: {} is not the file that was planned: {how}.{from} \
          Make sure nothing writes to it while the tool runs.",
         path.display()
     )
