@@ -65,6 +65,12 @@ pub struct InputArgs {
     /// Field delimiter; sniffed from the header when omitted (',' ';' or TAB). Example: --delimiter ';'
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+
+    /// A column whose name looks like a credential field (user, token, serial, device, id,
+    /// uuid, guid, email) but is not one; without it such a column stops the tool.
+    /// Repeatable; case and punctuation are ignored. Example: --ignore-column "Employee ID"
+    #[arg(long = "ignore-column", value_name = "NAME")]
+    pub ignore_columns: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -318,8 +324,8 @@ pub struct SimArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the demo report. Default: a fresh ds100-offboard-demo folder in the
-    /// system temp directory (replaced on every demo).
+    /// Where to write the demo report. Default: in the demo's own new folder in the system
+    /// temp directory (ds100-offboard-demo-XXXXXX, kept after the demo; its path is printed).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 }

@@ -20,6 +20,8 @@ use crate::rate::Rate;
 pub struct RunConfig {
     pub input: PathBuf,
     pub delimiter: Option<u8>,
+    /// `--ignore-column`: columns that look like credential fields but are not.
+    pub ignore_columns: Vec<String>,
     pub output: OutputConfig,
     pub endpoints: Endpoints,
     pub credentials: Credentials,
@@ -77,6 +79,7 @@ pub enum Confirm {
 pub struct ValidateConfig {
     pub input: PathBuf,
     pub delimiter: Option<u8>,
+    pub ignore_columns: Vec<String>,
     pub output: OutputConfig,
 }
 
@@ -87,6 +90,7 @@ impl ValidateConfig {
         Ok(ValidateConfig {
             input,
             delimiter: args.input.delimiter,
+            ignore_columns: args.input.ignore_columns,
             output,
         })
     }
@@ -108,6 +112,7 @@ impl RunConfig {
         Ok(RunConfig {
             input,
             delimiter: args.input.delimiter,
+            ignore_columns: args.input.ignore_columns,
             output,
             endpoints,
             credentials,

@@ -23,6 +23,13 @@ pub struct Plan {
     /// Rows that will be sent (valid, not duplicates).
     pub to_send: u64,
     pub needs_lookup: u64,
+    /// Rows to send that name no user: resolved by the device alone.
+    pub no_user: u64,
+    /// Rows whose device serial may have lost its leading zeros, and the sentence saying so.
+    pub short_devices: u64,
+    pub short_devices_note: String,
+    /// Columns of the input the tool does not read.
+    pub ignored_columns: Vec<String>,
     pub invalid: u64,
     pub duplicates: u64,
     pub rate: Rate,
@@ -42,6 +49,10 @@ impl Plan {
             rows: scan.n_rows,
             to_send: scan.n_valid,
             needs_lookup: scan.n_needs_lookup,
+            no_user: scan.n_no_user,
+            short_devices: scan.n_short_device,
+            short_devices_note: rows_with_short_device(scan),
+            ignored_columns: scan.ignored_columns.clone(),
             invalid: scan.n_invalid,
             duplicates: scan.n_duplicate,
             rate: Rate::per_second(1.0),
@@ -97,12 +108,34 @@ impl Plan {
             )?;
         }
         writeln!(out)?;
+        if self.no_user > 0 {
+            // Said in words: these rows delete whatever the device holds.
+            let what = if self.mode == Mode::DryRun {
+                "a real run would delete the credential the device holds, whoever it belongs to"
+            } else {
+                "the credential the device holds will be deleted, whoever it belongs to"
+            };
+            writeln!(
+                out,
+                "  no user named    {}: {what}",
+                rows_naming_no_user(self.no_user)
+            )?;
+        }
+        if self.short_devices > 0 {
+            writeln!(out, "  short serials    {}", self.short_devices_note)?;
+        }
         writeln!(
             out,
             "  invalid          {} (not sent; reasons in the report)",
             self.invalid
         )?;
         writeln!(out, "  duplicates       {} (not sent)", self.duplicates)?;
+        let ignored = if self.ignored_columns.is_empty() {
+            "none".to_string()
+        } else {
+            self.ignored_columns.join(", ")
+        };
+        writeln!(out, "  ignored columns  {ignored}")?;
         let secs = (self.estimated_duration().as_secs_f64().ceil() as u64).max(1);
         writeln!(
             out,
@@ -116,6 +149,31 @@ impl Plan {
         writeln!(out, "  report           {}", self.report)?;
         Ok(())
     }
+}
+
+/// "2 rows name no user" / "1 row names no user".
+pub(crate) fn rows_naming_no_user(n: u64) -> String {
+    if n == 1 {
+        "1 row names no user".to_string()
+    } else {
+        format!("{n} rows name no user")
+    }
+}
+
+/// The plan's and `validate`'s sentence about device serials that may have lost their zeros.
+pub(crate) fn rows_with_short_device(scan: &Scan) -> String {
+    let n = scan.n_short_device;
+    format!(
+        "{} an all-digit deviceSerialNumber shorter than the file's longest ({} digits), as if a \
+         spreadsheet dropped leading zeros: it is looked up zero-padded too and never counted \
+         absent",
+        if n == 1 {
+            "1 row has".to_string()
+        } else {
+            format!("{n} rows have")
+        },
+        scan.device_serials.longest().unwrap_or(0)
+    )
 }
 
 /// Applies `--max-deletes` and gets the go-ahead. Errors mean: nothing was sent, exit 2.

@@ -4,7 +4,8 @@
 //!
 //! Each file ends one of two ways: a whole-file error (exit 2, a message that says how to fix
 //! it, no report, not one request), or one report row per record where every bad row is
-//! `invalid` with a reason and is never sent. Never a panic. After a run the store is exactly
+//! `invalid` with a reason and is never sent; a header without rows is exit 1, "the file has no
+//! rows", with neither report nor request. Never a panic. After a run the store is exactly
 //! the tenant minus the credentials of the rows the report calls `deleted`, and the simulator
 //! received exactly the requests the report accounts for.
 
@@ -286,9 +287,32 @@ fn a_header_without_the_optional_columns_resolves_by_lookup() {
     );
 }
 
+/// An empty export is a mistake, not a job done: exit 1 and "the file has no rows", no report,
+/// nothing sent.
 #[test]
-fn a_header_only_file_has_nothing_to_do() {
-    check("header_only.csv", Expect::Rows(vec![]));
+fn a_header_only_file_says_it_has_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("header_only.csv");
+    let report = dir.path().join("r.csv");
+    let sim = tenant_sim();
+    let v = invoke(
+        bin()
+            .arg("validate")
+            .arg(&input)
+            .arg("--report")
+            .arg(&report),
+    );
+    let r = invoke(sim.run_cmd(&input).args(FAST).arg("--report").arg(&report));
+    for ran in [v, r] {
+        assert_eq!(ran.code, 1, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("the file has no rows"),
+            "{}",
+            ran.stderr
+        );
+        assert!(!report.exists());
+    }
+    assert_eq!(sim.stats()["requests"], 0);
 }
 
 /// Old Mac line ends (CR alone) parse into the right records, on the right lines.
@@ -387,14 +411,15 @@ fn formula_looking_values_are_invalid_and_escaped_in_the_report() {
 
 /// Serials a spreadsheet turned into numbers. Scientific notation and decimals are caught;
 /// a serial that merely lost its leading zeros is a valid-looking serial the tenant does not
-/// know, so the run deletes nothing: `absent` (unknown device) or `mismatch` (the user holds
-/// the zero-padded token on that device) — never a wrong deletion.
+/// know, so the run deletes nothing: `mismatch` either way — the device serial is shorter than
+/// the file's others and its zero-padded lookup finds the credential (row 1), or the user holds
+/// the zero-padded token on that device (row 2). Never a wrong deletion, never `absent`.
 #[test]
 fn numbers_with_lost_leading_zeros() {
     check(
         "lost_leading_zeros.csv",
         Expect::Rows(vec![
-            row(Status::Valid, Status::Absent, ""),
+            row(Status::Valid, Status::Mismatch, ""),
             row(Status::Valid, Status::Mismatch, ""),
             invalid("scientific notation; export the column as text"),
             invalid("decimal part; export the column as text"),
@@ -490,8 +515,8 @@ fn tenant_line(k: usize) -> String {
     format!("{},{},{}", c.token, c.device, c.user)
 }
 
-/// One cell of 10 MB in a data row: that row is invalid, its neighbours are deleted, and the
-/// report stays small (the echo is cut to 64 characters).
+/// One cell of 10 MB in a data row: a record longer than 1 MiB is refused as a whole-file
+/// error before anything is sent (reading it would take memory in proportion), naming its line.
 #[test]
 fn a_10_mb_field_in_a_row() {
     let dir = tempfile::tempdir().unwrap();
@@ -508,21 +533,8 @@ fn a_10_mb_field_in_a_row() {
     check_file(
         &input,
         &[],
-        &Expect::Rows(vec![
-            DELETED,
-            invalid("is 10485760 bytes long; a cell may hold at most 1024 bytes"),
-            DELETED,
-        ]),
+        &Expect::WholeFile("the record that starts on line 3 is longer than 1 MiB"),
     );
-    let out = dir.path().join("v.csv");
-    bin()
-        .arg("validate")
-        .arg(&input)
-        .arg("--report")
-        .arg(&out)
-        .assert()
-        .code(1);
-    assert!(std::fs::metadata(&out).unwrap().len() < 4096);
 }
 
 /// A 10 MB quoted cell full of delimiters, quotes and line breaks, in an extra column.
@@ -540,7 +552,7 @@ fn a_10_mb_quoted_field_with_embedded_delimiters_and_newlines() {
     check_file(
         &input,
         &[],
-        &Expect::Rows(vec![invalid("column 4 (\"note\") is"), DELETED]),
+        &Expect::WholeFile("the record that starts on line 2 is longer than 1 MiB"),
     );
 }
 

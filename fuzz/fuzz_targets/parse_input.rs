@@ -29,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
     let path = scratch();
     std::fs::write(path, data).expect("write the scratch file");
     for delimiter in [None, Some(b';'), Some(b'\t')] {
-        let Ok(input) = InputFile::open(path, &InputOptions { delimiter }) else {
+        let opts = InputOptions {
+            delimiter,
+            ..InputOptions::default()
+        };
+        let Ok(input) = InputFile::open(path, &opts) else {
             continue;
         };
         let scan = input.scan().expect("scanning a regular file never fails");
@@ -40,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(scan.n_needs_lookup <= scan.n_valid);
         let mut n_rows = 0u64;
         let mut last_line = 1u64;
-        for row in input.rows(&scan.duplicates).expect("a second pass opens") {
+        for row in input.rows(&scan).expect("a second pass opens") {
             let row = row.expect("reading a regular file never fails");
             n_rows += 1;
             assert_eq!(row.row, n_rows);

@@ -43,8 +43,21 @@ const DESIGNED: [(&str, u64); 6] = [
 const DEMO_KEY: &str = include_str!("../../samples/demo-DO-NOT-USE-key.json");
 
 pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join("ds100-offboard-demo");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // A fresh directory only this user can open, every time: a fixed name in the shared temp
+    // directory could be a symlink someone else planted. Kept after the run for the report.
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("ds100-offboard-demo-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let dir = builder
+        .tempdir()
+        .with_context(|| {
+            format!(
+                "creating a directory for the demo in {}",
+                std::env::temp_dir().display()
+            )
+        })?
+        .keep();
     let seed_path = dir.join("demo-tenant.csv");
     let input_path = dir.join("demo-offboarding.csv");
     std::fs::write(&seed_path, TENANT_CSV)
@@ -78,11 +91,13 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     if !quiet {
         errln!(
             "Demo: a DS100 simulator on {} holds {n_before} credentials (samples/demo-tenant.csv).\n\
+             The demo's files go to {}.\n\
              Offboarding the {} rows of samples/demo-offboarding.csv against it: some rows delete, some\n\
              are absent or point at the wrong user, some are invalid or repeated, and the simulator\n\
              answers 429 twice along the way. Requests carry RS256 tokens minted from the throwaway\n\
              key samples/demo-DO-NOT-USE-key.json, which the simulator verifies as RSA would.\n",
             sim.url(),
+            dir.display(),
             INPUT_CSV
                 .lines()
                 .skip(1)
@@ -93,6 +108,7 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let cfg = RunConfig {
         input: input_path,
         delimiter: None,
+        ignore_columns: Vec::new(),
         output: OutputConfig {
             report: report.clone(),
             overwrite: true, // the demo's own scratch report

@@ -46,9 +46,14 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         &cfg.input,
         &InputOptions {
             delimiter: cfg.delimiter,
+            ignore_columns: cfg.ignore_columns.clone(),
         },
     )?;
-    let scan = input.scan()?;
+    let scan = Arc::new(input.scan()?);
+    if scan.n_rows == 0 {
+        errln!("error: {}", crate::input::no_rows_message(&cfg.input));
+        return Ok(ExitCode::RowFailures);
+    }
     let tenant = cfg.endpoints.api_root().to_string();
     let command = if cfg.mode == Mode::DryRun {
         "run --dry-run"
@@ -77,7 +82,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
             );
         }
         let rplan = prior.plan(
-            input.rows(&scan.duplicates)?,
+            input.rows(&scan)?,
             is_final_in(cfg.mode),
             &cfg.output.report,
         )?;
@@ -97,6 +102,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         }
         plan.to_send = rplan.to_send;
         plan.needs_lookup = rplan.to_send_needing_lookup;
+        plan.no_user = rplan.to_send_naming_no_user;
         plan.carried_over = Some(rplan.carried.total());
         carried = rplan.carried;
         done = rplan.done;
@@ -115,6 +121,8 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     }
     tokens.warn_if_expires_within(plan.estimated_duration());
     safety::approve(&plan, cfg.confirm, cfg.max_deletes)?;
+    // The confirmation may have waited for minutes: what is sent must be what was planned.
+    input.check_unchanged(&scan)?;
 
     // Everything that can fail on setup fails before the report is touched.
     let mut client = ApiClient::new(
@@ -164,6 +172,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         counters: Counters::default(),
         stop_after: cfg.stop_after,
         failure_streak: Default::default(),
+        device_serials: scan.device_serials.clone(),
     });
     let progress = Progress::new(scan.n_rows - carried.total(), cfg.output.progress);
     let signals = tokio::spawn(handle_interrupts(
@@ -177,7 +186,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let result = engine::run_pipeline(
         shared.clone(),
         input,
-        scan.duplicates,
+        scan.clone(),
         writer,
         progress,
         opts,

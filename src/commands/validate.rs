@@ -3,8 +3,9 @@
 use std::time::{Instant, SystemTime};
 
 use crate::config::ValidateConfig;
+use crate::console::errln;
 use crate::exit_codes::ExitCode;
-use crate::input::{InputFile, InputOptions, RowCheck};
+use crate::input::{InputFile, InputOptions, RowCheck, Scan};
 use crate::report::lock::ReportLock;
 use crate::report::meta::{self, ReportMeta, ReportMode};
 use crate::report::row::ReportRow;
@@ -20,20 +21,36 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
         &cfg.input,
         &InputOptions {
             delimiter: cfg.delimiter,
+            ignore_columns: cfg.ignore_columns.clone(),
         },
     )?;
     let scan = input.scan()?;
+    if scan.n_rows == 0 {
+        errln!("error: {}", crate::input::no_rows_message(&cfg.input));
+        return Ok(ExitCode::RowFailures);
+    }
+    if !cfg.output.quiet {
+        print_file_notes(&scan);
+    }
     let meta = ReportMeta::new(ReportMode::Validate, None, None, &cfg.input, started_at);
     let mut writer = meta::create_report(&cfg.output.report, cfg.output.overwrite, &meta)?;
     let mut tally = Tally::default();
-    for item in input.rows(&scan.duplicates)? {
+    for item in input.rows(&scan)? {
         let row = item?;
         let (status, error) = match &row.check {
-            RowCheck::Valid if row.needs_lookup() => (
-                Status::Valid,
-                "tokenSerialNumber or userId empty: a run resolves it by a device lookup".into(),
-            ),
-            RowCheck::Valid => (Status::Valid, String::new()),
+            RowCheck::Valid => {
+                let mut notes = Vec::new();
+                if row.needs_lookup() {
+                    notes.push(
+                        "tokenSerialNumber or userId empty: a run resolves it by a device lookup"
+                            .to_string(),
+                    );
+                }
+                if scan.device_serials.is_short(&row.device) {
+                    notes.push(scan.device_serials.describe_short(&row.device));
+                }
+                (Status::Valid, notes.join("; "))
+            }
             RowCheck::Invalid { reason } => (Status::Invalid, reason.clone()),
             RowCheck::Duplicate { first_row } => {
                 (Status::Duplicate, format!("repeats row {first_row}"))
@@ -47,4 +64,24 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
         .with_elapsed(started.elapsed());
     super::publish(&summary, &cfg.output)?;
     Ok(tally.exit_code())
+}
+
+/// What the file as a whole means for a run: the columns it ignores, the rows it would resolve
+/// by the device alone, the device serials that may have lost their leading zeros.
+fn print_file_notes(scan: &Scan) {
+    if !scan.ignored_columns.is_empty() {
+        errln!("Ignored columns: {}", scan.ignored_columns.join(", "));
+    }
+    if scan.n_no_user > 0 {
+        errln!(
+            "{}: a run deletes the credential the device holds, whoever it belongs to",
+            crate::safety::rows_naming_no_user(scan.n_no_user)
+        );
+    }
+    if scan.n_short_device > 0 {
+        errln!(
+            "{}; the report's note says which",
+            crate::safety::rows_with_short_device(scan)
+        );
+    }
 }

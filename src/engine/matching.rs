@@ -186,6 +186,45 @@ pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
     ))
 }
 
+/// The device lookup of `device` found nothing, but its zero-padded form `padded` holds
+/// `held`: the row's serial lost its leading zeros and the credential it meant still works.
+/// A mismatch, never a deletion on a guess.
+pub fn lost_device_zeros(device: &str, padded: &str, held: &[Record]) -> String {
+    let listed = held
+        .iter()
+        .take(3)
+        .map(|r| format!("token {} (user {})", show(&r.token), show(&r.user)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if held.len() > 3 {
+        format!(" and {} more", held.len() - 3)
+    } else {
+        String::new()
+    };
+    format!(
+        "device {device} holds no DS100 credential, but device {padded} holds {listed}{more}: \
+         {device} looks like {padded} with its leading zeros lost, e.g. by a spreadsheet; \
+         format the column as text, fix the value and run the row again; nothing was deleted"
+    )
+}
+
+/// Nothing under `device`, nor under its zero-padded forms `tried`, but the serial is shorter
+/// than others of the file: it may be damaged, so the row is not counted as done. `failures`
+/// are lookups of padded forms that got no answer.
+pub fn short_device_unknown(device: &str, tried: &[String], failures: &[String]) -> String {
+    let failed = if failures.is_empty() {
+        String::new()
+    } else {
+        format!(" (a padded lookup failed: {})", failures.join("; "))
+    };
+    format!(
+        "device {device} holds no DS100 credential and neither does {}{failed}, but {device} is \
+         shorter than other device serials of this file, as if a spreadsheet dropped its \
+         leading zeros: check the serial on the device and fix the value; not counted as absent",
+        tried.join(" or ")
+    )
+}
+
 /// When `wanted` and `held` differ only in leading zeros: the sentence that says so.
 fn lost_zeros_hint(wanted: &str, held: &str) -> Option<String> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -303,6 +342,18 @@ mod tests {
         assert_eq!(lost_zeros_hint("0A1", "A1"), None);
         assert!(lost_zeros_hint("000", "0").is_some());
         assert_eq!(lost_zeros_hint("12", "12"), None);
+    }
+
+    #[test]
+    fn lost_device_zeros_wording() {
+        let msg = lost_device_zeros("40000001", "040000001", &[h("014010000001", U1)]);
+        assert!(msg.starts_with("device 40000001 holds no DS100 credential, but device 040000001 holds token 014010000001"), "{msg}");
+        assert!(msg.contains("leading zeros lost"), "{msg}");
+        let msg = short_device_unknown("4000009", &["004000009".into(), "04000009".into()], &[]);
+        assert!(
+            msg.contains("neither does 004000009 or 04000009, but"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::sync::{Mutex, mpsc};
 
-use crate::input::{DuplicateIndex, InputFile, InputRow, RowCheck};
+use crate::input::{InputFile, InputRow, RowCheck, Scan};
 use crate::progress::Progress;
 use crate::report::row::ReportRow;
 use crate::report::status::Status;
@@ -42,12 +42,13 @@ pub struct PipelineOptions {
 /// Rows of the input the pipeline leaves out (`--resume`: already final in the report).
 pub use crate::report::resume::RowSet;
 
-/// Streams `input` through the workers into `writer`. Returns when every input row has a
-/// report row (or an I/O error makes that impossible).
+/// Streams the rows of the plan `scan` of `input` through the workers into `writer`. Returns
+/// when every input row has a report row, or when that became impossible: an I/O error, or an
+/// input that is no longer the planned one (then no row past the change is sent).
 pub async fn run_pipeline(
     shared: Arc<Shared>,
     input: InputFile,
-    duplicates: DuplicateIndex,
+    scan: Arc<Scan>,
     writer: ReportWriter,
     progress: Progress,
     opts: PipelineOptions,
@@ -75,7 +76,7 @@ pub async fn run_pipeline(
     let runtime = tokio::runtime::Handle::current();
     let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut jobs = batch::BatchSender::new(&jobs_tx, runtime, JOB_BATCH);
-        for item in input.rows(&duplicates)? {
+        for item in input.rows(&scan)? {
             let row = item?;
             if done.contains(row.row) {
                 continue;

@@ -14,7 +14,7 @@ use super::retry::{RetryPolicy, StatusClass, classify_status};
 use crate::api::auth::TokenSource;
 use crate::api::client::{Answer, ApiClient};
 use crate::api::types::{Credential, LookupRecord};
-use crate::input::InputRow;
+use crate::input::{DeviceSerials, InputRow, Padding};
 use crate::report::row::{ReportRow, Spent};
 use crate::report::status::Status;
 
@@ -71,6 +71,9 @@ pub struct Shared {
     pub stop_after: u64,
     /// The current run of consecutive failed rows, in completion order.
     pub failure_streak: std::sync::Mutex<u64>,
+    /// The lengths of the input's all-digit device serials: which serials may have lost
+    /// their leading zeros (looked up zero-padded before a row is called absent).
+    pub device_serials: DeviceSerials,
 }
 
 impl Shared {
@@ -446,6 +449,14 @@ impl RowRun<'_> {
                 ));
             }
         };
+        if held.is_empty()
+            && let Some(mut ended) = self.lost_zeros(&cred.device_serial_number).await
+        {
+            if ended.status != Status::Skipped {
+                ended.error = format!("DELETE answered 404: {}", ended.error);
+            }
+            return Confirmed::Ended(ended);
+        }
         let want = Wanted {
             token: &cred.token_serial_number,
             device: &cred.device_serial_number,
@@ -515,6 +526,11 @@ impl RowRun<'_> {
             Err(LookupError::Failed(why)) => return Err(Ended::new(Status::Failed, why)),
             Err(LookupError::Aborted(why)) => return Err(Ended::new(Status::Skipped, why)),
         };
+        if held.is_empty()
+            && let Some(ended) = self.lost_zeros(&row.device).await
+        {
+            return Err(ended);
+        }
         let want = Wanted {
             token: &row.token,
             device: &row.device,
@@ -526,6 +542,42 @@ impl RowRun<'_> {
             Verdict::Mismatch(why) => Err(Ended::new(Status::Mismatch, why)),
             Verdict::Ambiguous(why) => Err(Ended::new(Status::Ambiguous, why)),
         }
+    }
+
+    /// The lookup of `device` found nothing: it may have lost its leading zeros. Its
+    /// zero-padded forms are looked up (at most two more requests, paced like every other; see
+    /// `DeviceSerials::padding`): one that holds a credential makes the row a mismatch. When
+    /// the input itself suggests damage (all digits, shorter than others of the file) and no
+    /// form holds one, or one could not be looked up, the row is `not_found`, never `absent`.
+    /// `None`: the row may be absent.
+    async fn lost_zeros(&mut self, device: &str) -> Option<Ended> {
+        let Padding { forms, suspicious } = self.shared.device_serials.padding(device);
+        if !suspicious && self.unanswered {
+            // The speculative lookup is for a 404 nothing explains; a DELETE attempt that got
+            // no answer most likely removed the credential itself.
+            return None;
+        }
+        let mut failures = Vec::new();
+        for padded in &forms {
+            match self.lookup(padded).await {
+                Ok(held) if !held.is_empty() => {
+                    let why = matching::lost_device_zeros(device, padded, &held);
+                    return Some(Ended::new(Status::Mismatch, why));
+                }
+                Ok(_) => {}
+                Err(LookupError::Aborted(why)) => return Some(Ended::new(Status::Skipped, why)),
+                Err(LookupError::Unauthorized(why) | LookupError::Failed(why)) => {
+                    failures.push(why);
+                }
+            }
+        }
+        if suspicious {
+            let why = matching::short_device_unknown(device, &forms, &failures);
+            return Some(Ended::new(Status::NotFound, why));
+        }
+        // Nothing in the file suggests damage and the device lookup itself answered: the row
+        // is absent even when the speculative lookup could not be made.
+        None
     }
 
     /// Every credential the device holds (404 = none).

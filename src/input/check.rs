@@ -12,7 +12,7 @@ pub(crate) const MAX_CELL_BYTES: usize = 1024;
 /// How many characters of a value a message or an invalid row's echo carries.
 pub(crate) const ECHO_CHARS: usize = 64;
 
-const MAX_SERIAL_CHARS: usize = 36;
+pub(crate) const MAX_SERIAL_CHARS: usize = 36;
 const UUID_EXAMPLE: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 
 /// The verdict on one non-blank record.

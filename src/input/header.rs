@@ -118,6 +118,21 @@ pub(crate) fn known_field(name: &str) -> Option<Field> {
     }
 }
 
+/// Pieces of a normalised column name that suggest it holds a credential field. A column the
+/// tool does not read but that says one of these may be the userId or token under a name the
+/// tool does not know: ignoring it would turn its rows into device-only lookups, which delete
+/// whatever credential the device holds. Broad on purpose (`id` matches `Employee ID` and
+/// `Valid until`): a false alarm costs one `--ignore-column`, a miss costs a wrong deletion.
+const CREDENTIAL_WORDS: [&str; 8] = [
+    "user", "token", "serial", "device", "uuid", "guid", "id", "email",
+];
+
+/// Whether a column name the tool does not know looks like a credential field.
+pub(crate) fn looks_like_credential(name: &str) -> bool {
+    let n = normalise(name);
+    CREDENTIAL_WORDS.iter().any(|w| n.contains(w))
+}
+
 /// Where the known columns are, and the header as written (trimmed) for messages.
 #[derive(Clone, Debug)]
 pub(crate) struct Columns {
@@ -131,6 +146,23 @@ pub(crate) struct Columns {
 impl Columns {
     pub(crate) fn n_fields(&self) -> usize {
         self.names.len()
+    }
+
+    /// The columns the tool does not read, by index.
+    pub(crate) fn unknown(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.names.len())
+            .filter(|&i| i != self.device && Some(i) != self.token && Some(i) != self.user)
+    }
+
+    /// The columns the tool does not read, as the plan lists them: `"Name"`, or `column 4
+    /// (no name)` for an unnamed one.
+    pub(crate) fn ignored(&self) -> Vec<String> {
+        self.unknown()
+            .map(|i| match self.names[i].as_str() {
+                "" => format!("column {} (no name)", i + 1),
+                name => show(name),
+            })
+            .collect()
     }
 
     /// "column 3 (userId)" — the 1-based position people see in a spreadsheet, and its name.
@@ -175,23 +207,114 @@ pub(crate) fn map_columns(path: &Path, names: Vec<String>) -> Result<Columns> {
     })
 }
 
-fn no_device_message(path: &Path, names: &[String]) -> String {
-    const MAX_LISTED: usize = 12;
-    let listed: Vec<String> = names
+/// Refuses a header with a column the tool does not read whose name looks like a credential
+/// field, unless `--ignore-column` names it; and refuses an `--ignore-column` that names no
+/// column of the file, or one the tool reads (a typo must not let a credential column through).
+pub(crate) fn check_unknown_columns(path: &Path, cols: &Columns, ignore: &[String]) -> Result<()> {
+    for wanted in ignore {
+        let n = normalise(wanted);
+        if n.is_empty() {
+            bail!(
+                "--ignore-column {} has no letters or digits, so it names no column; give the \
+                 column's name as the header writes it",
+                show(wanted)
+            );
+        }
+        if let Some(field) = known_field(wanted) {
+            bail!(
+                "--ignore-column {} names the {} column, which the tool reads and cannot \
+                 ignore; remove the flag, or remove that column from {} if its values are wrong",
+                show(wanted),
+                field.name(),
+                path.display()
+            );
+        }
+        if !cols.names.iter().any(|name| normalise(name) == n) {
+            bail!(
+                "--ignore-column {} names no column of {} (its columns: {}); check the spelling \
+                 (case, spaces and punctuation are ignored)",
+                show(wanted),
+                path.display(),
+                listed(&cols.names)
+            );
+        }
+    }
+    let ignored: Vec<String> = ignore.iter().map(|w| normalise(w)).collect();
+    let suspicious: Vec<usize> = cols
+        .unknown()
+        .filter(|&i| looks_like_credential(&cols.names[i]))
+        .filter(|&i| !ignored.contains(&normalise(&cols.names[i])))
+        .collect();
+    if suspicious.is_empty() {
+        return Ok(());
+    }
+    let described: Vec<String> = suspicious.iter().map(|&i| cols.describe(i)).collect();
+    let (what, verb) = if suspicious.len() == 1 {
+        (
+            described[0].clone(),
+            "is not a column the tool reads, but its name looks",
+        )
+    } else {
+        (
+            format!(
+                "{} and {}",
+                described[..described.len() - 1].join(", "),
+                described[described.len() - 1]
+            ),
+            "are not columns the tool reads, but their names look",
+        )
+    };
+    let flags: Vec<String> = suspicious
         .iter()
-        .filter(|n| !n.is_empty())
+        .map(|&i| format!("--ignore-column {}", shell_word(&cols.names[i])))
+        .collect();
+    bail!(
+        "{}: {what} {verb} like a credential field. It \
+         stops rather than ignore it: a row whose userId is ignored would delete whatever \
+         credential its device holds. Nothing was sent.\n\
+         The columns it reads are tokenSerialNumber, deviceSerialNumber and userId (case, spaces \
+         and punctuation do not matter: Token Serial Number, device_serial_number and USER-ID \
+         work too; userId holds the user's UUID, an email address is not read).\n\
+         If it is one of them, rename it in the header. If it is not, say so with: {}",
+        path.display(),
+        flags.join(" ")
+    )
+}
+
+/// A column name as one shell word, for a command line to copy.
+fn shell_word(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:=@%+,-".contains(&b));
+    if plain {
+        name.to_string()
+    } else {
+        format!("'{}'", name.replace('\'', r"'\''"))
+    }
+}
+
+/// Up to 12 header names for a message, then how many more.
+fn listed(names: &[String]) -> String {
+    const MAX_LISTED: usize = 12;
+    let named: Vec<&String> = names.iter().filter(|n| !n.is_empty()).collect();
+    if named.is_empty() {
+        return "no column names".to_string();
+    }
+    let mut out = named
+        .iter()
         .take(MAX_LISTED)
         .map(|n| show(n))
-        .collect();
-    let mut found = if listed.is_empty() {
-        "no column names".to_string()
-    } else {
-        listed.join(", ")
-    };
-    let n_named = names.iter().filter(|n| !n.is_empty()).count();
-    if n_named > MAX_LISTED {
-        let _ = write!(found, ", and {} more", n_named - MAX_LISTED);
+        .collect::<Vec<_>>()
+        .join(", ");
+    if named.len() > MAX_LISTED {
+        let _ = write!(out, ", and {} more", named.len() - MAX_LISTED);
     }
+    out
+}
+
+fn no_device_message(path: &Path, names: &[String]) -> String {
+    let found = listed(names);
     let mut msg = format!(
         "{} has no deviceSerialNumber column (found: {found}). Rename the device column to \
          deviceSerialNumber (case and punctuation are ignored: device_serial_number works too).",
@@ -382,6 +505,91 @@ mod tests {
             .expect_err("accepted")
             .to_string();
         assert!(err.contains("delimiter"), "{err}");
+    }
+
+    #[test]
+    fn credential_like_names() {
+        for name in [
+            "User ID (UUID)",
+            "Employee ID",
+            "Token",
+            "Serial No.",
+            "E-mail",
+            "GUID",
+            "deviceSerial",
+            "uuid",
+            "ID",
+        ] {
+            assert!(looks_like_credential(name), "{name}");
+        }
+        for name in ["Name", "Leaving date", "department", "note", "", "Employee"] {
+            assert!(!looks_like_credential(name), "{name}");
+        }
+    }
+
+    fn check(header: &[&str], ignore: &[&str]) -> Result<()> {
+        let cols = map_columns(Path::new("in.csv"), names(header)).expect("maps");
+        let ignore: Vec<String> = ignore.iter().map(|s| s.to_string()).collect();
+        check_unknown_columns(Path::new("in.csv"), &cols, &ignore)
+    }
+
+    #[test]
+    fn unknown_credential_like_columns_stop_unless_ignored() {
+        let header = ["Device Serial Number", "User ID (UUID)", "Name", "Token"];
+        let err = check(&header, &[]).expect_err("accepted").to_string();
+        assert!(
+            err.starts_with(
+                "in.csv: column 2 (\"User ID (UUID)\") and column 4 (\"Token\") are not columns \
+                 the tool reads"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("--ignore-column 'User ID (UUID)' --ignore-column Token"),
+            "{err}"
+        );
+        let err = check(&header, &["token"])
+            .expect_err("accepted")
+            .to_string();
+        assert!(
+            err.contains("column 2 (\"User ID (UUID)\") is not a column"),
+            "{err}"
+        );
+        assert!(check(&header, &["user-id (uuid)", "TOKEN"]).is_ok());
+        assert!(check(&["deviceSerialNumber", "Name", ""], &[]).is_ok());
+        // Ignoring a harmless column that exists is fine.
+        assert!(check(&["deviceSerialNumber", "Name"], &["name"]).is_ok());
+    }
+
+    #[test]
+    fn ignore_column_must_name_an_unknown_column_of_the_file() {
+        let header = ["deviceSerialNumber", "userId", "Employee ID"];
+        let err = check(&header, &["Employe ID"])
+            .expect_err("typo")
+            .to_string();
+        assert!(err.contains("names no column of in.csv"), "{err}");
+        assert!(err.contains("\"Employee ID\""), "{err}");
+        let err = check(&header, &["Employee ID", "user_id"])
+            .expect_err("known")
+            .to_string();
+        assert!(err.contains("names the userId column"), "{err}");
+        let err = check(&header, &["Employee ID", " - "])
+            .expect_err("empty")
+            .to_string();
+        assert!(err.contains("no letters or digits"), "{err}");
+    }
+
+    #[test]
+    fn ignored_columns_are_listed_for_the_plan() {
+        let cols = map_columns(
+            Path::new("in.csv"),
+            names(&["Name", "deviceSerialNumber", "", "userId", "x\ty"]),
+        )
+        .expect("maps");
+        assert_eq!(
+            cols.ignored(),
+            ["\"Name\"", "column 3 (no name)", "\"x\\ty\""]
+        );
     }
 
     #[test]

@@ -5,9 +5,22 @@
 //!
 //! [`InputFile::open`] reads the header and fails, with a message that says how to fix it, on
 //! whole-file problems: a missing or unreadable file, no header, a header that is not UTF-8,
-//! no `deviceSerialNumber` column, a known column named twice, a bad `--delimiter`. After that
-//! nothing about a single row is an error: every non-blank record becomes one [`InputRow`]
-//! that is valid, invalid (with a reason in plain words) or a duplicate of an earlier row.
+//! no `deviceSerialNumber` column, a known column named twice, a bad `--delimiter`, a column
+//! the tool does not read whose name looks like a credential field (`User ID (UUID)`, `Token`:
+//! ignoring it would make its rows device-only lookups) unless `--ignore-column` names it.
+//! After that nothing about a single row is an error: every non-blank record becomes one
+//! [`InputRow`] that is valid, invalid (with a reason in plain words) or a duplicate of an
+//! earlier row. Two things still stop a pass as a whole: a record longer than 1 MiB (a quote
+//! never closed; reading it would take memory in proportion), and a file that is not the one
+//! the plan read.
+//!
+//! # One file from plan to sending
+//!
+//! [`InputFile::scan`] is the plan: its first pass takes the file's size, SHA-256 and one
+//! digest per 64 KiB block (see `fingerprint`). Every later pass, [`InputFile::rows`] included,
+//! reads only those bytes, each block checked before the parser sees it, and stops at the
+//! plan's row count: rows added or changed after the plan are never read, so never sent.
+//! [`InputFile::check_unchanged`] re-reads the whole file, for the moment after the go-ahead.
 //!
 //! Header names are compared ignoring case and everything but ASCII letters and digits. The
 //! delimiter is the most frequent of `,` `;` TAB outside quotes on the header line (ties and
@@ -36,8 +49,10 @@
 
 mod check;
 mod dedup;
+mod fingerprint;
 mod header;
 mod reader;
+mod serials;
 
 use std::collections::hash_map::Entry;
 use std::fs::File;
@@ -50,17 +65,23 @@ use csv::ByteRecord;
 use crate::api::types::Credential;
 use check::Outcome;
 use dedup::{Bloom, DEFAULT_LOG2_BLOCKS, KeyMap, KeySet, row_key};
+use fingerprint::Source;
 use header::{Columns, EXAMPLE_HEADER, HEAD_LIMIT, Head};
-use reader::{DataReader, RecordSource};
+use reader::{Check, DataReader, RecordSource};
 
 pub use dedup::DuplicateIndex;
+pub use fingerprint::Fingerprint;
 pub use reader::Rows;
+pub use serials::{DeviceSerials, Padding};
 
 /// How to read the input file.
 #[derive(Clone, Debug, Default)]
 pub struct InputOptions {
     /// `--delimiter`: overrides the delimiter sniffed from the header (`b','`, `b';'`, `b'\t'`).
     pub delimiter: Option<u8>,
+    /// `--ignore-column`: columns that look like credential fields but are not (compared like
+    /// header names). Each must name a column of the file that the tool does not read.
+    pub ignore_columns: Vec<String>,
 }
 
 /// The known columns.
@@ -93,17 +114,32 @@ pub struct InputFile {
     header: ByteRecord,
 }
 
-/// The result of a full pass: counts and the exact duplicate index.
-/// `n_valid + n_invalid + n_duplicate == n_rows`; `n_needs_lookup` is part of `n_valid`.
+/// The plan's view of the file: counts, the exact duplicate index and what was read.
+/// `n_valid + n_invalid + n_duplicate == n_rows`; `n_needs_lookup`, `n_no_user` and
+/// `n_short_device` are parts of `n_valid`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scan {
     pub n_rows: u64,
     pub n_valid: u64,
     pub n_invalid: u64,
     pub n_duplicate: u64,
-    /// Valid rows with an empty token and/or user: they need a lookup by device (SPEC §5).
+    /// Valid rows with an empty token and/or user: they need a lookup by device.
     pub n_needs_lookup: u64,
+    /// Valid rows naming no user: resolved by the device alone, they delete whatever
+    /// credential the device holds.
+    pub n_no_user: u64,
+    /// Valid rows whose device serial is all digits and shorter than others of the file.
+    pub n_short_device: u64,
+    /// The lengths of the file's all-digit device serials.
+    pub device_serials: DeviceSerials,
+    /// The columns the tool does not read, as the plan lists them.
+    pub ignored_columns: Vec<String>,
     pub duplicates: DuplicateIndex,
+    /// The file's size in bytes and SHA-256 (lowercase hex), as the plan read it.
+    pub size: u64,
+    pub sha256: String,
+    /// What the plan read, block by block: every later pass is checked against it.
+    pub fingerprint: Fingerprint,
 }
 
 /// One data record of the input.
@@ -197,7 +233,7 @@ impl InputFile {
         let delimiter = opts.delimiter.unwrap_or(sniffed);
         file.seek(SeekFrom::Start(0))
             .with_context(|| format!("cannot read input file {}", path.display()))?;
-        let mut src = RecordSource::open(file, delimiter);
+        let mut src = RecordSource::open(Source::Plain(file), delimiter);
         let got_header = src
             .advance()
             .with_context(|| format!("cannot read input file {}", path.display()))?;
@@ -219,6 +255,7 @@ impl InputFile {
             names.push(name.trim().to_string());
         }
         let cols = header::map_columns(path, names)?;
+        header::check_unknown_columns(path, &cols, &opts.ignore_columns)?;
         Ok(InputFile {
             path: path.to_path_buf(),
             delimiter,
@@ -234,6 +271,11 @@ impl InputFile {
     /// The delimiter in use: `--delimiter` or the sniffed one.
     pub fn delimiter(&self) -> u8 {
         self.delimiter
+    }
+
+    /// The columns the tool does not read, as the plan lists them.
+    pub fn ignored_columns(&self) -> Vec<String> {
+        self.cols.ignored()
     }
 
     /// Whether the header has this column (`Device` always: `open` requires it).
@@ -258,7 +300,9 @@ impl InputFile {
         let mut candidates = KeySet::default();
         let (mut n_rows, mut n_invalid, mut n_valid_all, mut n_needs_all) =
             (0u64, 0u64, 0u64, 0u64);
-        let mut data = self.data()?;
+        let mut n_no_user_all = 0u64;
+        let mut device_serials = DeviceSerials::default();
+        let mut data = self.data(Check::Record)?;
         while let Some(raw) = data.next_row()? {
             n_rows += 1;
             match raw.outcome {
@@ -272,6 +316,10 @@ impl InputFile {
                     if token.is_empty() || user.is_empty() {
                         n_needs_all += 1;
                     }
+                    if user.is_empty() {
+                        n_no_user_all += 1;
+                    }
+                    device_serials.add(device);
                     let key = row_key(token, device, user);
                     if bloom.insert(key) {
                         candidates.insert(key);
@@ -280,14 +328,15 @@ impl InputFile {
             }
         }
         drop(bloom);
+        let fingerprint = data.fingerprint()?.unwrap_or_default();
 
         let mut pairs = Vec::new();
-        let mut n_needs_dup = 0u64;
+        let (mut n_needs_dup, mut n_no_user_dup, mut n_short_dup) = (0u64, 0u64, 0u64);
         if !candidates.is_empty() {
             let mut first_row = KeyMap::<u64>::default();
             first_row.reserve(candidates.len());
             let (mut n_rows_again, mut n_valid_again) = (0u64, 0u64);
-            let mut data = self.data()?;
+            let mut data = self.data(Check::Verify(&fingerprint))?;
             while let Some(raw) = data.next_row()? {
                 n_rows_again += 1;
                 let Outcome::Valid {
@@ -312,6 +361,12 @@ impl InputFile {
                         if token.is_empty() || user.is_empty() {
                             n_needs_dup += 1;
                         }
+                        if user.is_empty() {
+                            n_no_user_dup += 1;
+                        }
+                        if device_serials.is_short(device) {
+                            n_short_dup += 1;
+                        }
                     }
                 }
             }
@@ -333,14 +388,57 @@ impl InputFile {
             n_invalid,
             n_duplicate,
             n_needs_lookup: n_needs_all.saturating_sub(n_needs_dup),
+            n_no_user: n_no_user_all.saturating_sub(n_no_user_dup),
+            n_short_device: device_serials.n_short().saturating_sub(n_short_dup),
+            device_serials,
+            ignored_columns: self.cols.ignored(),
             duplicates,
+            size: fingerprint.size(),
+            sha256: fingerprint.sha256_hex(),
+            fingerprint,
         })
     }
 
-    /// A new streaming pass over the data rows, marking duplicates with `dups` (from `scan`;
-    /// `DuplicateIndex::empty()` marks none).
-    pub fn rows<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
-        Ok(Rows::new(self.data()?, dups))
+    /// The rows of the plan `scan`, in a new streaming pass: duplicates marked, and exactly
+    /// the bytes and the rows the plan read. Anything else (rows added, changed or removed
+    /// since) is an `Err` before the first row that is not the plan's, and the pass ends.
+    pub fn rows<'a>(&self, scan: &'a Scan) -> Result<Rows<'a>> {
+        Ok(Rows::planned(
+            self.data(Check::Verify(&scan.fingerprint))?,
+            scan,
+        ))
+    }
+
+    /// A streaming pass without a plan, marking duplicates with `dups`
+    /// (`DuplicateIndex::empty()` marks none): for files read once (the simulator's seed).
+    pub fn rows_unplanned<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
+        Ok(Rows::new(self.data(Check::None)?, dups))
+    }
+
+    /// Reads the whole file again and fails unless it is byte for byte what `scan` read: for
+    /// the moment after the operator's go-ahead, however long the confirmation waited.
+    pub fn check_unchanged(&self, scan: &Scan) -> Result<()> {
+        let file = File::open(&self.path).with_context(|| {
+            format!(
+                "cannot open input file {} again — was it moved or deleted? Nothing was sent",
+                self.path.display()
+            )
+        })?;
+        let now = fingerprint::of_file(file)
+            .with_context(|| format!("reading input file {}", self.path.display()))?;
+        if now.size() != scan.size || now.sha256_hex() != scan.sha256 {
+            bail!(
+                "the input changed after the plan: {} is now {} bytes with SHA-256 {}, the plan \
+                 read {} bytes with SHA-256 {}; nothing was sent. Make sure nothing writes to \
+                 it while the tool runs, then run again to see the new plan.",
+                self.path.display(),
+                now.size(),
+                now.sha256_hex(),
+                scan.size,
+                scan.sha256
+            );
+        }
+        Ok(())
     }
 
     /// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the
@@ -349,8 +447,8 @@ impl InputFile {
         read_credentials(path)
     }
 
-    fn data(&self) -> Result<DataReader> {
-        DataReader::open(&self.path, self.delimiter, &self.cols, &self.header)
+    fn data(&self, check: Check<'_>) -> Result<DataReader> {
+        DataReader::open(&self.path, self.delimiter, &self.cols, &self.header, check)
     }
 }
 
@@ -369,7 +467,7 @@ pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
     }
     let dups = DuplicateIndex::empty();
     let mut credentials = Vec::new();
-    for row in input.rows(&dups)? {
+    for row in input.rows_unplanned(&dups)? {
         let row = row?;
         if let RowCheck::Invalid { reason } = &row.check {
             bail!(
@@ -397,6 +495,17 @@ pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
         credentials.push(credential);
     }
     Ok(credentials)
+}
+
+/// What `validate` and `run` say (exit 1, nothing sent) of a header without data rows: an
+/// empty export is a mistake to look into, not a job done.
+pub fn no_rows_message(path: &Path) -> String {
+    format!(
+        "the file has no rows: {} has a header line but no data rows under it, so there is \
+         nothing to check or delete. An empty export is usually a mistake: check the export or \
+         the file name. Nothing was sent.",
+        path.display()
+    )
 }
 
 fn no_header_message(path: &Path, is_empty: bool) -> String {

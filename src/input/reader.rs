@@ -1,17 +1,20 @@
 //! The streaming record reader: csv `ByteRecord`s with exact start lines, blank-row skipping,
-//! row numbering and classification, shared by `scan` and `rows`.
+//! row numbering and classification, shared by `scan` and `rows`. A record is capped at
+//! `MAX_RECORD_BYTES`, so memory stays bounded whatever the file holds.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
 use super::check::{Outcome, classify, is_blank, truncate_chars};
+use super::fingerprint::{Changed, Fingerprint, Recorder, Source, Verifier};
 use super::header::Columns;
-use super::{DuplicateIndex, InputRow, RowCheck};
+use super::{InputRow, RowCheck, Scan};
+use crate::input::DuplicateIndex;
 
 /// csv's own buffer; larger than its 8 KiB default for fewer read calls on big files.
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -20,6 +23,36 @@ const BUFFER_BYTES: usize = 64 * 1024;
 const HISTORY_SLACK: usize = 64 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The most bytes one record may take in the file. Offboarding rows are well under 1 KiB; a
+/// record this long is a broken file (a quote opened and never closed makes the rest of the
+/// file one value), and reading it whole would take memory in proportion. The file is refused
+/// as a whole: the rows it swallowed cannot be told apart, so none can be trusted.
+pub(crate) const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
+/// The csv parser asked for more bytes while one record already took `MAX_RECORD_BYTES`.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record longer than 1 MiB")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+/// A whole-file problem met while reading: the message is complete, no "after line N" needed.
+#[derive(Debug)]
+struct FileProblem(String);
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FileProblem {}
 
 /// Passes the file through to csv and keeps the bytes csv has not finished with, so that the
 /// true start line of each record can be computed.
@@ -40,10 +73,18 @@ struct Tap<R> {
     /// Lone CRs in the file before offset `cr_cursor` (which never falls behind `base`).
     lone_crs: u64,
     cr_cursor: u64,
+    /// File offset where the record being parsed began (the end of the previous one).
+    record_start: u64,
 }
 
 impl<R: Read> Read for Tap<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // csv asks for more only when it has parsed everything it was given, so every byte
+        // read so far past `record_start` belongs to the record it is still parsing.
+        let end = self.base + self.history.len() as u64;
+        if end.saturating_sub(self.record_start) > MAX_RECORD_BYTES {
+            return Err(io::Error::other(RecordTooLong));
+        }
         let n = self.inner.read(buf)?;
         self.history.extend_from_slice(&buf[..n]);
         Ok(n)
@@ -118,22 +159,25 @@ impl<R> Tap<R> {
 /// csv records of one file, each with the line it starts on. Blank lines are skipped by csv;
 /// records of blank cells are returned (the caller decides).
 pub(crate) struct RecordSource {
-    rdr: csv::Reader<Tap<File>>,
+    rdr: csv::Reader<Tap<Source>>,
     pub(crate) record: ByteRecord,
     /// The start line of `record`.
     pub(crate) line: u64,
     /// Whether `record`'s bytes in the file hold an odd number of `"` (an unclosed quote).
     pub(crate) odd_quotes: bool,
+    /// csv's (byte, line) position after the last record: where the next one is parsed from.
+    last_end: (u64, u64),
 }
 
 impl RecordSource {
-    pub(crate) fn open(file: File, delimiter: u8) -> RecordSource {
+    pub(crate) fn open(source: Source, delimiter: u8) -> RecordSource {
         let tap = Tap {
-            inner: file,
+            inner: source,
             history: Vec::new(),
             base: 0,
             lone_crs: 0,
             cr_cursor: 0,
+            record_start: 0,
         };
         let rdr = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -147,7 +191,32 @@ impl RecordSource {
             record: ByteRecord::new(),
             line: 0,
             odd_quotes: false,
+            last_end: (0, 1),
         }
+    }
+
+    /// The reader under the parser, to collect what it recorded.
+    fn into_source(self) -> Source {
+        self.rdr.into_inner().inner
+    }
+
+    /// The whole-file error for a record over `MAX_RECORD_BYTES`, naming the line it starts on.
+    fn too_long(&mut self) -> io::Error {
+        let (from, line) = self.last_end;
+        let tap = self.rdr.get_mut();
+        let (skipped, content) = tap.skipped_newlines(from);
+        let line = line + skipped + tap.lone_crs_before(content);
+        let quoted = tap.quotes_between(content, content + MAX_RECORD_BYTES) > 0;
+        let why = if quoted {
+            "a double quote opened there is probably never closed, so the rest of the file reads \
+             as one value; close the quote (or double it: \"\") and run again"
+        } else {
+            "an offboarding row is well under 1 KiB: check that this is the right file"
+        };
+        io::Error::other(FileProblem(format!(
+            "the record that starts on line {line} is longer than 1 MiB, so the file is not read \
+             any further ({why}). Nothing was sent."
+        )))
     }
 
     /// Reads the next record into `self.record`; false at the end of the file. Errors are I/O
@@ -156,10 +225,14 @@ impl RecordSource {
         let more = match self.rdr.read_byte_record(&mut self.record) {
             Ok(more) => more,
             Err(e) => {
-                return Err(match e.into_kind() {
+                let e = match e.into_kind() {
                     csv::ErrorKind::Io(e) => e,
                     other => io::Error::other(format!("{other:?}")),
-                });
+                };
+                if e.get_ref().is_some_and(|e| e.is::<RecordTooLong>()) {
+                    return Err(self.too_long());
+                }
+                return Err(e);
             }
         };
         if !more {
@@ -172,10 +245,13 @@ impl RecordSource {
         let tap = self.rdr.get_mut();
         let (skipped, content) = tap.skipped_newlines(from);
         self.line = line + skipped + tap.lone_crs_before(content);
-        let parsed_upto = self.rdr.position().byte();
+        let end = self.rdr.position();
+        let parsed_upto = end.byte();
+        self.last_end = (parsed_upto, end.line());
         let tap = self.rdr.get_mut();
         self.odd_quotes = tap.quotes_between(content, parsed_upto) % 2 == 1;
         tap.forget_before(parsed_upto);
+        tap.record_start = parsed_upto;
         Ok(true)
     }
 }
@@ -187,6 +263,16 @@ pub(crate) struct RawRow<'r> {
     pub(crate) outcome: Outcome<'r>,
     pub(crate) record: &'r ByteRecord,
     pub(crate) cols: &'r Columns,
+}
+
+/// What a pass checks of the bytes it reads.
+pub(crate) enum Check<'a> {
+    /// Nothing: a pass without a plan (seed files).
+    None,
+    /// The plan's first pass: take the fingerprint (collected with `DataReader::fingerprint`).
+    Record,
+    /// Every later pass: exactly the bytes of this fingerprint, or an error.
+    Verify(&'a Fingerprint),
 }
 
 /// The data rows of a file after its header: numbered, blank ones skipped, classified.
@@ -205,6 +291,7 @@ impl DataReader {
         delimiter: u8,
         cols: &Columns,
         header: &ByteRecord,
+        check: Check<'_>,
     ) -> Result<DataReader> {
         let file = File::open(path).with_context(|| {
             format!(
@@ -212,10 +299,13 @@ impl DataReader {
                 path.display()
             )
         })?;
-        let mut src = RecordSource::open(file, delimiter);
-        let got_header = src
-            .advance()
-            .with_context(|| format!("reading input file {}", path.display()))?;
+        let source = match check {
+            Check::None => Source::Plain(file),
+            Check::Record => Source::Record(Box::new(Recorder::new(file))),
+            Check::Verify(fp) => Source::Verify(Box::new(Verifier::new(file, fp.clone()))),
+        };
+        let mut src = RecordSource::open(source, delimiter);
+        let got_header = src.advance().map_err(|e| read_error(path, e, None))?;
         if !got_header || src.record != *header {
             bail!(
                 "input file {} changed while it was being read (its header is different now); \
@@ -236,16 +326,27 @@ impl DataReader {
         self.delimiter
     }
 
+    /// The fingerprint of everything this pass read, when it was opened with `Check::Record`
+    /// (the rest of the file is read first, so it covers the whole file).
+    pub(crate) fn fingerprint(self) -> Result<Option<Fingerprint>> {
+        let path = self.path;
+        match self.src.into_source() {
+            Source::Record(r) => r
+                .finish()
+                .map(Some)
+                .with_context(|| format!("reading input file {}", path.display())),
+            Source::Plain(_) | Source::Verify(_) => Ok(None),
+        }
+    }
+
     /// The next non-blank data record, or `None` at the end of the file.
     pub(crate) fn next_row(&mut self) -> Result<Option<RawRow<'_>>> {
         loop {
-            let more = self.src.advance().with_context(|| {
-                format!(
-                    "reading input file {} after line {}",
-                    self.path.display(),
-                    self.src.line
-                )
-            })?;
+            let line = self.src.line;
+            let more = self
+                .src
+                .advance()
+                .map_err(|e| read_error(&self.path, e, Some(line)))?;
             if !more {
                 return Ok(None);
             }
@@ -264,20 +365,73 @@ impl DataReader {
     }
 }
 
+/// An error of a pass, worded for the operator: the problems this module finds carry their
+/// whole message; other I/O errors say where the reading stopped.
+fn read_error(path: &Path, e: io::Error, after_line: Option<u64>) -> anyhow::Error {
+    let inner = e.get_ref();
+    if let Some(p) = inner.and_then(|e| e.downcast_ref::<FileProblem>()) {
+        return anyhow!("input file {}: {p}", path.display());
+    }
+    if let Some(c) = inner.and_then(|e| e.downcast_ref::<Changed>()) {
+        return changed_error(path, &c.0, after_line);
+    }
+    match after_line {
+        Some(line) => anyhow::Error::new(e).context(format!(
+            "reading input file {} after line {line}",
+            path.display()
+        )),
+        None => anyhow::Error::new(e).context(format!("reading input file {}", path.display())),
+    }
+}
+
+/// The input is not what the plan read. Nothing past the point where that showed was read, so
+/// no row of it was sent.
+fn changed_error(path: &Path, how: &str, after_line: Option<u64>) -> anyhow::Error {
+    let from = match after_line {
+        Some(line) if line > 1 => format!(" No row after line {line} was read or sent."),
+        _ => " No row of it was read or sent.".to_string(),
+    };
+    anyhow!(
+        "the input changed after the plan: {} is not the file that was planned: {how}.{from} \
+         Make sure nothing writes to it while the tool runs.",
+        path.display()
+    )
+}
+
 /// The data rows of an input file, each checked and, when valid, classified against the
-/// duplicate index. Yields `Err` only for an I/O error, and then ends.
+/// duplicate index. Yields `Err` only for an I/O error or an input that is not the planned one
+/// (more or fewer rows, other bytes), and then ends.
 pub struct Rows<'a> {
     data: DataReader,
     dups: &'a DuplicateIndex,
+    /// The plan's row count: a pass after the plan yields exactly these rows.
+    planned: Option<u64>,
+    /// Rows yielded so far, and the line the last one started on.
+    n_read: u64,
+    last_line: u64,
+    path: PathBuf,
     failed: bool,
 }
 
 impl<'a> Rows<'a> {
     pub(crate) fn new(data: DataReader, dups: &'a DuplicateIndex) -> Rows<'a> {
+        let path = data.path.clone();
         Rows {
             data,
             dups,
+            planned: None,
+            n_read: 0,
+            last_line: 1,
+            path,
             failed: false,
+        }
+    }
+
+    /// The rows of the plan `scan`: its duplicates marked, its row count enforced.
+    pub(crate) fn planned(data: DataReader, scan: &'a Scan) -> Rows<'a> {
+        Rows {
+            planned: Some(scan.n_rows),
+            ..Rows::new(data, &scan.duplicates)
         }
     }
 }
@@ -294,14 +448,34 @@ impl Iterator for Rows<'_> {
         }
         let dups = self.dups;
         let delimiter = self.data.delimiter();
+        let planned = self.planned;
         let raw = match self.data.next_row() {
             Ok(Some(raw)) => raw,
-            Ok(None) => return None,
+            Ok(None) => {
+                return match planned {
+                    Some(n) if n != self.n_read => {
+                        self.failed = true;
+                        let how = format!("it has {} rows, the plan {n}", self.n_read);
+                        Some(Err(changed_error(&self.path, &how, None)))
+                    }
+                    _ => None,
+                };
+            }
             Err(e) => {
                 self.failed = true;
                 return Some(Err(e));
             }
         };
+        // The byte check makes this unreachable; the count is the plan's own promise.
+        if let Some(n) = planned
+            && raw.row > n
+        {
+            self.failed = true;
+            let how = format!("it has more than the {n} rows of the plan");
+            return Some(Err(changed_error(&self.path, &how, Some(self.last_line))));
+        }
+        self.n_read = raw.row;
+        self.last_line = raw.line;
         let row = match raw.outcome {
             Outcome::Valid {
                 token,

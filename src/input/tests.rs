@@ -34,7 +34,15 @@ fn open_err(bytes: &[u8]) -> String {
 
 fn rows_of(input: &InputFile, dups: &DuplicateIndex) -> Vec<InputRow> {
     input
-        .rows(dups)
+        .rows_unplanned(dups)
+        .expect("rows")
+        .collect::<Result<Vec<_>>>()
+        .expect("no I/O error")
+}
+
+fn planned_rows(input: &InputFile, scan: &Scan) -> Vec<InputRow> {
+    input
+        .rows(scan)
         .expect("rows")
         .collect::<Result<Vec<_>>>()
         .expect("no I/O error")
@@ -43,7 +51,7 @@ fn rows_of(input: &InputFile, dups: &DuplicateIndex) -> Vec<InputRow> {
 fn all_rows(bytes: &[u8]) -> (Scan, Vec<InputRow>) {
     let (_f, input) = open(bytes);
     let scan = input.scan().expect("scan");
-    let rows = rows_of(&input, &scan.duplicates);
+    let rows = planned_rows(&input, &scan);
     (scan, rows)
 }
 
@@ -147,6 +155,7 @@ fn bad_delimiter_option() {
         f.path(),
         &InputOptions {
             delimiter: Some(b'x'),
+            ..InputOptions::default()
         },
     )
     .expect_err("opened")
@@ -181,6 +190,7 @@ fn tab_and_override() {
         f.path(),
         &InputOptions {
             delimiter: Some(b','),
+            ..InputOptions::default()
         },
     )
     .expect_err("opened")
@@ -192,6 +202,7 @@ fn tab_and_override() {
         f.path(),
         &InputOptions {
             delimiter: Some(b';'),
+            ..InputOptions::default()
         },
     )
     .expect("opens");
@@ -507,6 +518,119 @@ fn a_file_changed_between_passes_is_an_error() {
     assert!(err.contains("changed while it was being read"), "{err}");
 }
 
+#[test]
+fn the_plan_counts_rows_naming_no_user_and_short_device_serials() {
+    let text = format!(
+        "deviceSerialNumber,userId,tokenSerialNumber\n\
+         040000001,{U1},\n040000002,,T2\n40000003,,\n40000003,,\nAB1,,\n04000-004,{U2},\n"
+    );
+    let (scan, rows) = all_rows(text.as_bytes());
+    assert_eq!((scan.n_rows, scan.n_valid, scan.n_duplicate), (6, 4, 1));
+    // Rows 2, 3 and 5; row 4 repeats row 3, row 6 is invalid.
+    assert_eq!(scan.n_no_user, 3);
+    assert_eq!(scan.n_short_device, 1);
+    assert!(scan.device_serials.is_short(&rows[2].device));
+    assert!(scan.ignored_columns.is_empty());
+}
+
+#[test]
+fn the_scan_exposes_size_and_sha256() {
+    let bytes = b"deviceSerialNumber,Name\nD1,x\n";
+    let (scan, _) = all_rows(bytes);
+    assert_eq!(scan.size, bytes.len() as u64);
+    // sha256sum of the same bytes.
+    assert_eq!(
+        scan.sha256,
+        "e53dcb9f676a45aedaedfeff01b041f93a375f463dbea1b5a75931f269c454a4"
+    );
+    assert_eq!(scan.sha256, scan.fingerprint.sha256_hex());
+    assert_eq!(scan.ignored_columns, ["\"Name\""]);
+}
+
+#[test]
+fn a_pass_after_the_plan_reads_only_the_planned_rows() {
+    let f = file(format!("deviceSerialNumber,userId\nD1,{U1}\nD2,{U2}\n").as_bytes());
+    let input = InputFile::open(f.path(), &InputOptions::default()).expect("opens");
+    let scan = input.scan().expect("scan");
+    assert!(input.check_unchanged(&scan).is_ok());
+    // Rows appended after the plan.
+    let mut appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(f.path())
+        .expect("append");
+    appended.write_all(b"D3,\nD4,\n").expect("append");
+    let err = format!(
+        "{:#}",
+        input.check_unchanged(&scan).expect_err("unchanged?")
+    );
+    assert!(err.starts_with("the input changed after the plan"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    let mut rows = input.rows(&scan).expect("opens");
+    for want in ["D1", "D2"] {
+        assert_eq!(rows.next().expect("a row").expect("planned").device, want);
+    }
+    let err = format!(
+        "{:#}",
+        rows.next().expect("an error").expect_err("extra row")
+    );
+    assert!(err.starts_with("the input changed after the plan"), "{err}");
+    assert!(err.contains("longer now"), "{err}");
+    assert!(rows.next().is_none());
+    // An edit of the same length: refused before any row is read (here, when the pass
+    // opens, as the one block holds the header too).
+    std::fs::write(
+        f.path(),
+        format!("deviceSerialNumber,userId\nD9,{U1}\nD2,{U2}\n"),
+    )
+    .expect("edit");
+    let err = match input.rows(&scan) {
+        Err(e) => format!("{e:#}"),
+        Ok(mut rows) => format!("{:#}", rows.next().expect("an error").expect_err("edited")),
+    };
+    assert!(err.contains("are not the ones the plan read"), "{err}");
+}
+
+#[test]
+fn a_record_over_1_mib_is_a_whole_file_error_naming_its_line() {
+    let mut text = format!("deviceSerialNumber,userId\nD1,{U1}\n\nD2,\"{U2}\n");
+    while text.len() < 3 * 1024 * 1024 {
+        text.push_str("D3,x\n");
+    }
+    let (_f, input) = open(text.as_bytes());
+    let err = format!("{:#}", input.scan().expect_err("scanned"));
+    assert!(
+        err.contains("the record that starts on line 4 is longer than 1 MiB"),
+        "{err}"
+    );
+    assert!(err.contains("never closed"), "{err}");
+    // Just under the cap is a record like any other (its cell is too long: invalid).
+    let mut text = "deviceSerialNumber,note\nD1,".to_string();
+    text.push_str(&"n".repeat(1024 * 1024 - 100));
+    text.push_str("\nD2,x\n");
+    let (scan, rows) = all_rows(text.as_bytes());
+    assert_eq!((scan.n_rows, scan.n_invalid), (2, 1));
+    assert_eq!(rows[1].check, RowCheck::Valid);
+}
+
+#[test]
+fn credential_like_columns_stop_opening_unless_ignored() {
+    let f = file(b"Device Serial Number,User ID (UUID),Name\nD1,x,y\n");
+    let err = format!(
+        "{:#}",
+        InputFile::open(f.path(), &InputOptions::default()).expect_err("opened")
+    );
+    assert!(
+        err.contains("column 2 (\"User ID (UUID)\") is not a column"),
+        "{err}"
+    );
+    let opts = InputOptions {
+        ignore_columns: vec!["user id (uuid)".into()],
+        ..InputOptions::default()
+    };
+    let input = InputFile::open(f.path(), &opts).expect("opens");
+    assert_eq!(input.ignored_columns(), ["\"User ID (UUID)\"", "\"Name\""]);
+}
+
 // ---- properties ---------------------------------------------------------------------------
 
 /// Checks everything that must hold for any file: no panics, consistent counts, consecutive
@@ -517,6 +641,7 @@ fn check_any_file(bytes: &[u8]) {
         InputOptions::default(),
         InputOptions {
             delimiter: Some(b';'),
+            ..InputOptions::default()
         },
     ] {
         let Ok(input) = InputFile::open(f.path(), &opts) else {
@@ -529,7 +654,7 @@ fn check_any_file(bytes: &[u8]) {
         );
         assert!(scan.n_needs_lookup <= scan.n_valid);
         assert_eq!(scan, input.scan_with(0).expect("tiny scan"));
-        let rows = rows_of(&input, &scan.duplicates);
+        let rows = planned_rows(&input, &scan);
         assert_eq!(rows.len() as u64, scan.n_rows);
         let mut prev_line = 1;
         for (i, r) in rows.iter().enumerate() {
@@ -551,6 +676,15 @@ fn check_any_file(bytes: &[u8]) {
         let n = |p: fn(&InputRow) -> bool| rows.iter().filter(|r| p(r)).count() as u64;
         assert_eq!(n(|r| r.check == RowCheck::Valid), scan.n_valid);
         assert_eq!(n(InputRow::needs_lookup), scan.n_needs_lookup);
+        assert_eq!(
+            n(|r| r.check == RowCheck::Valid && r.user.is_empty()),
+            scan.n_no_user
+        );
+        let n_short = rows
+            .iter()
+            .filter(|r| r.check == RowCheck::Valid && scan.device_serials.is_short(&r.device))
+            .count() as u64;
+        assert_eq!(n_short, scan.n_short_device);
         assert_eq!(
             n(|r| matches!(r.check, RowCheck::Invalid { .. })),
             scan.n_invalid
@@ -897,7 +1031,7 @@ fn bench_scan_and_rows_on_a_million_rows() {
     let scan_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
     let mut n_rows = 0u64;
-    for r in input.rows(&scan.duplicates).expect("rows") {
+    for r in input.rows(&scan).expect("rows") {
         std::hint::black_box(r.expect("row"));
         n_rows += 1;
     }

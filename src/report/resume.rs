@@ -69,6 +69,8 @@ pub struct ResumePlan {
     /// Valid rows that will be sent again (not final, or missing from the report).
     pub to_send: u64,
     pub to_send_needing_lookup: u64,
+    /// Of those, rows naming no user (resolved by the device alone).
+    pub to_send_naming_no_user: u64,
     /// Invalid and duplicate rows missing from the report (written, never sent).
     pub unsent_missing: u64,
     /// Rows missing from the report altogether (in flight at a crash, or never reached).
@@ -279,6 +281,7 @@ impl PriorReport {
             carried: Tally::default(),
             to_send: 0,
             to_send_needing_lookup: 0,
+            to_send_naming_no_user: 0,
             unsent_missing: 0,
             missing: 0,
             complete_len: self.complete_len,
@@ -308,6 +311,9 @@ impl PriorReport {
                     plan.to_send += 1;
                     if row.needs_lookup() {
                         plan.to_send_needing_lookup += 1;
+                    }
+                    if row.user.is_empty() {
+                        plan.to_send_naming_no_user += 1;
                     }
                 }
                 RowCheck::Invalid { .. } | RowCheck::Duplicate { .. } => plan.unsent_missing += 1,

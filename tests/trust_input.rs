@@ -1,0 +1,702 @@
+//! Input and plan against wrong deletions and false successes: columns the tool does not know,
+//! device serials that lost their leading zeros, an input that changes after the plan, huge
+//! records, a file without rows and the demo's scratch directory. Every test runs the real
+//! binary; the ones that send run against the real simulator on 127.0.0.1.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ds100_offboard::report::status::Status;
+
+/// What an invocation printed and how it ended.
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn out_of(cmd: &mut assert_cmd::Command) -> Out {
+    let out = cmd.output().expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !stderr.contains("panicked") && !stdout.contains("panicked"),
+        "a panic: {stderr}"
+    );
+    Out {
+        code: out.status.code().expect("exited, not killed by a signal"),
+        stdout,
+        stderr,
+    }
+}
+
+fn validate(input: &Path, extra: &[&str]) -> Out {
+    out_of(
+        bin()
+            .arg("validate")
+            .arg(input)
+            .args(extra)
+            .arg("--overwrite"),
+    )
+}
+
+fn cred(token: &str, device: &str, user: &str) -> Cred {
+    Cred {
+        token: token.into(),
+        device: device.into(),
+        user: user.into(),
+    }
+}
+
+fn sorted(mut v: Vec<Cred>) -> Vec<Cred> {
+    v.sort();
+    v
+}
+
+// ---- 1. columns the tool does not know ---------------------------------------------------
+
+/// The header of the issue: the userId column is spelled in a way the tool does not know. Before
+/// the fix it was ignored, every row became a device-only lookup and the tool deleted the one
+/// credential each device held: here another person's. Now `validate`, `run` and
+/// `run --dry-run` stop before anything is sent, naming the column and the known spellings.
+#[test]
+fn an_unknown_user_column_stops_validate_run_and_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let someone_else = creds(2, 7100);
+    let sim = Sim::seeded(dir.path(), &someone_else, &[]);
+    let leaver = uuid_like(424_242);
+    let text = format!(
+        "Device Serial Number,User ID (UUID),Name\n{},{leaver},Ann Leaver\n{},{leaver},Ann Leaver\n",
+        someone_else[0].device, someone_else[1].device
+    );
+    let input = write(dir.path(), "leavers.csv", &text);
+
+    let v = validate(&input, &[]);
+    let r = out_of(sim.run_cmd(&input).args(FAST));
+    let d = out_of(sim.run_cmd(&input).args(FAST).arg("--dry-run"));
+    for (what, o) in [("validate", &v), ("run", &r), ("dry run", &d)] {
+        assert_eq!(o.code, 2, "{what}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("\"User ID (UUID)\""),
+            "{what}: {}",
+            o.stderr
+        );
+        for known in ["tokenSerialNumber", "deviceSerialNumber", "userId"] {
+            assert!(o.stderr.contains(known), "{what}: {}", o.stderr);
+        }
+        assert!(o.stderr.contains("--ignore-column"), "{what}: {}", o.stderr);
+    }
+    assert_eq!(sim.stat("deletes"), 0);
+    assert_eq!(sorted(sim.store()), sorted(someone_else));
+    assert!(!dir.path().join("leavers.report.csv").exists());
+}
+
+/// Spellings of a credential field the tool does not read, in every dialect it reads: each
+/// stops `validate` (exit 2) naming the column. Columns that do not look like one pass.
+#[test]
+fn credential_like_column_names_stop_in_any_dialect() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = "014010000001,040000001,00000000-0000-4000-8000-000000000001";
+    for name in [
+        "Employee ID",
+        "Token",
+        "Serial No.",
+        "E-mail",
+        "GUID",
+        "user",
+        "Device",
+        "uuid",
+        "ID",
+    ] {
+        for (delim, bom) in [(',', ""), (';', "\u{feff}"), ('\t', "")] {
+            let header = ["tokenSerialNumber", "deviceSerialNumber", "userId", name]
+                .join(&delim.to_string());
+            let data = format!("{}{delim}x", row.replace(',', &delim.to_string()));
+            let input = write(
+                dir.path(),
+                "odd.csv",
+                &format!("{bom}{header}\r\n{data}\r\n"),
+            );
+            let o = validate(&input, &[]);
+            assert_eq!(o.code, 2, "{name:?} {delim:?}: {}", o.stderr);
+            assert!(
+                o.stderr.contains(&format!("\"{name}\"")),
+                "{name:?}: {}",
+                o.stderr
+            );
+        }
+    }
+    for name in ["Name", "Leaving date", "department", "note", ""] {
+        let input = write(
+            dir.path(),
+            "fine.csv",
+            &format!("tokenSerialNumber,deviceSerialNumber,userId,{name}\n{row},x\n"),
+        );
+        let o = validate(&input, &[]);
+        assert_eq!(o.code, 0, "{name:?}: {}", o.stderr);
+    }
+}
+
+/// `--ignore-column` says "not a credential field": matched ignoring case and punctuation, on
+/// validate and run. One naming no column of the file, or a column the tool reads, is refused.
+#[test]
+fn ignore_column_lets_a_column_through_and_typos_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = creds(2, 7200);
+    let sim = Sim::seeded(dir.path(), &c, &[]);
+    let text = format!(
+        "Employee ID,tokenSerialNumber,deviceSerialNumber,userId,Badge Serial\n\
+         E1,{},{},{},B1\n",
+        c[0].token, c[0].device, c[0].user
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    let ok = [
+        "--ignore-column",
+        "employee_id",
+        "--ignore-column",
+        "BADGE SERIAL",
+    ];
+    assert_eq!(validate(&input, &ok).code, 0);
+    // Only one of the two: still stopped, naming the other.
+    let half = validate(&input, &ok[..2]);
+    assert_eq!(half.code, 2, "{}", half.stderr);
+    assert!(half.stderr.contains("\"Badge Serial\""), "{}", half.stderr);
+    assert!(!half.stderr.contains("\"Employee ID\""), "{}", half.stderr);
+    // A typo must not let a credential column through unnoticed.
+    for bad in [
+        &[
+            "--ignore-column",
+            "employee_id",
+            "--ignore-column",
+            "Badge Serail",
+        ][..],
+        &[
+            "--ignore-column",
+            "Employee ID",
+            "--ignore-column",
+            "Badge Serial",
+            "--ignore-column",
+            "userId",
+        ][..],
+        &[
+            "--ignore-column",
+            "Employee ID",
+            "--ignore-column",
+            "Badge Serial",
+            "--ignore-column",
+            "",
+        ][..],
+    ] {
+        let o = validate(&input, bad);
+        assert_eq!(o.code, 2, "{bad:?}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("--ignore-column"),
+            "{bad:?}: {}",
+            o.stderr
+        );
+        let r = out_of(sim.run_cmd(&input).args(FAST).args(bad));
+        assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
+    }
+    assert_eq!(sim.stat("deletes"), 0);
+    let r = out_of(sim.run_cmd(&input).args(FAST).args(ok));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The plan lists what it ignores.
+    assert!(r.stderr.contains("ignored columns"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("\"Employee ID\"") && r.stderr.contains("\"Badge Serial\""),
+        "{}",
+        r.stderr
+    );
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 1);
+    assert_eq!(rows[&1].status, Status::Deleted);
+}
+
+/// The plan (real run and dry run) lists the ignored columns and says in words how many rows
+/// will be resolved by the device alone because they name no user.
+#[test]
+fn the_plan_lists_ignored_columns_and_rows_naming_no_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = creds(3, 7300);
+    let sim = Sim::seeded(dir.path(), &c, &[]);
+    let text = format!(
+        "deviceSerialNumber,userId,Name,Leaving date\n{},,A,x\n{},{},B,y\n{},,C,z\n",
+        c[0].device, c[1].device, c[1].user, c[2].device
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    let d = out_of(sim.run_cmd(&input).args(FAST).arg("--dry-run"));
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert!(d.stderr.contains("ignored columns"), "{}", d.stderr);
+    assert!(
+        d.stderr.contains("\"Name\"") && d.stderr.contains("\"Leaving date\""),
+        "{}",
+        d.stderr
+    );
+    assert!(
+        d.stderr.contains("2 rows name no user: a real run would delete the credential the device holds, whoever it belongs to"),
+        "{}",
+        d.stderr
+    );
+    let r = out_of(sim.run_cmd(&input).args(FAST));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "2 rows name no user: the credential the device holds will be deleted, whoever it belongs to"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(sim.store().is_empty());
+}
+
+// ---- 2. device serials that lost their leading zeros -------------------------------------
+
+const U1: &str = "00000000-0000-4000-8000-000000000001";
+const U2: &str = "00000000-0000-4000-8000-000000000002";
+const U3: &str = "00000000-0000-4000-8000-000000000003";
+const U9: &str = "00000000-0000-4000-8000-000000000009";
+
+fn zeros_tenant() -> Vec<Cred> {
+    vec![
+        cred("014010000001", "040000001", U1),
+        cred("014010000002", "040000002", U2),
+        cred("014010000003", "040000003", U3),
+    ]
+}
+
+/// Row 1's device lost its leading zero (`40000001` for `040000001`), row 3's two of them and
+/// no device has that serial even padded. Before the fix both ended `absent` (ok, exit 0) while
+/// row 1's credential still worked. Now row 1 is `mismatch` naming the padded serial that the
+/// zero-padded lookup found, row 3 is `not_found`; nothing but row 2 is deleted.
+#[test]
+fn a_device_serial_that_lost_its_zeros_is_never_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n\
+         014010000001,40000001,{U1}\n\
+         014010000002,040000002,{U2}\n\
+         014010000009,4000009,{U9}\n"
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    let r = out_of(sim.run_cmd(&input).args(FAST).args(["--concurrency", "1"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
+    assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
+    assert!(rows[&1].error.contains("040000001"), "{:?}", rows[&1]);
+    assert!(rows[&1].error.contains("leading zeros"), "{:?}", rows[&1]);
+    assert_eq!(rows[&2].status, Status::Deleted);
+    assert_eq!(rows[&3].status, Status::NotFound, "{:?}", rows[&3]);
+    assert!(rows[&3].error.contains("leading zeros"), "{:?}", rows[&3]);
+    // At most two extra lookups per row: one lookup after the 404 plus the padded forms.
+    assert!(rows[&1].lookups <= 3 && rows[&3].lookups <= 3, "{rows:?}");
+    assert_eq!(
+        sorted(sim.store()),
+        sorted(vec![zeros_tenant()[0].clone(), zeros_tenant()[2].clone()])
+    );
+    // The plan says so before anything is sent.
+    assert!(r.stderr.contains("shorter"), "{}", r.stderr);
+}
+
+/// A file gives no length to compare with (one row, or every serial damaged alike): a device
+/// lookup that finds nothing is tried once more with a `0` in front. A credential there makes
+/// the row a mismatch; nothing there leaves a truly absent row `absent`.
+#[test]
+fn without_evidence_in_the_file_one_zero_padded_lookup_is_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+    let text = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n\
+         014010000001,40000001,{U1}\n\
+         014010000009,50000009,{U9}\n"
+    );
+    let input = write(dir.path(), "in.csv", &text);
+    let r = out_of(sim.run_cmd(&input).args(FAST));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
+    assert!(rows[&1].error.contains("040000001"), "{:?}", rows[&1]);
+    assert_eq!(rows[&2].status, Status::Absent, "{:?}", rows[&2]);
+    assert_eq!((rows[&2].attempts, rows[&2].lookups), (1, 2));
+    assert_eq!(sorted(sim.store()), sorted(zeros_tenant()));
+}
+
+/// The same rule wherever a device lookup finding nothing would make a row `absent`: the dry
+/// run, `--verify` and rows resolved by the device alone.
+#[test]
+fn lost_zeros_are_caught_in_dry_runs_verify_and_device_only_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+    let full = write(
+        dir.path(),
+        "full.csv",
+        &format!(
+            "tokenSerialNumber,deviceSerialNumber,userId\n\
+             014010000001,40000001,{U1}\n\
+             014010000002,040000002,{U2}\n\
+             014010000009,4000009,{U9}\n"
+        ),
+    );
+    let device_only = write(
+        dir.path(),
+        "devices.csv",
+        "deviceSerialNumber\n40000001\n040000002\n4000009\n",
+    );
+    for (input, extra, report, second) in [
+        (
+            &full,
+            &["--dry-run"][..],
+            "full.dry-run.csv",
+            Status::WouldDelete,
+        ),
+        (
+            &device_only,
+            &["--dry-run"][..],
+            "devices.dry-run.csv",
+            Status::WouldDelete,
+        ),
+    ] {
+        let o = out_of(sim.run_cmd(input).args(FAST).args(extra));
+        assert_eq!(o.code, 1, "{extra:?}: {}", o.stderr);
+        let rows = report_by_row(&dir.path().join(report), 3);
+        assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
+        assert!(rows[&1].error.contains("040000001"), "{:?}", rows[&1]);
+        assert_eq!(rows[&2].status, second, "{:?}", rows[&2]);
+        assert_eq!(rows[&3].status, Status::NotFound, "{:?}", rows[&3]);
+    }
+    assert_eq!(sim.stat("deletes"), 0);
+    for (input, extra, report) in [
+        (&full, &["--verify"][..], "full.report.csv"),
+        (&device_only, &[][..], "devices.report.csv"),
+    ] {
+        let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+        let o = out_of(sim.run_cmd(input).args(FAST).args(extra).arg("--overwrite"));
+        assert_eq!(o.code, 1, "{extra:?}: {}", o.stderr);
+        let rows = report_by_row(&dir.path().join(report), 3);
+        assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
+        assert_eq!(rows[&2].status, Status::Deleted, "{:?}", rows[&2]);
+        assert_eq!(rows[&3].status, Status::NotFound, "{:?}", rows[&3]);
+        assert_eq!(sim.stat("deleted"), 1);
+    }
+}
+
+/// `validate` points at the short serial offline, in the row's note and on stderr; the row
+/// stays `valid` (it may be a real serial of another length).
+#[test]
+fn validate_points_at_a_short_device_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "in.csv",
+        "deviceSerialNumber\n040000001\n40000002\nAB12\n040000003\n",
+    );
+    let o = validate(&input, &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("shorter"), "{}", o.stderr);
+    let rows = report_by_row(&dir.path().join("in.validation.csv"), 4);
+    assert!(rows[&2].note.contains("leading zeros"), "{:?}", rows[&2]);
+    for r in [1, 3, 4] {
+        assert!(!rows[&r].note.contains("leading zeros"), "{:?}", rows[&r]);
+    }
+}
+
+// ---- 3. the input changes after the plan -------------------------------------------------
+
+fn appended(path: &Path, extra: &[Cred]) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    for c in extra {
+        writeln!(f, "{},{},{}", c.token, c.device, c.user).unwrap();
+    }
+    f.sync_all().unwrap();
+}
+
+/// A pseudo-terminal: (controller, the side a child takes as its stdin).
+fn pty() -> (std::fs::File, OwnedFd) {
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty(3) writes two new file descriptors into the given ints; the null name,
+    // termios and winsize pointers are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty failed");
+    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(controller),
+            OwnedFd::from_raw_fd(terminal),
+        )
+    }
+}
+
+/// Collects a child's stderr in the background.
+fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let sink = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = from.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+fn text_of(buf: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&buf.lock().unwrap()).to_string()
+}
+
+fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    let mut code = None;
+    wait_for("the run to end", Duration::from_secs(60), || {
+        code = child.try_wait().unwrap().map(|s| s.code().unwrap_or(-1));
+        code.is_some()
+    });
+    code.unwrap_or(-1)
+}
+
+/// The run of the issue: the plan says 2 and `--max-deletes 2`; three rows are appended while
+/// the typed confirmation waits, then the operator types 2. Before the fix the file was read
+/// again and five credentials were deleted. Now: exit 2, "changed after the plan", no DELETE.
+#[test]
+fn rows_appended_at_the_confirmation_prompt_are_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = creds(5, 7400);
+    let sim = Sim::seeded(dir.path(), &c, &[]);
+    let input = write(dir.path(), "in.csv", &csv_of(&c[..2]));
+    let (mut controller, terminal) = pty();
+    let mut child = Command::new(bin_path())
+        .arg("run")
+        .arg(&input)
+        .args([
+            "--base-url",
+            &sim.url,
+            "--max-deletes",
+            "2",
+            "--rate",
+            "1000/s",
+        ])
+        .env_remove("DS100_KEY_FILE")
+        .env_remove("DS100_BASE_URL")
+        .env_remove("RUST_LOG")
+        .env("DS100_TOKEN", TOKEN)
+        .stdin(Stdio::from(terminal))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = collect(child.stderr.take().unwrap());
+    let _stdout = collect(child.stdout.take().unwrap());
+    wait_for("the confirmation prompt", Duration::from_secs(30), || {
+        text_of(&stderr).contains("Type 2 to go on")
+    });
+    appended(&input, &c[2..]);
+    controller.write_all(b"2\n").unwrap();
+    let code = wait_exit(&mut child);
+    let stderr = text_of(&stderr);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("changed after the plan"), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(sim.stat("deletes"), 0);
+    assert_eq!(sorted(sim.store()), sorted(c));
+    drop(controller);
+}
+
+/// Rows appended while a run is sending are never read: the run stops dispatching at what it
+/// planned and says the input changed. The run is held open by the simulator's latency.
+#[test]
+fn rows_appended_during_the_run_are_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let planned = creds(600, 7500);
+    let late = creds(5, 9000);
+    let mut all = planned.clone();
+    all.extend(late.iter().cloned());
+    let sim = Sim::seeded(dir.path(), &all, &["--latency", "20ms"]);
+    let input = write(dir.path(), "in.csv", &csv_of(&planned));
+    let report = dir.path().join("in.report.csv");
+    let mut child = Command::new(bin_path())
+        .arg("run")
+        .arg(&input)
+        .args([
+            "--base-url",
+            &sim.url,
+            "--yes",
+            "--concurrency",
+            "2",
+            "--rate",
+            "1000/s",
+        ])
+        .env_remove("DS100_KEY_FILE")
+        .env_remove("DS100_BASE_URL")
+        .env_remove("RUST_LOG")
+        .env("DS100_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = collect(child.stderr.take().unwrap());
+    let _stdout = collect(child.stdout.take().unwrap());
+    wait_for("the first deletions", Duration::from_secs(30), || {
+        sim.stat("deleted") >= 3
+    });
+    appended(&input, &late);
+    let code = wait_exit(&mut child);
+    let stderr = text_of(&stderr);
+    // The late rows were never sent, whatever else happened.
+    let store = sim.store();
+    for c in &late {
+        assert!(store.contains(c), "{c:?} was deleted: {stderr}");
+    }
+    assert!(read_report(&report).iter().all(|r| r.row <= 600));
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("changed"), "{stderr}");
+}
+
+// ---- 4. smaller ones ---------------------------------------------------------------------
+
+/// Peak RSS (KiB) of a finished child, from wait4(2).
+fn run_measured(mut cmd: Command) -> (i32, String, i64) {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut child = child;
+    let stderr = collect(child.stderr.take().unwrap());
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, with valid pointers to a status and a rusage.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4");
+    assert!(libc::WIFEXITED(status), "killed: {status}");
+    std::thread::sleep(Duration::from_millis(100));
+    (libc::WEXITSTATUS(status), text_of(&stderr), usage.ru_maxrss)
+}
+
+/// An unclosed quote near the start of a 96 MiB file made one record of the whole file and
+/// took memory in proportion (hundreds of MiB). A record is now capped at 1 MiB: the file is
+/// refused (exit 2) naming the line, nothing is sent, and memory stays small.
+#[test]
+fn a_record_longer_than_1_mib_is_refused_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.csv");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        writeln!(f, "tokenSerialNumber,deviceSerialNumber,userId").unwrap();
+        writeln!(f, "014010000001,040000001,{U1}").unwrap();
+        writeln!(f, "014010000002,\"040000002,{U2}").unwrap();
+        let line = format!("014010000003,040000003,{U3}\n");
+        for _ in 0..(96 * 1024 * 1024 / line.len()) {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+    }
+    let mut cmd = Command::new(bin_path());
+    cmd.arg("validate").arg(&path).env_remove("RUST_LOG");
+    let (code, stderr, max_rss_kib) = run_measured(cmd);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(stderr.contains("1 MiB"), "{stderr}");
+    assert!(!dir.path().join("big.validation.csv").exists());
+    assert!(max_rss_kib < 64 * 1024, "peak RSS {max_rss_kib} KiB");
+
+    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+    let r = out_of(sim.run_cmd(&path).args(FAST));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(sim.stat("requests"), 0);
+}
+
+/// A header and no rows is an empty export, not a job done: exit 1, "the file has no rows",
+/// nothing sent — for `validate` and `run` (and blank lines after the header change nothing).
+#[test]
+fn a_file_without_rows_says_so_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+    for text in [
+        "tokenSerialNumber,deviceSerialNumber,userId\n",
+        "deviceSerialNumber\r\n\r\n,\r\n",
+    ] {
+        let input = write(dir.path(), "empty-export.csv", text);
+        let v = validate(&input, &[]);
+        assert_eq!(v.code, 1, "{}", v.stderr);
+        assert!(v.stderr.contains("the file has no rows"), "{}", v.stderr);
+        for extra in [&[][..], &["--dry-run"][..]] {
+            let r = out_of(
+                sim.run_cmd(&input)
+                    .args(FAST)
+                    .args(extra)
+                    .arg("--overwrite"),
+            );
+            assert_eq!(r.code, 1, "{}", r.stderr);
+            assert!(r.stderr.contains("the file has no rows"), "{}", r.stderr);
+        }
+    }
+    assert_eq!(sim.stat("requests"), 0);
+}
+
+/// `demo` wrote into a fixed path in the temp directory, following a symlink planted there.
+/// Now every demo gets a fresh private directory, kept and printed.
+#[cfg(unix)]
+#[test]
+fn demo_uses_a_fresh_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::os::unix::fs::symlink(&victim, tmp.path().join("ds100-offboard-demo")).unwrap();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for _ in 0..2 {
+        let o = out_of(bin().arg("demo").env("TMPDIR", tmp.path()));
+        assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+        let all = format!("{}{}", o.stdout, o.stderr);
+        let dir = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.is_dir()
+                    && !p.is_symlink()
+                    && p != &victim
+                    && !dirs.contains(p)
+                    && all.contains(&p.display().to_string())
+            })
+            .unwrap_or_else(|| panic!("no new demo directory printed: {all}"));
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{} is open to others: {mode:o}",
+            dir.display()
+        );
+        assert!(dir.join("demo-offboarding.report.csv").exists());
+        dirs.push(dir);
+    }
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        0,
+        "wrote through the symlink"
+    );
+}
