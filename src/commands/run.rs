@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::auth::TokenSource;
 use crate::api::client::{ApiClient, ClientOptions};
 use crate::config::RunConfig;
-use crate::engine::{self, Counters, Mode, PipelineOptions, RowSet, Shared, StopReason};
+use crate::engine::{self, Mode, PipelineOptions, RowSet, Shared, StopReason};
 use crate::exit_codes::ExitCode;
 use crate::input::{InputFile, InputOptions};
 use crate::progress::Progress;
@@ -81,11 +81,13 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         done = rplan.done;
         complete_len = Some(rplan.complete_len);
     }
+    // Before the plan: a refused token or a URL that is not the API stops here (exit 2).
+    let tokens = TokenSource::new(&cfg.credentials)?;
+    let checked = super::preflight::check_tenant(&cfg, &tokens, &input, &scan).await?;
     if !cfg.output.quiet {
         let _ = plan.print(&mut std::io::stderr().lock());
     }
     // Before the go-ahead, so an operator told the token runs out can still stop.
-    let tokens = TokenSource::new(&cfg.credentials)?;
     if !cfg.output.quiet {
         eprintln!("  credentials      {}", tokens.describe());
     }
@@ -125,13 +127,13 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let shared = Arc::new(Shared {
         client,
         tokens,
-        pacer: engine::pacer::Pacer::new(cfg.rate, cfg.burst, cfg.adaptive),
+        pacer: checked.pacer,
         retry: cfg.retry,
         mode: cfg.mode,
         stop: CancellationToken::new(),
         abort: CancellationToken::new(),
         stop_reason: OnceLock::new(),
-        counters: Counters::default(),
+        counters: checked.counters,
         stop_after: cfg.stop_after,
         failure_streak: Default::default(),
     });
