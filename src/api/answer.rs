@@ -83,10 +83,11 @@ pub(crate) fn delete_success(answer: &Answer) -> DeleteSuccess {
 }
 
 /// `Some(why)` when a 2xx answer to a lookup is not a list of records the API could have sent:
-/// an HTML page, or a body that reports an error (whose envelope might otherwise read as an
-/// empty list, i.e. "the device holds nothing").
+/// a declared HTML page, or a body that reports an error (whose envelope might otherwise read
+/// as an empty list, i.e. "the device holds nothing"). Any other body that is not JSON is left
+/// to the lookup's parser, which refuses it.
 pub(crate) fn foreign_lookup_success(answer: &Answer) -> Option<String> {
-    if looks_like_markup(answer) {
+    if answer.html && !body_is_blank(answer) {
         return Some(format!(
             "lookup answered {} with an HTML page, not the API ({}); {NOT_THE_API_HINT}",
             answer.status,

@@ -13,13 +13,19 @@ use crate::api::auth::{Credentials, TokenSource};
 use crate::api::client::{Answer, ApiClient, ClientOptions};
 use crate::config::RunConfig;
 use crate::engine::pacer::Pacer;
-use crate::engine::retry::{StatusClass, classify_status};
+use crate::engine::retry::{RetryPolicy, StatusClass, classify_status};
 use crate::engine::{Counters, Mode, Shared, worker};
 use crate::input::{InputFile, RowCheck, Scan};
 
-/// What the check leaves to the run: the pacer that spaced its request (so the run's first
-/// request keeps its distance) and the counters that counted it (so the summary does).
+/// Attempts the check makes at most (fewer with a lower `--max-attempts`): enough to ride out
+/// a throttled or briefly failing tenant, few enough that an unreachable one is reported soon.
+const CHECK_MAX_ATTEMPTS: u32 = 4;
+
+/// What the check leaves to the run: the client whose connection it opened, the pacer that
+/// spaced its request (so the run's first request keeps its distance) and the counters that
+/// counted it (so the summary does).
 pub(crate) struct Checked {
+    pub(crate) client: ApiClient,
     pub(crate) pacer: Pacer,
     pub(crate) counters: Counters,
 }
@@ -32,19 +38,23 @@ pub(crate) async fn check_tenant(
     input: &InputFile,
     scan: &Scan,
 ) -> anyhow::Result<Checked> {
+    let client = ApiClient::new(
+        cfg.endpoints.clone(),
+        &ClientOptions {
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            trust: cfg.trust.clone(),
+        },
+    )?;
     let shared = Shared {
-        client: ApiClient::new(
-            cfg.endpoints.clone(),
-            &ClientOptions {
-                timeout: cfg.timeout,
-                connect_timeout: cfg.connect_timeout,
-                trust: cfg.trust.clone(),
-            },
-        )?
-        .read_only(),
+        // A clone shares the connection pool: the run goes on over the check's connection.
+        client: client.clone().read_only(),
         tokens: tokens.clone(),
         pacer: Pacer::new(cfg.rate, cfg.burst, cfg.adaptive),
-        retry: cfg.retry,
+        retry: RetryPolicy {
+            max_attempts: cfg.retry.max_attempts.min(CHECK_MAX_ATTEMPTS),
+            ..cfg.retry
+        },
         mode: Mode::DryRun,
         stop: CancellationToken::new(),
         abort: CancellationToken::new(),
@@ -56,20 +66,31 @@ pub(crate) async fn check_tenant(
     if let Some(device) = first_valid_device(input, scan)? {
         if !cfg.output.quiet {
             eprintln!(
-                "Checking the credentials with one read-only lookup (device {device}) at {} …",
+                "Checking the tenant and the credentials: one read-only lookup of device {device} at {} …",
                 cfg.endpoints.api_root()
             );
         }
-        let sent = worker::probe_lookup(&shared, &device).await;
-        judge(cfg, &device, sent)?;
+        let (answer, n_requests) = match worker::probe_lookup(&shared, &device).await {
+            Ok(sent) => sent,
+            Err(why) => bail!("{}", unreachable(cfg, &why)),
+        };
+        judge(cfg, &device, &answer)?;
         if !cfg.output.quiet {
-            eprintln!("The tenant accepted the credentials.\n");
+            let s = if n_requests == 1 { "" } else { "s" };
+            eprintln!(
+                "  accepted (HTTP {} after {n_requests} request{s})\n",
+                answer.status
+            );
         }
     }
     let Shared {
         pacer, counters, ..
     } = shared;
-    Ok(Checked { pacer, counters })
+    Ok(Checked {
+        client,
+        pacer,
+        counters,
+    })
 }
 
 /// The device of the first row that would be sent.
@@ -88,20 +109,12 @@ fn first_valid_device(input: &InputFile, scan: &Scan) -> anyhow::Result<Option<S
 
 /// Ok when the answer is the API's and the credentials were accepted: a list of records, or
 /// the API's own 404 (the device is unknown, which still needed an accepted token).
-fn judge(cfg: &RunConfig, device: &str, sent: Result<Answer, String>) -> anyhow::Result<()> {
+fn judge(cfg: &RunConfig, device: &str, answer: &Answer) -> anyhow::Result<()> {
     let tenant = cfg.endpoints.api_root();
-    let answer = match sent {
-        Ok(answer) => answer,
-        Err(why) => bail!(
-            "cannot reach the tenant at {tenant}: the read-only check lookup got no usable \
-             answer ({why}). Check the network, --base-url and any proxy (HTTPS_PROXY) or \
-             firewall in between, then run again. Nothing was deleted."
-        ),
-    };
     let status = answer.status;
     match classify_status(status) {
         StatusClass::Success => {
-            if let Some(why) = answer::foreign_lookup_success(&answer) {
+            if let Some(why) = answer::foreign_lookup_success(answer) {
                 bail!(
                     "the tenant at {tenant} did not answer like the DS100 API: {why}. Nothing was deleted."
                 );
@@ -115,21 +128,37 @@ fn judge(cfg: &RunConfig, device: &str, sent: Result<Answer, String>) -> anyhow:
             }
             Ok(())
         }
-        StatusClass::NotFound => match answer::foreign_404(&answer) {
+        StatusClass::NotFound => match answer::foreign_404(answer) {
             None => Ok(()),
             Some(what) => bail!(
                 "the tenant at {tenant} did not answer like the DS100 API: the read-only check \
                  lookup answered 404 with {what}; {NOT_THE_API_HINT}. Nothing was deleted."
             ),
         },
-        StatusClass::Forbidden => bail!("{}", refused(cfg, &answer)),
+        StatusClass::Forbidden => bail!("{}", refused(cfg, answer)),
         _ => bail!(
             "the tenant at {tenant} answered HTTP {status} to the read-only check lookup of \
              device {device} ({}); every row would fail the same way. {NOT_THE_API_HINT}. \
              Nothing was deleted.",
-            answer::quote(&answer)
+            answer::quote(answer)
         ),
     }
+}
+
+/// The check got no answer it could use: retries exhausted on 429/5xx or the network, or a
+/// TLS failure (never retried).
+fn unreachable(cfg: &RunConfig, why: &str) -> String {
+    let tls = if why.contains("TLS") {
+        " If a TLS-inspecting proxy re-signs the tenant's certificate, add its CA with --ca-cert."
+    } else {
+        ""
+    };
+    format!(
+        "cannot reach the tenant at {}: the read-only check lookup got no usable answer \
+         ({why}). Check the network, --base-url and any proxy (HTTPS_PROXY) or firewall in \
+         between, then run again.{tls} Nothing was deleted.",
+        cfg.endpoints.api_root()
+    )
 }
 
 /// What to check when the tenant refuses the credentials, by kind.

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::TokenSource;
-use crate::api::client::{ApiClient, ClientOptions};
 use crate::config::RunConfig;
 use crate::engine::{self, Mode, PipelineOptions, RowSet, Shared, StopReason};
 use crate::exit_codes::ExitCode;
@@ -95,14 +94,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     safety::approve(&plan, cfg.confirm, cfg.max_deletes)?;
 
     // Everything that can fail on setup fails before the report is touched.
-    let mut client = ApiClient::new(
-        cfg.endpoints.clone(),
-        &ClientOptions {
-            timeout: cfg.timeout,
-            connect_timeout: cfg.connect_timeout,
-            trust: cfg.trust.clone(),
-        },
-    )?;
+    let mut client = checked.client;
     if cfg.mode == Mode::DryRun {
         client = client.read_only();
     }

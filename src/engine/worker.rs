@@ -573,9 +573,9 @@ fn foreign_404_error(what: &str, answered: &str) -> String {
 }
 
 /// One read-only lookup of `device` through the same pacer, retries and token renewal as
-/// every row's requests: the check of the credentials before the plan. The answer as it came,
-/// or why none came.
-pub(crate) async fn probe_lookup(shared: &Shared, device: &str) -> Result<Answer, String> {
+/// every row's requests: the check of the credentials before the plan. The answer as it came
+/// and the requests it took, or why none came.
+pub(crate) async fn probe_lookup(shared: &Shared, device: &str) -> Result<(Answer, u32), String> {
     let mut run = RowRun {
         shared,
         spent: Spent::default(),
@@ -583,7 +583,7 @@ pub(crate) async fn probe_lookup(shared: &Shared, device: &str) -> Result<Answer
         unanswered: false,
     };
     match run.call(Op::Lookup(device)).await {
-        Ok(answer) => Ok(answer),
+        Ok(answer) => Ok((answer, run.spent.lookups)),
         Err(CallError::GaveUp(why) | CallError::Aborted(why)) => Err(why),
     }
 }
