@@ -355,8 +355,8 @@ fn a_report_cut_mid_line_is_resumed_correctly() {
     );
     assert_eq!(
         sim.stat("requests"),
-        12,
-        "10 deletes, then one DELETE and one lookup"
+        14,
+        "the check before the plan and 10 deletes, then the check, one DELETE and one lookup"
     );
     // Every line of the file is whole again.
     assert_eq!(read_report(&report).len(), 10);
