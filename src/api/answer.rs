@@ -150,28 +150,43 @@ fn json_document(body: &[u8]) -> Option<Value> {
 }
 
 /// `Some(why)` when a body reports failure: a JSON document with an error field, a false
-/// success flag or a failing status; or a text body that starts with the word "error".
+/// success flag, a failing status or a message that starts like a failure; or a text body
+/// that starts like one ("Error: …", "Failed to …").
 fn body_error(answer: &Answer) -> Option<String> {
     if body_is_blank(answer) {
         return None;
     }
     match json_document(&answer.body) {
         Some(doc) => json_error(&doc),
-        None => {
-            let text = String::from_utf8_lossy(&answer.body);
-            let first_word: String = text
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_ascii_alphabetic())
-                .collect::<String>()
-                .to_ascii_lowercase();
-            matches!(
-                first_word.as_str(),
-                "error" | "errors" | "failed" | "failure" | "fail" | "exception" | "fault"
-            )
-            .then(|| "it starts with the word \"error\" or \"failed\"".to_string())
-        }
+        None => starts_like_a_failure(&String::from_utf8_lossy(&answer.body))
+            .then(|| "the text starts like a failure".to_string()),
     }
+}
+
+/// Whether a text's first word says something failed.
+fn starts_like_a_failure(text: &str) -> bool {
+    let first_word: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        first_word.as_str(),
+        "error"
+            | "errors"
+            | "failed"
+            | "failure"
+            | "fail"
+            | "exception"
+            | "fault"
+            | "unable"
+            | "cannot"
+            | "denied"
+            | "unauthorized"
+            | "forbidden"
+            | "invalid"
+    )
 }
 
 fn json_error(doc: &Value) -> Option<String> {
@@ -199,6 +214,10 @@ fn object_error(map: &serde_json::Map<String, Value>) -> Option<String> {
                 is_present(value)
             }
             "success" | "succeeded" | "successful" | "ok" => is_false(value),
+            "iserror" | "haserror" | "haserrors" | "failed" => value == &Value::Bool(true),
+            "message" | "msg" | "detail" | "details" | "description" | "reason" => {
+                value.as_str().is_some_and(starts_like_a_failure)
+            }
             "status" | "result" | "outcome" | "state" => {
                 is_failure_word(value) || is_4xx_5xx(value)
             }
@@ -358,6 +377,7 @@ mod tests {
             r#"{"status":"success","error":null,"errors":[]}"#,
             r#"{"success":true,"errorCode":""}"#,
             r#"{"status":200}"#,
+            r#"{"message":"Credential deleted","failed":false}"#,
             "OK",
         ] {
             match delete_success(&answer(200, false, ok)) {
@@ -381,6 +401,12 @@ mod tests {
             (r#"{"statusCode":"403"}"#, "statusCode"),
             (r#"[{"errors":["a"]}]"#, "errors"),
             (r#"{"result":"FAILED"}"#, "result"),
+            (r#"{"isError":true}"#, "isError"),
+            (
+                r#"{"message":"Failed to delete the authenticator"}"#,
+                "message",
+            ),
+            ("Unable to process the request", "failure"),
             ("Error: credential not deleted", "error"),
             ("<!DOCTYPE html><html><title>Sign in</title>", "HTML page"),
             ("  <html>", "HTML page"),

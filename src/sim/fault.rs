@@ -17,7 +17,8 @@ fault grammar: KIND,SCHEDULE[,on=delete|lookup][,device=SERIAL[|SERIAL...]]
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
             tokens=N (requests bearing one of the first N distinct tokens accepted),
             rate=P (probability 0..1, seeded by the fault seed)
-  device=:  only requests naming one of these device serials (counted among themselves)
+  device=:  only requests naming one of these device serials (counted among themselves);
+            with device= the SCHEDULE may be left out: every such request
   examples: 503,every=3   reset-after-commit,nth=5   garbage,rate=0.2,on=lookup   429,first=2
             html404,every=1,on=delete,device=140100080";
 
@@ -295,7 +296,12 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
             return Err("more than one SCHEDULE".to_string());
         }
     }
-    let schedule = schedule.ok_or("missing SCHEDULE")?;
+    // A fault aimed at chosen devices means "those devices answer this", unless told otherwise.
+    let schedule = match schedule {
+        Some(schedule) => schedule,
+        None if !devices.is_empty() => Schedule::Every(1),
+        None => return Err("missing SCHEDULE".to_string()),
+    };
     Ok(Fault {
         kind,
         schedule,
@@ -447,5 +453,9 @@ mod tests {
         assert!(!f.applies_to_device(Some("140")));
         assert!(!f.applies_to_device(None));
         assert!(fault("html404,every=1").applies_to_device(None));
+        assert_eq!(
+            fault("text404,on=lookup,device=9").schedule,
+            Schedule::Every(1)
+        );
     }
 }
