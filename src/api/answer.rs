@@ -143,6 +143,7 @@ fn looks_like_markup(answer: &Answer) -> bool {
 /// The body as a JSON object or array; `None` for anything else (a bare string or number is
 /// what text pages such as `404` or `"Not Found"` parse as, not an API document).
 fn json_document(body: &[u8]) -> Option<Value> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ (Value::Object(_) | Value::Array(_))) => Some(v),
         _ => None,
@@ -335,6 +336,7 @@ mod tests {
                 r#"{"status":404,"error":"Not Found","message":"x"}"#,
             ),
             answer(404, false, "[]"),
+            answer(404, false, "\u{feff}{\"message\":\"x\"}"),
         ] {
             assert_eq!(foreign_404(&api), None, "{api:?}");
         }
