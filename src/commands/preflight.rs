@@ -3,6 +3,7 @@
 //! refused token, a sign-in page or a wrong URL stops the run (exit 2) before the operator is
 //! asked to confirm anything, instead of failing every row after the confirmation.
 
+use std::io::Write as _;
 use std::sync::OnceLock;
 
 use anyhow::bail;
@@ -64,8 +65,10 @@ pub(crate) async fn check_tenant(
         failure_streak: Default::default(),
     };
     if let Some(device) = first_valid_device(input, scan)? {
+        // A closed stderr is no reason to stop (nor to panic): these lines only inform.
         if !cfg.output.quiet {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "Checking the tenant and the credentials: one read-only lookup of device {device} at {} …",
                 cfg.endpoints.api_root()
             );
@@ -77,7 +80,8 @@ pub(crate) async fn check_tenant(
         judge(cfg, &device, &answer)?;
         if !cfg.output.quiet {
             let s = if n_requests == 1 { "" } else { "s" };
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "  accepted (HTTP {} after {n_requests} request{s})\n",
                 answer.status
             );
