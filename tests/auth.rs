@@ -250,8 +250,8 @@ fn a_run_longer_than_the_token_lifetime_renews_before_expiry() {
     assert_eq!(sim.stat("forbidden"), 0, "renewed in time: {}", sim.stats());
     assert_eq!(
         sim.stat("requests"),
-        48,
-        "no request was spent on a stale token"
+        49,
+        "the check before the plan and 48 DELETEs: no request was spent on a stale token"
     );
     assert!(stderr_of(&out).contains("minted a new bearer token before expiry"));
 }
@@ -279,7 +279,8 @@ fn one_403_mints_once_and_the_retry_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path());
     let all = creds(5, 20_400);
-    let sim = jwt_sim(dir.path(), &all, &key, &["--fault", "403,nth=3"]);
+    // Row 3's DELETE (the check before the plan is a lookup).
+    let sim = jwt_sim(dir.path(), &all, &key, &["--fault", "403,nth=3,on=delete"]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let out = key_run(&sim, &input, &key)
         .args(FAST)
@@ -314,8 +315,14 @@ fn concurrent_403s_do_not_mint_a_storm() {
     // The simulator refuses every request bearing the first token, whenever it arrives; eight
     // workers start together (burst 8), so most of them send that token before anyone has
     // minted. However the machine schedules them, one mint must serve every refusal: a
-    // worker refused on the first token gets the second, whether it minted it or not.
-    let sim = jwt_sim(dir.path(), &all, &key, &["--fault", "403,tokens=1"]);
+    // worker refused on the first token gets the second, whether it minted it or not. (The
+    // check before the plan, a lookup, is let through on the first token.)
+    let sim = jwt_sim(
+        dir.path(),
+        &all,
+        &key,
+        &["--fault", "403,tokens=1,on=delete"],
+    );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     let out = key_run(&sim, &input, &key)
         .args([
@@ -351,6 +358,9 @@ fn concurrent_403s_do_not_mint_a_storm() {
     assert_eq!(mints, 1, "{refused} refusals: {err}");
 }
 
+/// A key the tenant does not know is refused by the check before the plan, a fresh token
+/// included: exit 2, no report. A key it knows but whose DELETEs it refuses (a role without the
+/// permission) ends rows `unauthorized` after one fresh token each, until the safety stop.
 #[test]
 fn a_key_the_tenant_does_not_know_ends_unauthorized_and_stops() {
     let dir = tempfile::tempdir().unwrap();
@@ -359,7 +369,30 @@ fn a_key_the_tenant_does_not_know_ends_unauthorized_and_stops() {
     let all = creds(10, 20_500);
     let sim = jwt_sim(dir.path(), &all, &key, &[]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
-    key_run(&sim, &input, &other)
+    let out = key_run(&sim, &input, &other)
+        .args(FAST)
+        .args(["--concurrency", "1", "--stop-after", "3"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("refused the tokens minted from the key file") && err.contains("signature"),
+        "{err}"
+    );
+    assert!(!dir.path().join("in.report.csv").exists());
+    assert_eq!(sim.stat("forbidden"), 2, "the check and its fresh token");
+    assert_eq!(sim.stat("deletes"), 0);
+    drop(sim);
+
+    let sim = jwt_sim(
+        dir.path(),
+        &all,
+        &key,
+        &["--fault", "403,every=1,on=delete"],
+    );
+    key_run(&sim, &input, &key)
         .args(FAST)
         .args(["--concurrency", "1", "--stop-after", "3"])
         .assert()
@@ -370,13 +403,18 @@ fn a_key_the_tenant_does_not_know_ends_unauthorized_and_stops() {
         assert_eq!(r.status, Status::Unauthorized, "{r:?}");
         assert_eq!(r.attempts, 2, "one retry with a fresh token: {r:?}");
         assert_eq!(r.http_status, Some(403));
-        assert!(r.error.contains("invalid JWT signature"), "{r:?}");
+        assert!(r.error.contains("answered 403"), "{r:?}");
     }
     for i in 4..=10 {
         assert_eq!(rows[&i].status, Status::Skipped, "{:?}", rows[&i]);
     }
     assert_eq!(sim.store().len(), 10, "nothing deleted");
-    assert_eq!(sim.stat("forbidden"), 6);
+    assert_eq!(sim.stats()["by_status"]["403"], 6);
+    assert_eq!(
+        sim.stat("distinct_tokens"),
+        4,
+        "the first token and three renewals"
+    );
 }
 
 #[test]
@@ -577,13 +615,16 @@ fn a_ready_jwt_expiring_before_the_estimated_end_warns() {
     let key = key_file(dir.path());
     let short = mint(&key, &["--token-lifetime", "2m"]);
     let long = mint(&key, &["--token-lifetime", "60m"]);
-    // 6 rows at 1/min: about 6 minutes. --max-deletes 0 stops right after the plan.
+    // 6 rows at 1/min: about 6 minutes. --max-deletes 0 stops right after the plan. The
+    // simulator accepts any token, so the check before the plan (one lookup, the first slot
+    // of the pace) lets every run reach the plan.
     let input = write(dir.path(), "in.csv", &csv_of(&creds(6, 20_800)));
+    let sim = Sim::start_with_auth(&[], &[]);
     let plan_only = |token: &str| {
         let out = bin()
             .arg("run")
             .arg(&input)
-            .args(["--base-url", "http://127.0.0.1:9", "--rate", "1/min"])
+            .args(["--base-url", &sim.url, "--rate", "1/min"])
             .args(["--yes", "--max-deletes", "0"])
             .env("DS100_TOKEN", token)
             .assert()
@@ -602,6 +643,7 @@ fn a_ready_jwt_expiring_before_the_estimated_end_warns() {
     assert!(!err.contains("expires in"), "{err}");
     let err = plan_only("an-opaque-token-without-exp");
     assert!(!err.contains("expires"), "{err}");
+    assert_eq!((sim.stat("lookups"), sim.stat("deletes")), (3, 0));
 }
 
 #[test]
@@ -810,17 +852,20 @@ fn ca_cert_makes_a_tls_inspecting_proxy_trusted() {
         cmd
     };
 
-    // Without the CA: every row fails on the handshake, once, and nothing reaches the server.
-    https_run().assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
-    for r in rows.values() {
-        assert_eq!(r.status, Status::Failed, "{r:?}");
-        assert_eq!(r.attempts, 1, "TLS failures are not retried: {r:?}");
-        assert!(
-            r.error.contains("TLS") && r.error.contains("certificate"),
-            "{r:?}"
-        );
-    }
+    // Without the CA: the check before the plan fails on the handshake, once (TLS failures
+    // are not retried), the run stops with exit 2 naming --ca-cert, and nothing reaches the
+    // server.
+    let out = https_run().assert().code(2).get_output().clone();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("cannot reach the tenant")
+            && err.contains("TLS")
+            && err.contains("certificate"),
+        "{err}"
+    );
+    assert!(err.contains("--ca-cert"), "{err}");
+    assert!(!err.contains("retries exhausted"), "not retried: {err}");
+    assert!(!dir.path().join("in.report.csv").exists());
     assert_eq!(sim.stat("requests"), 0);
 
     // With it: the same run goes through.

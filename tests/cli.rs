@@ -138,12 +138,31 @@ fn a_token_file_works_like_the_environment() {
     assert!(sim.store().is_empty());
 }
 
+/// A token the tenant refuses outright is found by the check before the plan (exit 2, nothing
+/// deleted, no report). One it accepts for reading but refuses to delete with (a role without
+/// the permission) ends rows `unauthorized` until the safety stop.
 #[test]
 fn a_refused_token_ends_rows_unauthorized_and_trips_the_safety_stop() {
     let dir = tempfile::tempdir().unwrap();
     let c = creds(10, 9400);
     let sim = Sim::seeded(dir.path(), &c, &[]);
     let input = write(dir.path(), "in.csv", &csv_of(&c));
+    let out = bin()
+        .arg("run")
+        .arg(&input)
+        .args(["--base-url", &sim.url, "--stop-after", "3"])
+        .args(FAST)
+        .env("DS100_TOKEN", "wrong-token")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the bearer token"));
+    assert_eq!((sim.stat("lookups"), sim.stat("deletes")), (1, 0));
+    assert!(!dir.path().join("in.report.csv").exists());
+    drop(sim);
+
+    let sim = Sim::seeded(dir.path(), &c, &["--fault", "403,every=1,on=delete"]);
     let out = bin()
         .arg("run")
         .arg(&input)
@@ -156,7 +175,7 @@ fn a_refused_token_ends_rows_unauthorized_and_trips_the_safety_stop() {
             "1",
         ])
         .args(FAST)
-        .env("DS100_TOKEN", "wrong-token")
+        .env("DS100_TOKEN", TOKEN)
         .assert()
         .code(3)
         .get_output()

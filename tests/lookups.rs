@@ -160,9 +160,10 @@ fn a_dry_run_looks_everything_up_and_changes_nothing() {
     assert_eq!(st, [WouldDelete, Ambiguous, Mismatch, Absent, Invalid]);
     assert_eq!(sim.store(), all);
     assert_eq!(sim.stat("deletes"), 0);
-    // Row 4's device holds nothing: it is looked up once more with a `0` in front, in case a
-    // spreadsheet dropped its leading zero.
-    assert_eq!(sim.stat("lookups"), 5);
+    // One per valid row, the check of the credentials before the plan, and row 4's device
+    // (it holds nothing) once more with a `0` in front, in case a spreadsheet dropped its
+    // leading zero.
+    assert_eq!(sim.stat("lookups"), 6);
 }
 
 #[test]
@@ -201,7 +202,8 @@ fn verify_never_deletes_a_mismatching_row() {
 fn a_lookup_answering_429_then_200_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5100);
-    let sim = Sim::seeded(dir.path(), &c, &["--fault", "429,nth=1,on=lookup"]);
+    // The 2nd lookup is the row's: the 1st is the check of the credentials before the plan.
+    let sim = Sim::seeded(dir.path(), &c, &["--fault", "429,nth=2,on=lookup"]);
     let input = write(
         dir.path(),
         "in.csv",
@@ -222,7 +224,17 @@ fn a_lookup_answering_429_then_200_is_retried() {
 fn a_lookup_answering_garbage_fails_the_row_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5200);
-    let sim = Sim::seeded(dir.path(), &c, &["--fault", "garbage,every=1,on=lookup"]);
+    // Every lookup but the first (the check before the plan, answered normally by `close`).
+    let sim = Sim::seeded(
+        dir.path(),
+        &c,
+        &[
+            "--fault",
+            "close,nth=1,on=lookup",
+            "--fault",
+            "garbage,every=1,on=lookup",
+        ],
+    );
     let input = write(
         dir.path(),
         "in.csv",

@@ -355,8 +355,9 @@ fn a_report_cut_mid_line_is_resumed_correctly() {
     );
     assert_eq!(
         sim.stat("requests"),
-        13,
-        "10 deletes, then one DELETE, one lookup and one with a `0` in front (lost zeros?)"
+        15,
+        "the check before the plan and 10 deletes, then the check, one DELETE, one lookup and \
+         one with a `0` in front (lost zeros?)"
     );
     // Every line of the file is whole again.
     assert_eq!(read_report(&report).len(), 10);

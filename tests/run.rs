@@ -41,7 +41,9 @@ fn clean_run_deletes_every_row_and_reports_each_once() {
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
     assert_eq!(s["statuses"]["deleted"], 50);
-    assert_eq!(s["requests_sent"], 50);
+    // The 50 DELETEs and the read-only lookup that checked the credentials before the plan.
+    assert_eq!(sim.stat("lookups"), 1);
+    assert_eq!(s["requests_sent"], 51);
     assert_eq!(s["exit_code"], 0);
 }
 
@@ -110,11 +112,11 @@ fn a_429_storm_with_retry_after_as_http_date_is_ridden_out() {
 fn a_429_with_retry_after_holds_off_every_worker() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(12, 150);
-    // One 429 with Retry-After: 1 s, on the 3rd request; nothing else may leave during it.
+    // One 429 with Retry-After: 1 s, on the 3rd DELETE; nothing else may leave during it.
     let sim = Sim::seeded(
         dir.path(),
         &all,
-        &["--fault", "429,nth=3", "--record-arrivals"],
+        &["--fault", "429,nth=3,on=delete", "--record-arrivals"],
     );
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input)
@@ -130,10 +132,12 @@ fn a_429_with_retry_after_holds_off_every_worker() {
         .assert()
         .code(0);
     let arrivals: Vec<u64> = serde_json::from_str(&sim.get("/__sim/arrivals")).unwrap();
-    assert_eq!(arrivals.len(), 13);
+    // The check before the plan, 12 DELETEs and the throttled one's retry.
+    assert_eq!(arrivals.len(), 14);
     let mut sorted = arrivals.clone();
     sorted.sort();
-    let gaps: Vec<u64> = sorted.windows(2).map(|w| w[1] - w[0]).collect();
+    // The gaps between the DELETEs only: the check's distance to them is the plan's time.
+    let gaps: Vec<u64> = sorted[1..].windows(2).map(|w| w[1] - w[0]).collect();
     let longest = *gaps.iter().max().unwrap();
     assert!(
         longest >= 900_000,
@@ -163,7 +167,8 @@ fn injected_500s_succeed_on_retry() {
 fn exhausted_retries_end_as_failed_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(5, 300);
-    let sim = Sim::seeded(dir.path(), &all, &["--error-rate", "1"]);
+    // Every DELETE fails (the check before the plan, a lookup, goes through).
+    let sim = Sim::seeded(dir.path(), &all, &["--fault", "500,every=1,on=delete"]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input)
         .args(FAST)
@@ -210,8 +215,10 @@ fn every_row_ends(
 
 #[test]
 fn a_400_fails_the_row_without_retry() {
-    let (sim, _dir) = every_row_ends("400,every=1", 4, Status::Failed, 400, "400");
-    assert_eq!(sim.stat("requests"), 4);
+    let (sim, _dir) = every_row_ends("400,every=1,on=delete", 4, Status::Failed, 400, "400");
+    // One DELETE per row, and the check's lookup before the plan.
+    assert_eq!(sim.stat("deletes"), 4);
+    assert_eq!(sim.stat("requests"), 5);
 }
 
 /// A sign-in page or portal answering 200 with HTML has deleted nothing: `failed`, with the
@@ -232,7 +239,14 @@ fn an_html_page_answering_200_is_not_a_deletion() {
 /// like a 403, not `failed` (a ready token cannot be renewed, so one attempt).
 #[test]
 fn a_401_is_unauthorized() {
-    let (sim, _dir) = every_row_ends("401,every=1", 2, Status::Unauthorized, 401, "answered 401");
+    // On the DELETE: a 401 to the check's lookup stops the run before the plan (trust_api.rs).
+    let (sim, _dir) = every_row_ends(
+        "401,every=1,on=delete",
+        2,
+        Status::Unauthorized,
+        401,
+        "answered 401",
+    );
     assert_eq!(sim.store().len(), 2, "nothing was deleted");
 }
 
@@ -240,15 +254,18 @@ fn a_401_is_unauthorized() {
 fn a_404_that_no_lookup_can_explain_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(3, 500);
-    // The tenant holds none of them, and the key may not read: lookups answer 403.
-    let sim = Sim::seeded(
-        dir.path(),
-        &creds(1, 900),
-        &["--fault", "403,every=1,on=lookup"],
-    );
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    // The tenant holds none of them, and the key may not read them: their lookups answer
+    // 403. Row 1 is one the tenant holds, whose lookup (the check before the plan) answers.
+    let held = creds(1, 900);
+    let devices: Vec<&str> = all.iter().map(|c| c.device.as_str()).collect();
+    let fault = format!("403,every=1,on=lookup,device={}", devices.join("|"));
+    let sim = Sim::seeded(dir.path(), &held, &["--fault", &fault]);
+    let mut rows = held.clone();
+    rows.extend(all.iter().cloned());
+    let input = write(dir.path(), "in.csv", &csv_of(&rows));
     sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
+    let mut rows = report_by_row(&dir.path().join("in.report.csv"), 4);
+    assert_eq!(rows.remove(&1).map(|r| r.status), Some(Status::Deleted));
     for r in rows.values() {
         assert_eq!(r.status, Status::NotFound, "{r:?}");
         assert_eq!((r.http_status, r.lookup_status), (Some(404), Some(403)));
@@ -329,7 +346,9 @@ fn invalid_rows_and_duplicates_never_reach_the_server() {
     assert_eq!(rows[&5].token, "=cmd|' /C calc'!A0");
     let raw = std::fs::read_to_string(dir.path().join("in.report.csv")).unwrap();
     assert!(raw.contains("'=cmd|"), "{raw}");
-    assert_eq!(sim.stat("requests"), 2);
+    // Two DELETEs, and the check's lookup (of row 1's device) before the plan.
+    assert_eq!(sim.stat("deletes"), 2);
+    assert_eq!(sim.stat("requests"), 3);
     assert_eq!(sim.store(), vec![c[1].clone()]);
 }
 
@@ -404,7 +423,9 @@ fn without_yes_and_without_a_terminal_nothing_is_sent() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--yes"), "{err}");
     assert!(err.contains("to delete"), "the plan is shown: {err}");
-    assert_eq!(sim.stat("requests"), 0);
+    // Only the read-only check before the plan reached the tenant.
+    assert_eq!(sim.stat("deletes"), 0);
+    assert_eq!(sim.stat("requests"), 1);
     assert_eq!(sim.store().len(), 2);
     assert!(!dir.path().join("in.report.csv").exists());
 }
@@ -424,7 +445,9 @@ fn max_deletes_refuses_a_larger_plan() {
         .get_output()
         .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-deletes"));
-    assert_eq!(sim.stat("requests"), 0);
+    // Only the read-only check before the plan reached the tenant.
+    assert_eq!(sim.stat("deletes"), 0);
+    assert_eq!(sim.stat("requests"), 1);
     sim.run_cmd(&input)
         .args(FAST)
         .args(["--max-deletes", "5"])
@@ -436,7 +459,8 @@ fn max_deletes_refuses_a_larger_plan() {
 fn the_safety_stop_skips_the_rest_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(40, 1000);
-    let sim = Sim::seeded(dir.path(), &all, &["--error-rate", "1"]);
+    // Every DELETE fails (the check before the plan, a lookup, goes through).
+    let sim = Sim::seeded(dir.path(), &all, &["--fault", "500,every=1,on=delete"]);
     let input = write(dir.path(), "in.csv", &csv_of(&all));
     sim.run_cmd(&input)
         .args(FAST)
@@ -458,7 +482,8 @@ fn the_safety_stop_skips_the_rest_and_exits_3() {
         .count();
     assert!((5..=8).contains(&failed), "failed {failed}");
     assert_eq!(failed + skipped, 40);
-    assert!(sim.stat("requests") <= 8);
+    assert!(sim.stat("deletes") <= 8);
+    assert_eq!(sim.stat("lookups"), 1, "only the check");
     let skipped_row = rows.values().find(|r| r.status == Status::Skipped).unwrap();
     assert!(
         skipped_row.error.contains("safety stop"),
@@ -494,7 +519,12 @@ fn the_safety_stop_sends_no_row_that_was_only_waiting_for_its_turn() {
     // when the third answer came back (a very slow machine).
     assert!((3..=4).contains(&failed), "{counts:?}");
     assert_eq!(counts.get("skipped").copied().unwrap_or(0), 30 - failed);
-    assert_eq!(sim.stat("requests"), failed as u64);
+    assert_eq!(sim.stat("deletes"), failed as u64);
+    assert_eq!(
+        sim.stat("requests"),
+        failed as u64 + 1,
+        "and the check before the plan"
+    );
 }
 
 #[test]

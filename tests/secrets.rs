@@ -128,12 +128,13 @@ fn a_token_file_never_leaks_at_trace_verbosity() {
             dir.path(),
             &stored,
             &[
+                // Request 1 is the check of the credentials before the plan.
                 "--fault",
-                "500,nth=2",
+                "500,nth=3",
                 "--fault",
-                "reset,nth=3",
+                "reset,nth=4",
                 "--fault",
-                "403,nth=5",
+                "403,nth=6",
             ],
         );
         let text = format!("Bearer {TOKEN}\n");
@@ -149,23 +150,26 @@ fn a_token_file_never_leaks_at_trace_verbosity() {
 #[test]
 fn the_environment_token_never_leaks_in_a_dry_run() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::seeded(dir.path(), &creds(6, 70_000), &["--fault", "503,nth=1"]);
+    // Request 1 is the check of the credentials before the plan; the 503 meets row 1's lookup.
+    let sim = Sim::seeded(dir.path(), &creds(6, 70_000), &["--fault", "503,nth=2"]);
     let (code, stderr) = run_and_check(&sim, &Auth::Env(TOKEN), &["--dry-run"], false);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(sim.stat("lookups"), 7);
+    assert_eq!(sim.stat("lookups"), 8, "the check, 6 rows, one retry");
 }
 
-/// A token the tenant refuses: every row ends `unauthorized`, and neither the errors nor the
-/// logs quote the token that was refused.
+/// A token the tenant refuses: the check before the plan stops the run, and neither the error
+/// nor the logs quote the token that was refused.
 #[test]
 fn a_refused_token_is_not_quoted_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::seeded(dir.path(), &creds(6, 70_000), &[]);
     for auth in [Auth::Env(SECRET), Auth::TokenFile(SECRET)] {
         let (code, stderr) = run_and_check(&sim, &auth, &[], false);
-        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("refused the bearer token"), "{stderr}");
     }
-    assert_eq!(sim.stat("forbidden"), 12);
+    assert_eq!(sim.stat("forbidden"), 2, "one check per run");
+    assert_eq!(sim.stat("deletes"), 0);
     assert_eq!(sim.store().len(), 6);
 }
 

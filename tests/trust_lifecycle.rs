@@ -984,6 +984,6 @@ fn overwrite_never_follows_a_symlink_at_the_report_path() {
         .clone();
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
-    assert_eq!(sim.stat("requests"), 0, "nothing was sent");
+    assert_eq!(sim.stat("deletes"), 0, "nothing was deleted");
     assert_eq!(sim.store().len(), 2);
 }

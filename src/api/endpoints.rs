@@ -43,13 +43,13 @@ impl Endpoints {
         }
         let root_path = api_root_path(url.path()).map_err(|why| {
             anyhow::anyhow!(
-                "--base-url {base_url}: {why}. Give the tenant origin (https://acme.access.securid.com) \
-                 or the admin REST URL as the key file names it (…/AdminInterface/restapi or \
-                 …/AdminInterface/restapi/v1)"
+                "the base URL {base_url} is refused: {why}. Accepted forms: {ACCEPTED_FORMS}. \
+                 Any other path (a console page, a gateway's prefix) answers 404 to every call, \
+                 which would read as \"already deleted\"; nothing was sent"
             )
         })?;
         let mut api_root = url.clone();
-        api_root.set_path(&root_path);
+        api_root.set_path(root_path);
         let join = |tail: &str| {
             let mut u = api_root.clone();
             u.set_path(&format!("{root_path}/{tail}"));
@@ -76,47 +76,34 @@ impl Endpoints {
     }
 }
 
-/// 127.0.0.0/8, ::1 and `localhost` (SPEC §6).
-/// The path of the API root for a base URL's path: the documented tail, spelled as RSA spells
-/// it, after whatever prefix a gateway may put in front. A wrong path is refused rather than
-/// guessed at: the tenant answers 404 to a path it does not serve exactly as it answers 404 to
-/// a credential that is gone, so a run against a wrong path would report every row `absent`.
-fn api_root_path(path: &str) -> Result<String, String> {
-    const TAIL: [&str; 3] = ["AdminInterface", "restapi", "v1"];
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+/// The accepted base URL forms, for messages.
+const ACCEPTED_FORMS: &str = "https://<tenant>.access.securid.com (the origin), \
+     https://<tenant>.access.securid.com/AdminInterface/restapi or \
+     https://<tenant>.access.securid.com/AdminInterface/restapi/v1 (a trailing / is fine)";
+
+/// The path of the API root for a base URL's path: the origin or the documented admin REST
+/// path, spelled as RSA spells it, and nothing else. A wrong path is refused rather than
+/// guessed at: whatever serves it (the tenant's console, a gateway, a proxy with another
+/// route) answers 404 to it, and a 404 is how the API says a credential is gone.
+fn api_root_path(path: &str) -> Result<&'static str, String> {
+    const ROOT: &str = "/AdminInterface/restapi/v1";
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
     let is = |seg: &str, want: &str| seg.eq_ignore_ascii_case(want);
-    // Where the documented tail starts: `…/AdminInterface/restapi[/v1]` at the end.
-    let n = segments.len();
-    let start = if n >= 3 && is(segments[n - 3], TAIL[0]) && is(segments[n - 2], TAIL[1]) {
-        if !is(segments[n - 1], TAIL[2]) {
-            return Err(format!(
-                "the API version '{}' is not one this tool speaks (v1)",
-                segments[n - 1]
-            ));
-        }
-        n - 3
-    } else if n >= 2 && is(segments[n - 2], TAIL[0]) && is(segments[n - 1], TAIL[1]) {
-        n - 2
-    } else {
-        n
-    };
-    let prefix = &segments[..start];
-    if let Some(seg) = prefix
-        .iter()
-        .find(|seg| TAIL[..2].iter().any(|t| is(seg, t)) || is(seg, "ds100"))
-    {
-        return Err(format!(
-            "the path '{path}' names '{seg}' but does not end in /AdminInterface/restapi[/v1]"
-        ));
+    match segments.as_slice() {
+        [] => Ok(ROOT),
+        [a, r] if is(a, "AdminInterface") && is(r, "restapi") => Ok(ROOT),
+        [a, r, v] if is(a, "AdminInterface") && is(r, "restapi") && is(v, "v1") => Ok(ROOT),
+        [a, r, v] if is(a, "AdminInterface") && is(r, "restapi") => Err(format!(
+            "the API version '{v}' is not one this tool speaks (v1)"
+        )),
+        _ => Err(format!(
+            "the path '{path}' is not one of the tenant's API paths"
+        )),
     }
-    let mut root = String::new();
-    for seg in prefix.iter().chain(TAIL.iter()) {
-        root.push('/');
-        root.push_str(seg);
-    }
-    Ok(root)
 }
 
+/// 127.0.0.0/8, ::1 and `localhost`.
 pub fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.eq_ignore_ascii_case("localhost") {
@@ -199,11 +186,29 @@ mod tests {
     }
 
     #[test]
-    fn keeps_a_proxy_path_prefix() {
-        let e = Endpoints::parse("https://gw.example/rsa").unwrap();
-        assert_eq!(
-            e.api_root().as_str(),
-            "https://gw.example/rsa/AdminInterface/restapi/v1"
-        );
+    fn any_other_path_is_refused_with_the_accepted_forms() {
+        for bad in [
+            "https://acme.access.securid.com/console",
+            "https://acme.access.securid.com/console/",
+            "https://gw.example/rsa",
+            "https://gw.example/rsa/AdminInterface/restapi/v1",
+            "https://acme.access.securid.com/AdminInterface/restapi/v1/x",
+            "https://acme.access.securid.com//AdminInterface/restapi",
+            "https://acme.access.securid.com/AdminInterface/restapi//",
+            "https://acme.access.securid.com/AdminInterface/restapi/v1//",
+            "https://acme.access.securid.com//",
+            "https://acme.access.securid.com/v1",
+            "https://acme.access.securid.com/index.html",
+            "https://acme.access.securid.com/%41dminInterface/restapi",
+        ] {
+            let err = Endpoints::parse(bad).expect_err(bad).to_string();
+            assert!(
+                err.contains("Accepted forms") && err.contains("/AdminInterface/restapi/v1"),
+                "{bad}: {err}"
+            );
+            assert!(err.contains("nothing was sent"), "{bad}: {err}");
+        }
+        let err = Endpoints::parse("https://a.example/AdminInterface/restapi/v2").unwrap_err();
+        assert!(err.to_string().contains("'v2'"), "{err}");
     }
 }

@@ -42,7 +42,7 @@ impl KeyFile {
         if meta.is_dir() {
             bail!("the key file {shown} is a directory: give the path of the key's JSON file");
         }
-        super::auth::warn_if_world_readable(path);
+        super::auth::warn_if_readable_by_others(path);
         let bytes = std::fs::read(path).with_context(|| {
             format!("cannot read the key file {shown}: check its permissions (you may need to run as its owner)")
         })?;

@@ -1,5 +1,6 @@
 //! The DS100 HTTP API: wire types, endpoints, the client and its credentials.
 
+pub(crate) mod answer;
 pub mod auth;
 pub mod client;
 mod direct;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its configuration into an exit code.
 
 pub mod demo;
+mod preflight;
 pub mod run;
 pub mod sim;
 pub mod token;

@@ -9,10 +9,9 @@ use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::TokenSource;
-use crate::api::client::{ApiClient, ClientOptions};
 use crate::config::{RunConfig, SummaryJson};
 use crate::console::errln;
-use crate::engine::{self, Counters, Mode, PipelineOptions, RowSet, Shared, StopReason};
+use crate::engine::{self, Mode, PipelineOptions, RowSet, Shared, StopReason};
 use crate::exit_codes::ExitCode;
 use crate::input::{InputFile, InputOptions};
 use crate::progress::{Notices, Progress};
@@ -108,11 +107,13 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         done = rplan.done;
         complete_len = Some(rplan.complete_len);
     }
+    // Before the plan: a refused token or a URL that is not the API stops here (exit 2).
+    let tokens = TokenSource::new(&cfg.credentials)?;
+    let checked = super::preflight::check_tenant(&cfg, &tokens, &input, &scan).await?;
     if !cfg.output.quiet {
         let _ = plan.print(&mut std::io::stderr().lock());
     }
     // Before the go-ahead, so an operator told the token runs out can still stop.
-    let tokens = TokenSource::new(&cfg.credentials)?;
     if !cfg.output.quiet {
         errln!("  credentials      {}", tokens.describe());
     }
@@ -125,14 +126,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     input.check_unchanged(&scan)?;
 
     // Everything that can fail on setup fails before the report is touched.
-    let mut client = ApiClient::new(
-        cfg.endpoints.clone(),
-        &ClientOptions {
-            timeout: cfg.timeout,
-            connect_timeout: cfg.connect_timeout,
-            trust: cfg.trust.clone(),
-        },
-    )?;
+    let mut client = checked.client;
     if cfg.mode == Mode::DryRun {
         client = client.read_only();
     }
@@ -163,13 +157,13 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let shared = Arc::new(Shared {
         client,
         tokens,
-        pacer: engine::pacer::Pacer::new(cfg.rate, cfg.burst, cfg.adaptive),
+        pacer: checked.pacer,
         retry: cfg.retry,
         mode: cfg.mode,
         stop: CancellationToken::new(),
         abort: CancellationToken::new(),
         stop_reason: OnceLock::new(),
-        counters: Counters::default(),
+        counters: checked.counters,
         stop_after: cfg.stop_after,
         failure_streak: Default::default(),
         device_serials: scan.device_serials.clone(),

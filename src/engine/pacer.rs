@@ -145,8 +145,10 @@ impl Pacer {
         }
     }
 
-    /// Tells adaptive control how a request sent at `sent_at` was answered: `throttled` for a
-    /// 429. Every HTTP answer is reported; transport errors are not answers.
+    /// Tells adaptive control how a request sent at `sent_at` ended: `throttled` for a 429.
+    /// Every request is reported, transport errors included: a request the server did not
+    /// throttle counts as admitted, whatever became of it, so that resets and timeouts
+    /// between sporadic 429s do not ratchet the measured rate down.
     pub fn on_answer(&self, sent_at: Instant, throttled: bool) {
         if !throttled {
             self.admitted.fetch_add(1, Ordering::Relaxed);

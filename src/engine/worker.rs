@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::matching::{self, Held, Record, Verdict, Wanted};
 use super::pacer::Pacer;
 use super::retry::{RetryPolicy, StatusClass, classify_status};
+use crate::api::answer::{self, DeleteSuccess};
 use crate::api::auth::TokenSource;
 use crate::api::client::{Answer, ApiClient};
 use crate::api::types::{Credential, LookupRecord};
@@ -332,6 +333,9 @@ impl RowRun<'_> {
                     }
                 }
                 Err(err) if err.is_retryable() => {
+                    // Not a throttle: for the measured admitted rate it counts like any
+                    // answer other than 429, or a flaky network would drain the rate.
+                    sh.pacer.on_answer(sent_at, false);
                     if matches!(op, Op::Delete(_)) {
                         self.unanswered = true;
                     }
@@ -377,18 +381,18 @@ impl RowRun<'_> {
                 Err(CallError::Aborted(why)) => return Ended::new(Status::Skipped, why),
             };
             let mut ended = match classify_status(answer.status) {
-                // The API answers a deletion with no body; an HTML page with a 200 is
-                // something else answering (a sign-in page, a portal): nothing was deleted.
-                StatusClass::Success if answer.html && !answer.body.is_empty() => Ended::new(
-                    Status::Failed,
-                    format!(
-                        "DELETE answered {} with an HTML page, not the API ({}): check \
-                         --base-url and any proxy or sign-in gateway in between",
-                        answer.status,
-                        answer.body_excerpt()
-                    ),
-                ),
-                StatusClass::Success => Ended::new(Status::Deleted, ""),
+                // Only an answer shaped like the API's is a deletion: a sign-in page, a
+                // portal or a body reporting an error deleted nothing.
+                StatusClass::Success => match answer::delete_success(&answer) {
+                    DeleteSuccess::Deleted { body } => {
+                        Ended::new(Status::Deleted, body.unwrap_or_default())
+                    }
+                    DeleteSuccess::NotDeleted(why) => Ended::new(Status::Failed, why),
+                },
+                // A gateway's or proxy's 404 says nothing about the credential.
+                StatusClass::NotFound if let Some(what) = answer::foreign_404(&answer) => {
+                    Ended::new(Status::Failed, foreign_404_error("DELETE", &what))
+                }
                 StatusClass::NotFound => match self.confirm_404(sent).await {
                     Confirmed::Ended(ended) => ended,
                     // The tenant spells the user id in another case and may compare it
@@ -590,6 +594,13 @@ impl RowRun<'_> {
             Err(CallError::Aborted(why)) => return Err(LookupError::Aborted(why)),
         };
         match classify_status(answer.status) {
+            StatusClass::Success if let Some(why) = answer::foreign_lookup_success(&answer) => {
+                Err(LookupError::Failed(why))
+            }
+            // "The device holds nothing" only when the API itself says so.
+            StatusClass::NotFound if let Some(what) = answer::foreign_404(&answer) => {
+                Err(LookupError::Failed(foreign_404_error("lookup", &what)))
+            }
             StatusClass::Success => parse_lookup(&answer.body)
                 .map(|records| matching::held(&records))
                 .map_err(|why| {
@@ -608,6 +619,30 @@ impl RowRun<'_> {
     }
 }
 
+/// A 404 that something other than the API sent: the row fails, it is never `absent`.
+fn foreign_404_error(what: &str, answered: &str) -> String {
+    format!(
+        "{what} answered 404 with {answered}; nothing says the credential is gone: {}",
+        answer::NOT_THE_API_HINT
+    )
+}
+
+/// One read-only lookup of `device` through the same pacer, retries and token renewal as
+/// every row's requests: the check of the credentials before the plan. The answer as it came
+/// and the requests it took, or why none came.
+pub(crate) async fn probe_lookup(shared: &Shared, device: &str) -> Result<(Answer, u32), String> {
+    let mut run = RowRun {
+        shared,
+        spent: Spent::default(),
+        first_sent: None,
+        unanswered: false,
+    };
+    match run.call(Op::Lookup(device)).await {
+        Ok(answer) => Ok((answer, run.spent.lookups)),
+        Err(CallError::GaveUp(why) | CallError::Aborted(why)) => Err(why),
+    }
+}
+
 fn forbidden_note(answer: &Answer, what: &str) -> String {
     let body = answer.body_excerpt();
     let body = if body.is_empty() {
@@ -623,7 +658,7 @@ fn forbidden_note(answer: &Answer, what: &str) -> String {
 }
 
 /// Lenient parse of a lookup answer: an array of records (a lone object is taken as one).
-fn parse_lookup(body: &[u8]) -> Result<Vec<LookupRecord>, String> {
+pub(crate) fn parse_lookup(body: &[u8]) -> Result<Vec<LookupRecord>, String> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         format!(
             "body is not JSON ({e}): {}",

@@ -1,4 +1,5 @@
-//! Injected faults: the `--fault KIND,SCHEDULE[,on=ENDPOINT]` grammar and when each one fires.
+//! Injected faults: the `--fault KIND,SCHEDULE[,on=ENDPOINT][,device=SERIAL]` grammar and when
+//! each one fires.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,15 +8,19 @@ use super::RetryAfterStyle;
 
 /// Shown with every parse error, so the operator never has to look the grammar up.
 pub(crate) const FAULT_GRAMMAR: &str = "\
-fault grammar: KIND,SCHEDULE[,on=delete|lookup]
+fault grammar: KIND,SCHEDULE[,on=delete|lookup][,device=SERIAL[|SERIAL...]]
   KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
             429-date | 429-none (429 with an HTTP-date / with no Retry-After),
-            html500, html200, reset, hangup, reset-after-commit, slow, slow-after-commit,
-            garbage, truncated, close
+            html500, html200, html404 (a gateway's HTML 404 page), text404 (a plain-text
+            404), error200 (200 with a JSON error body, nothing done), reset, hangup,
+            reset-after-commit, slow, slow-after-commit, garbage, truncated, close
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
             tokens=N (requests bearing one of the first N distinct tokens accepted),
             rate=P (probability 0..1, seeded by the fault seed)
-  examples: 503,every=3   reset-after-commit,nth=5   garbage,rate=0.2,on=lookup   429,first=2";
+  device=:  only requests naming one of these device serials (counted among themselves);
+            with device= the SCHEDULE may be left out: every such request
+  examples: 503,every=3   reset-after-commit,nth=5   garbage,rate=0.2,on=lookup   429,first=2
+            html404,every=1,on=delete,device=140100080";
 
 /// Status codes a fault may answer with; the ones the DS100 API and its gateways produce.
 const FAULT_STATUSES: [u16; 10] = [400, 401, 403, 404, 409, 429, 500, 502, 503, 504];
@@ -27,6 +32,9 @@ pub struct Fault {
     pub schedule: Schedule,
     /// `None`: the fault applies to both API endpoints.
     pub on: Option<Endpoint>,
+    /// Empty: requests for any device. Otherwise only requests whose body names one of these
+    /// device serials (exactly as written) are looked at and counted.
+    pub devices: Vec<String>,
 }
 
 /// What a fault does to the request it fires on.
@@ -42,6 +50,15 @@ pub enum FaultKind {
     /// Answer 200 with an HTML sign-in page (`text/html`) and do nothing: a portal or SSO
     /// gateway in front of the API.
     Html200,
+    /// Answer 404 with an HTML error page (`text/html`) and do nothing: a load balancer or
+    /// reverse proxy that has no route for the path.
+    Html404,
+    /// Answer 404 with a plain-text body (`text/plain`) and do nothing: the bare "404 page not
+    /// found" of many proxies and web frameworks.
+    Text404,
+    /// Answer 200 with a JSON error body and do nothing: an API or gateway that reports
+    /// failure in the body instead of the status.
+    Error200,
     /// Drop the connection with a TCP reset before doing anything.
     Reset,
     /// Close the connection (FIN, no answer) before doing anything: what a client sees when it
@@ -100,6 +117,11 @@ impl Fault {
     pub(crate) fn applies_to(&self, endpoint: Endpoint) -> bool {
         self.on.is_none_or(|on| on == endpoint)
     }
+
+    /// Whether this fault looks at a request naming `device` (`None`: the body names none).
+    pub(crate) fn applies_to_device(&self, device: Option<&str>) -> bool {
+        self.devices.is_empty() || device.is_some_and(|d| self.devices.iter().any(|s| s == d))
+    }
 }
 
 impl FromStr for Endpoint {
@@ -136,6 +158,9 @@ impl FromStr for FaultKind {
             "429-seconds" => FaultKind::TooManyRequests(RetryAfterStyle::Seconds),
             "html500" | "html-500" => FaultKind::Html500,
             "html200" | "html-200" => FaultKind::Html200,
+            "html404" | "html-404" => FaultKind::Html404,
+            "text404" | "text-404" => FaultKind::Text404,
+            "error200" | "error-200" => FaultKind::Error200,
             "reset" => FaultKind::Reset,
             "hangup" | "hang-up" => FaultKind::HangUp,
             "reset-after-commit" => FaultKind::ResetAfterCommit,
@@ -162,6 +187,9 @@ impl fmt::Display for FaultKind {
             FaultKind::TooManyRequests(RetryAfterStyle::Seconds) => f.write_str("429-seconds"),
             FaultKind::Html500 => f.write_str("html500"),
             FaultKind::Html200 => f.write_str("html200"),
+            FaultKind::Html404 => f.write_str("html404"),
+            FaultKind::Text404 => f.write_str("text404"),
+            FaultKind::Error200 => f.write_str("error200"),
             FaultKind::Reset => f.write_str("reset"),
             FaultKind::HangUp => f.write_str("hangup"),
             FaultKind::ResetAfterCommit => f.write_str("reset-after-commit"),
@@ -191,6 +219,9 @@ impl fmt::Display for Fault {
         write!(f, "{},{}", self.kind, self.schedule)?;
         if let Some(on) = self.on {
             write!(f, ",on={on}")?;
+        }
+        if !self.devices.is_empty() {
+            write!(f, ",device={}", self.devices.join("|"))?;
         }
         Ok(())
     }
@@ -222,6 +253,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
     let kind: FaultKind = kind_text.parse()?;
     let mut schedule = None;
     let mut on = None;
+    let mut devices = Vec::new();
     for part in parts {
         let part = part.trim();
         let Some((key, value)) = part.split_once('=') else {
@@ -244,14 +276,38 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
                 }
                 continue;
             }
+            "device" => {
+                if !devices.is_empty() {
+                    return Err("device= given twice: list serials as device=A|B".to_string());
+                }
+                devices = value
+                    .split('|')
+                    .map(str::trim)
+                    .map(str::to_string)
+                    .collect();
+                if devices.iter().any(String::is_empty) {
+                    return Err(format!("device={value}: expected SERIAL or SERIAL|SERIAL"));
+                }
+                continue;
+            }
             other => return Err(format!("unknown key '{other}'")),
         };
         if schedule.replace(parsed).is_some() {
             return Err("more than one SCHEDULE".to_string());
         }
     }
-    let schedule = schedule.ok_or("missing SCHEDULE")?;
-    Ok(Fault { kind, schedule, on })
+    // A fault aimed at chosen devices means "those devices answer this", unless told otherwise.
+    let schedule = match schedule {
+        Some(schedule) => schedule,
+        None if !devices.is_empty() => Schedule::Every(1),
+        None => return Err("missing SCHEDULE".to_string()),
+    };
+    Ok(Fault {
+        kind,
+        schedule,
+        on,
+        devices,
+    })
 }
 
 #[cfg(test)]
@@ -269,7 +325,8 @@ mod tests {
             Fault {
                 kind: FaultKind::Status(503),
                 schedule: Schedule::Every(3),
-                on: None
+                on: None,
+                devices: vec![],
             }
         );
         assert_eq!(
@@ -277,7 +334,8 @@ mod tests {
             Fault {
                 kind: FaultKind::ResetAfterCommit,
                 schedule: Schedule::Nth(5),
-                on: None
+                on: None,
+                devices: vec![],
             }
         );
         assert_eq!(
@@ -285,7 +343,8 @@ mod tests {
             Fault {
                 kind: FaultKind::Garbage,
                 schedule: Schedule::Rate(0.2),
-                on: Some(Endpoint::Lookup)
+                on: Some(Endpoint::Lookup),
+                devices: vec![],
             }
         );
         assert_eq!(fault("429,first=2").kind, FaultKind::Status(429));
@@ -320,6 +379,10 @@ mod tests {
             "close,every=2",
             "reset,rate=1",
             "hangup,every=7,on=lookup",
+            "html404,every=1",
+            "text404,nth=2,on=lookup",
+            "error200,first=1,on=delete,device=140100080",
+            "html404,every=1,device=1|02",
         ] {
             assert_eq!(fault(s).to_string(), s);
         }
@@ -342,6 +405,9 @@ mod tests {
             "503,every=2,on=delete,on=lookup",
             "503,sometimes",
             "503,when=2",
+            "html404,every=1,device=",
+            "html404,every=1,device=1||2",
+            "html404,every=1,device=1,device=2",
         ] {
             let err = bad.parse::<Fault>().expect_err(bad);
             assert!(err.contains("KIND,SCHEDULE"), "{bad}: {err}");
@@ -376,5 +442,20 @@ mod tests {
         assert!(!f.applies_to(Endpoint::Delete));
         let any = fault("503,every=1");
         assert!(any.applies_to(Endpoint::Delete) && any.applies_to(Endpoint::Lookup));
+    }
+
+    #[test]
+    fn device_filter() {
+        let f = fault("html404,every=1,device=0140 | 77");
+        assert_eq!(f.devices, ["0140", "77"]);
+        assert!(f.applies_to_device(Some("0140")) && f.applies_to_device(Some("77")));
+        // Serials are compared as written: a lost leading zero is another device.
+        assert!(!f.applies_to_device(Some("140")));
+        assert!(!f.applies_to_device(None));
+        assert!(fault("html404,every=1").applies_to_device(None));
+        assert_eq!(
+            fault("text404,on=lookup,device=9").schedule,
+            Schedule::Every(1)
+        );
     }
 }

@@ -39,6 +39,13 @@ const HTML_500_BODY: &[u8] = b"<html><head><title>500 Internal Server Error</tit
 <body><h1>Internal Server Error</h1><p>The gateway could not complete the request.</p></body></html>";
 const SIGN_IN_PAGE: &[u8] = b"<!DOCTYPE html><html><head><title>Sign in</title></head>\
 <body><form method=\"post\" action=\"/login\"><input name=\"user\"></form></body></html>";
+/// What `html404` sends: nginx's stock error page, as a reverse proxy without a route answers.
+const HTML_404_PAGE: &[u8] = b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n\
+<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+/// What `text404` sends: the plain-text 404 of Go's standard mux and many frameworks.
+const TEXT_404_BODY: &[u8] = b"404 page not found\n";
+/// What `error200` sends: failure in the body, success in the status line.
+const ERROR_200_BODY: &[u8] = br#"{"status":"error","errorCode":"E_SIM_INJECTED","errorMessage":"injected error200 fault: nothing was done"}"#;
 /// What `truncated` sends when the real answer had no array to cut (a delete, a 404).
 const TRUNCATED_FALLBACK: &[u8] =
     br#"[{"id":"d4f8b2e7-f6e4-e102-bb28-ee0b5d37c2f2","name":"dak-br"#;
@@ -207,7 +214,7 @@ async fn api(
         }
     }
 
-    let fault = pick_fault(state, endpoint, token);
+    let fault = pick_fault(state, endpoint, token, body.as_ref().ok());
     match fault {
         Some(FaultKind::Status(429)) => {
             return too_many_requests(state, state.retry_after, FAULT_RETRY_AFTER);
@@ -233,6 +240,20 @@ async fn api(
                 "text/html; charset=utf-8",
                 Bytes::from_static(SIGN_IN_PAGE),
             );
+        }
+        Some(FaultKind::Html404) => {
+            return api_response(state, 404, "text/html", Bytes::from_static(HTML_404_PAGE));
+        }
+        Some(FaultKind::Text404) => {
+            return api_response(
+                state,
+                404,
+                "text/plain; charset=utf-8",
+                Bytes::from_static(TEXT_404_BODY),
+            );
+        }
+        Some(FaultKind::Error200) => {
+            return api_response(state, 200, JSON, Bytes::from_static(ERROR_200_BODY));
         }
         Some(FaultKind::Reset) => return reset_connection(state, kill).await,
         Some(FaultKind::HangUp) => return hang_up(state, kill).await,
@@ -280,11 +301,22 @@ async fn api(
 /// The first fault (in flag order) that fires on this request. Every fault that applies to
 /// the endpoint counts the request, fired or not, so each schedule depends only on its own
 /// requests and not on which other faults are configured. `token` is the ordinal of the
-/// request's bearer token (`Authenticator::check`).
-fn pick_fault(state: &State, endpoint: Endpoint, token: u64) -> Option<FaultKind> {
+/// request's bearer token (`Authenticator::check`). A fault limited to some devices looks only
+/// at (and counts only) requests whose body names one of them.
+fn pick_fault(
+    state: &State,
+    endpoint: Endpoint,
+    token: u64,
+    body: Option<&Bytes>,
+) -> Option<FaultKind> {
+    let device = if state.faults.iter().any(|a| !a.fault.devices.is_empty()) {
+        body.and_then(device_named)
+    } else {
+        None
+    };
     let mut chosen = None;
     for (stream, armed) in (0u64..).zip(&state.faults) {
-        if !armed.fault.applies_to(endpoint) {
+        if !armed.fault.applies_to(endpoint) || !armed.fault.applies_to_device(device.as_deref()) {
             continue;
         }
         let n = armed.seen.fetch_add(1, Ordering::Relaxed) + 1;
@@ -301,6 +333,15 @@ fn pick_fault(state: &State, endpoint: Endpoint, token: u64) -> Option<FaultKind
         bump(&state.counters.faults_injected);
     }
     chosen
+}
+
+/// The `deviceSerialNumber` a request body names, if it is a JSON object with one.
+fn device_named(body: &Bytes) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("deviceSerialNumber")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Signals the connection task to drop the socket with SO_LINGER 0, then waits to be dropped
