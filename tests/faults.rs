@@ -11,7 +11,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use ds100_offboard::report::row::ReportRow;
@@ -729,9 +729,10 @@ fn connections_the_server_closed_while_idle_are_not_a_row_failure() {
             .all(|r| r.status == Status::Deleted && r.attempts == 1),
         "{rows:?}"
     );
-    // Every request needed a new connection, the check before the plan's and the six
-    // DELETEs: the old one had been closed in between.
-    assert_eq!(api_connections(&sim), 7);
+    // Every DELETE needed a new connection: the old one had been closed in between. (The
+    // first DELETE may still use the connection of the check before the plan.)
+    let n = api_connections(&sim);
+    assert!((6..=7).contains(&n), "{n} connections");
     assert!(sim.store().is_empty());
 }
 

@@ -22,12 +22,12 @@ use crate::input::{InputFile, RowCheck, Scan};
 /// a throttled or briefly failing tenant, few enough that an unreachable one is reported soon.
 const CHECK_MAX_ATTEMPTS: u32 = 4;
 
-/// What the check leaves to the run: the client whose connection it opened, the pacer that
-/// spaced its request (so the run's first request keeps its distance) and the counters that
-/// counted it (so the summary does).
+/// What the check leaves to the run: the client whose connection it opened and the counters
+/// that counted it (so the summary does). The pacer is not handed on: the confirmation may
+/// wait for minutes, and adaptive control must not read that wait as a tenant that admitted
+/// nothing.
 pub(crate) struct Checked {
     pub(crate) client: ApiClient,
-    pub(crate) pacer: Pacer,
     pub(crate) counters: Counters,
 }
 
@@ -86,14 +86,8 @@ pub(crate) async fn check_tenant(
             );
         }
     }
-    let Shared {
-        pacer, counters, ..
-    } = shared;
-    Ok(Checked {
-        client,
-        pacer,
-        counters,
-    })
+    let Shared { counters, .. } = shared;
+    Ok(Checked { client, counters })
 }
 
 /// The device of the first row that would be sent.

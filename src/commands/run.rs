@@ -157,7 +157,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let shared = Arc::new(Shared {
         client,
         tokens,
-        pacer: checked.pacer,
+        pacer: engine::pacer::Pacer::new(cfg.rate, cfg.burst, cfg.adaptive),
         retry: cfg.retry,
         mode: cfg.mode,
         stop: CancellationToken::new(),
