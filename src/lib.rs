@@ -3,7 +3,8 @@
 //!
 //! The pipeline is the architecture: `input` reads and checks rows, `engine` sends them
 //! through one limiter and N workers, `report` writes what happened. `api` is the tenant's
-//! HTTP API, `sim` a local stand-in for it.
+//! HTTP API. The `ds100-sim` crate is a local stand-in for it, served by the `sim` and `demo`
+//! commands.
 
 // Every message goes through `console` (`outln!` / `errln!`), which never panics on a closed
 // stdout or stderr; the standard print macros do.
@@ -22,7 +23,6 @@ pub mod progress;
 pub mod rate;
 pub mod report;
 pub mod safety;
-pub mod sim;
 
 use cli::{Cli, Command};
 use config::{RunConfig, ValidateConfig};

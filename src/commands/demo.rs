@@ -7,6 +7,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ds100_sim::{SimAuth, SimConfig};
 use secrecy::SecretString;
 
 use crate::api::auth::Credentials;
@@ -23,7 +24,8 @@ use crate::exit_codes::ExitCode;
 use crate::input;
 use crate::progress::ProgressMode;
 use crate::rate::Rate;
-use crate::sim::{self, JwtPolicy, SimAuth, SimConfig};
+
+use super::sim::{jwt_policy, sim_credential};
 
 const TENANT_CSV: &str = include_str!("../../samples/demo-tenant.csv");
 const INPUT_CSV: &str = include_str!("../../samples/demo-offboarding.csv");
@@ -73,11 +75,14 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         &SecretString::from(DEMO_KEY.to_string()),
         "samples/demo-DO-NOT-USE-key.json",
     )?);
-    let credentials = input::read_credentials(&seed_path)?;
+    let credentials: Vec<_> = input::read_credentials(&seed_path)?
+        .into_iter()
+        .map(sim_credential)
+        .collect();
     let n_before = credentials.len();
-    let sim = sim::start(SimConfig {
+    let sim = ds100_sim::start(SimConfig {
         credentials,
-        auth: SimAuth::Jwt(JwtPolicy::from_key_file(&key)),
+        auth: SimAuth::Jwt(jwt_policy(&key)),
         // Two throttled answers along the way, one with each Retry-After form.
         faults: vec![
             "429,nth=6".parse().map_err(anyhow::Error::msg)?,

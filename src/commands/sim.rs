@@ -5,16 +5,19 @@ use std::io::Write;
 use anyhow::Context;
 use secrecy::SecretString;
 
+use ds100_sim::{JwtPolicy, SimAuth, SimConfig};
+
 use crate::api::keyfile::KeyFile;
+use crate::api::types::Credential;
 use crate::cli::SimArgs;
 use crate::exit_codes::ExitCode;
 use crate::input;
-use crate::sim::{self, JwtPolicy, SimAuth, SimConfig};
+use crate::rate::Rate;
 
 pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
     let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
-    let handle = sim::start(cfg).await?;
+    let handle = ds100_sim::start(cfg).await?;
     {
         let mut out = std::io::stdout().lock();
         // The first line is the contract with scripts and tests: the URL ends it.
@@ -37,7 +40,10 @@ pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
 fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
     let credentials = match &args.seed {
         Some(path) => input::read_credentials(path)
-            .with_context(|| format!("seeding the simulator from {}", path.display()))?,
+            .with_context(|| format!("seeding the simulator from {}", path.display()))?
+            .into_iter()
+            .map(sim_credential)
+            .collect(),
         None => Vec::new(),
     };
     let faults = args
@@ -54,7 +60,7 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
         credentials,
         generate: args.generate,
         auth: sim_auth(&args)?,
-        rate_limit: args.rate_limit,
+        rate_limit_per_second: args.rate_limit.map(Rate::as_per_second),
         rate_limit_burst: args.rate_limit_burst,
         retry_after,
         error_rate: args.error_rate,
@@ -72,7 +78,7 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
 fn sim_auth(args: &SimArgs) -> anyhow::Result<SimAuth> {
     // No DS100_KEY_FILE here: a rehearsal server must not pick up the operator's tenant key.
     let policy = match (&args.key_file, &args.public_key) {
-        (Some(path), _) => Some(JwtPolicy::from_key_file(&KeyFile::load(path)?)),
+        (Some(path), _) => Some(jwt_policy(&KeyFile::load(path)?)),
         (None, Some(path)) => {
             let pem = std::fs::read(path)
                 .with_context(|| format!("cannot read --public-key {}", path.display()))?;
@@ -94,6 +100,27 @@ fn sim_auth(args: &SimArgs) -> anyhow::Result<SimAuth> {
         Some(t) if !t.trim().is_empty() => SimAuth::Token(SecretString::from(t.trim().to_string())),
         _ => SimAuth::AnyBearer,
     })
+}
+
+/// A credential as the simulator stores it: the same three fields, in its own wire type.
+pub(crate) fn sim_credential(cred: Credential) -> ds100_sim::Credential {
+    ds100_sim::Credential {
+        token_serial_number: cred.token_serial_number,
+        device_serial_number: cred.device_serial_number,
+        user_id: cred.user_id,
+    }
+}
+
+/// Accepts the tokens `key` mints: its public key, its accessID as `sub` and its
+/// adminRestApiUrl as `aud`. The key file is read here, with the product's checks and
+/// messages; the simulator gets only the public half.
+pub(crate) fn jwt_policy(key: &KeyFile) -> JwtPolicy {
+    JwtPolicy {
+        public_key_der: key.public_key_der().to_vec(),
+        sub: Some(key.access_id().to_string()),
+        aud: Some(key.admin_rest_api_url().to_string()),
+        max_age: None,
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,10 +1,7 @@
-//! The simulator's server-side rate limit (a token bucket) and the Retry-After it answers with.
+//! The simulator's server-side rate limit: a token bucket.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use super::RetryAfterStyle;
-use crate::rate::Rate;
+use std::time::{Duration, Instant};
 
 /// A token bucket of `burst` tokens refilled at `rate`, kept as GCRA: one atomic "theoretical
 /// arrival time" instead of a counter and a timestamp, so the hot path takes no lock.
@@ -22,12 +19,13 @@ pub(crate) struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// `burst` defaults to "a bucket of one second": max(1, ceil(rate per second)).
-    pub(crate) fn new(rate: Rate, burst: Option<u32>) -> TokenBucket {
+    /// `per_second` must be finite and above 0 (`SimConfig::check`). `burst` defaults to "a
+    /// bucket of one second": max(1, ceil(per_second)).
+    pub(crate) fn new(per_second: f64, burst: Option<u32>) -> TokenBucket {
         let burst = burst
-            .unwrap_or_else(|| rate.as_per_second().ceil().clamp(1.0, f64::from(u32::MAX)) as u32)
+            .unwrap_or_else(|| per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32)
             .max(1);
-        let period_ns = (1e9 / rate.as_per_second()).round().max(1.0) as u64;
+        let period_ns = (1e9 / per_second).round().max(1.0) as u64;
         TokenBucket {
             epoch: Instant::now(),
             period_ns,
@@ -62,30 +60,6 @@ impl TokenBucket {
     }
 }
 
-/// The Retry-After value for a client that must wait `wait`, in `style`; `None` means no
-/// header. Seconds round up and are at least 1 (a client retrying at 0 would only be
-/// throttled again); the date rounds up to the next whole second for the same reason.
-pub(crate) fn retry_after_value(
-    style: RetryAfterStyle,
-    wait: Duration,
-    now: SystemTime,
-) -> Option<String> {
-    match style {
-        RetryAfterStyle::Omit => None,
-        RetryAfterStyle::Seconds => Some(ceil_secs(wait).max(1).to_string()),
-        RetryAfterStyle::HttpDate => {
-            let at = now.checked_add(wait).unwrap_or(now);
-            let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-            let rounded = UNIX_EPOCH + Duration::from_secs(ceil_secs(since_epoch));
-            Some(httpdate::fmt_http_date(rounded))
-        }
-    }
-}
-
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,7 +68,7 @@ mod tests {
 
     #[test]
     fn allows_a_burst_then_refills_at_the_rate() {
-        let bucket = TokenBucket::new("10/s".parse().unwrap(), Some(3));
+        let bucket = TokenBucket::new(10.0, Some(3));
         assert!(bucket.try_acquire_at(0).is_ok());
         assert!(bucket.try_acquire_at(0).is_ok());
         assert!(bucket.try_acquire_at(0).is_ok());
@@ -116,56 +90,23 @@ mod tests {
 
     #[test]
     fn default_burst_is_one_second_of_rate() {
-        let bucket = TokenBucket::new("50/s".parse().unwrap(), None);
+        let bucket = TokenBucket::new(50.0, None);
         let granted = (0..100)
             .filter(|_| bucket.try_acquire_at(0).is_ok())
             .count();
         assert_eq!(granted, 50);
-        let slow = TokenBucket::new("0.5/s".parse().unwrap(), None);
+        let slow = TokenBucket::new(0.5, None);
         assert!(slow.try_acquire_at(0).is_ok());
         assert_eq!(slow.try_acquire_at(0), Err(Duration::from_secs(2)));
     }
 
     #[test]
     fn sustained_rate_is_exact() {
-        let bucket = TokenBucket::new("100/s".parse().unwrap(), Some(1));
+        let bucket = TokenBucket::new(100.0, Some(1));
         // Offer a request every millisecond for 10 s: exactly 100/s get through (+1 at t=0).
         let granted = (0..10_000u64)
             .filter(|ms| bucket.try_acquire_at(ms * MS).is_ok())
             .count();
         assert_eq!(granted, 1000);
-    }
-
-    #[test]
-    fn retry_after_seconds_rounds_up_to_at_least_one() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let secs = |ms| retry_after_value(RetryAfterStyle::Seconds, Duration::from_millis(ms), now);
-        assert_eq!(secs(0).as_deref(), Some("1"));
-        assert_eq!(secs(1).as_deref(), Some("1"));
-        assert_eq!(secs(1000).as_deref(), Some("1"));
-        assert_eq!(secs(1001).as_deref(), Some("2"));
-        assert_eq!(secs(59_999).as_deref(), Some("60"));
-        assert_eq!(
-            retry_after_value(RetryAfterStyle::Omit, Duration::from_secs(3), now),
-            None
-        );
-    }
-
-    #[test]
-    fn retry_after_date_rounds_up_to_the_next_second() {
-        let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
-        let date =
-            retry_after_value(RetryAfterStyle::HttpDate, Duration::from_millis(1500), now).unwrap();
-        // 1_700_000_001.750 rounds up to 1_700_000_002.
-        assert_eq!(date, "Tue, 14 Nov 2023 22:13:22 GMT");
-        let parsed = httpdate::parse_http_date(&date).unwrap();
-        assert_eq!(parsed, UNIX_EPOCH + Duration::from_secs(1_700_000_002));
-        let exact = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let same =
-            retry_after_value(RetryAfterStyle::HttpDate, Duration::from_secs(2), exact).unwrap();
-        assert_eq!(
-            httpdate::parse_http_date(&same).unwrap(),
-            UNIX_EPOCH + Duration::from_secs(1_700_000_002)
-        );
     }
 }

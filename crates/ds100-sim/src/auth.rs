@@ -4,22 +4,22 @@
 //! once (the JWT scheme parses its public key here, not per request). Adding a scheme is
 //! one `SimAuth` variant, one `Scheme` variant and one arm in `check`.
 //!
-//! JWTs are checked the way API.md §Auth says RSA does: header exactly
+//! JWTs are checked the way RSA does (docs/design.md#credentials): header exactly
 //! `{"typ":"JWT","alg":"RS256"}`, a valid RS256 signature, `sub` and `aud` as expected,
 //! `exp` not past and at most an hour ahead (and after `iat`), `iat` not in the future, all
 //! with ±60 s of clock skew; optionally no older than `max_age`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{JwtPolicy, SimAuth};
+use crate::config::{JwtPolicy, SimAuth};
+use crate::crypto::{Rejected, Rs256Verifier};
 
 /// Clock skew RSA tolerates on `iat` and `exp`.
 const SKEW_SECS: f64 = 60.0;
@@ -63,8 +63,7 @@ enum Scheme {
 }
 
 struct JwtCheck {
-    key: DecodingKey,
-    validation: Validation,
+    verifier: Rs256Verifier,
     sub: Option<String>,
     aud: Option<String>,
     max_age: Option<Duration>,
@@ -130,15 +129,8 @@ impl Authenticator {
 
 impl JwtCheck {
     fn new(policy: &JwtPolicy) -> JwtCheck {
-        let mut validation = Validation::new(Algorithm::RS256);
-        // The claims are checked below with RSA's rules and messages of our own.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims = HashSet::new();
         JwtCheck {
-            key: DecodingKey::from_rsa_der(&policy.public_key_der),
-            validation,
+            verifier: Rs256Verifier::new(&policy.public_key_der),
             sub: policy.sub.clone(),
             aud: policy.aud.clone(),
             max_age: policy.max_age,
@@ -158,14 +150,13 @@ impl JwtCheck {
                 "the JWT header must be exactly {\"typ\":\"JWT\",\"alg\":\"RS256\"}",
             ));
         }
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                    Denied::Jwt("invalid JWT signature")
-                }
-                _ => Denied::Jwt("malformed JWT"),
+        let claims = self
+            .verifier
+            .verify(token)
+            .map_err(|rejected| match rejected {
+                Rejected::Signature => Denied::Jwt("invalid JWT signature"),
+                Rejected::Malformed => Denied::Jwt("malformed JWT"),
             })?;
-        let claims = &data.claims;
         let (Some(iat), Some(exp)) = (
             claims.get("iat").and_then(serde_json::Value::as_f64),
             claims.get("exp").and_then(serde_json::Value::as_f64),
@@ -225,10 +216,35 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
     use super::*;
-    use crate::api::jwt::{self, Claims};
-    use crate::api::keyfile::KeyFile;
-    use crate::api::keyfile::tests::test_key;
+
+    /// A test-only key pair: the private key signs, the public key verifies.
+    const KEY_PEM: &str = include_str!("../tests/fixtures/test-only-key.pem");
+    const PUBLIC_PEM: &[u8] = include_bytes!("../tests/fixtures/test-only-key-public.pem");
+    /// Another key, whose signatures must not pass.
+    const OTHER_KEY_PEM: &str = include_str!("../tests/fixtures/test-only-other-key.pem");
+    const SUB: &str = "test-only-access-id-3f9c";
+    const AUD: &str = "https://test-only.invalid/AdminInterface/restapi/v1";
+
+    /// The claims a key file's tokens carry.
+    #[derive(Clone, serde::Serialize)]
+    struct Claims {
+        sub: String,
+        aud: String,
+        iat: u64,
+        exp: u64,
+    }
+
+    fn claims(iat: u64, exp: u64) -> Claims {
+        Claims {
+            sub: SUB.into(),
+            aud: AUD.into(),
+            iat,
+            exp,
+        }
+    }
 
     #[test]
     fn any_bearer_needs_a_non_empty_bearer() {
@@ -268,8 +284,18 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(secs)
     }
 
-    fn jwt_auth(key: &KeyFile, max_age: Option<Duration>) -> Authenticator {
-        let mut policy = JwtPolicy::from_key_file(key);
+    fn unix_now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// Checks what the key file's tokens carry: its public key, its accessID and its
+    /// adminRestApiUrl.
+    fn jwt_auth(max_age: Option<Duration>) -> Authenticator {
+        let mut policy =
+            JwtPolicy::from_public_key_pem(PUBLIC_PEM, Some(SUB.into()), Some(AUD.into())).unwrap();
         policy.max_age = max_age;
         Authenticator::new(&SimAuth::Jwt(policy)).unwrap()
     }
@@ -278,15 +304,19 @@ mod tests {
         format!("Bearer {token}").into_bytes()
     }
 
-    fn signed(key: &KeyFile, claims: &Claims) -> Vec<u8> {
-        bearer_of(jwt::sign(key, claims).unwrap().expose_secret())
+    fn signed_with(pem: &str, claims: &Claims) -> Vec<u8> {
+        let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        bearer_of(&jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap())
     }
 
-    fn with_header(header: serde_json::Value, key: &KeyFile, claims: &Claims) -> Vec<u8> {
-        let h: jsonwebtoken::Header = serde_json::from_value(header.clone()).unwrap();
-        let token = jsonwebtoken::encode(&h, claims, key.signing_key()).unwrap();
-        // jsonwebtoken re-serialises the header; put ours in verbatim, keeping the signature
-        // (invalid then, but the header check comes first).
+    fn signed(claims: &Claims) -> Vec<u8> {
+        signed_with(KEY_PEM, claims)
+    }
+
+    fn with_header(header: serde_json::Value, claims: &Claims) -> Vec<u8> {
+        let token = String::from_utf8(signed(claims)).unwrap();
+        // Put the header in verbatim, keeping the signature (invalid then, but the header
+        // check comes first).
         let rest = token.split_once('.').unwrap().1;
         bearer_of(&format!(
             "{}.{rest}",
@@ -295,66 +325,72 @@ mod tests {
     }
 
     #[test]
+    fn the_header_jsonwebtoken_writes_is_the_one_rsa_wants() {
+        let token = String::from_utf8(signed(&claims(NOW, NOW + 60))).unwrap();
+        let header = token
+            .trim_start_matches("Bearer ")
+            .split('.')
+            .next()
+            .unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header, serde_json::json!({"typ": "JWT", "alg": "RS256"}));
+    }
+
+    #[test]
     fn minted_tokens_pass_the_rsa_checks() {
-        let key = test_key();
-        let auth = jwt_auth(&key, None);
-        let good = Claims::new(&key, at(NOW), 3300);
-        assert_eq!(
-            auth.check_at(Some(&signed(&key, &good)), at(NOW + 5)),
-            Ok(1)
-        );
+        let auth = jwt_auth(None);
+        let good = claims(NOW, NOW + 3300);
+        assert_eq!(auth.check_at(Some(&signed(&good)), at(NOW + 5)), Ok(1));
         // The real clock: what `run --key-file` sends now is accepted now.
-        let live = Claims::new(&key, SystemTime::now(), 3300);
-        assert_eq!(auth.check(Some(&signed(&key, &live))), Ok(2));
+        let now = unix_now();
+        let live = claims(now, now + 3300);
+        assert_eq!(auth.check(Some(&signed(&live))), Ok(2));
         assert_eq!(auth.distinct_tokens(), 2);
     }
 
     #[test]
     fn jwt_claims_are_checked_with_60_seconds_of_skew() {
-        let key = test_key();
-        let auth = jwt_auth(&key, None);
-        let c = |iat: u64, exp: u64| Claims {
-            iat,
-            exp,
-            ..Claims::new(&key, at(NOW), 60)
-        };
-        let check = |claims: &Claims, now: u64| auth.check_at(Some(&signed(&key, claims)), at(now));
+        let auth = jwt_auth(None);
+        let check = |claims: &Claims, now: u64| auth.check_at(Some(&signed(claims)), at(now));
         let expired = Denied::Jwt("the JWT has expired");
         assert_eq!(
-            check(&c(NOW, NOW + 60), NOW + 120),
+            check(&claims(NOW, NOW + 60), NOW + 120),
             Ok(1),
             "within the skew"
         );
-        assert_eq!(check(&c(NOW, NOW + 60), NOW + 121), Err(expired));
+        assert_eq!(check(&claims(NOW, NOW + 60), NOW + 121), Err(expired));
         assert_eq!(
-            check(&c(NOW + 60, NOW + 120), NOW),
+            check(&claims(NOW + 60, NOW + 120), NOW),
             Ok(2),
             "iat within the skew"
         );
         assert_eq!(
-            check(&c(NOW + 61, NOW + 120), NOW),
+            check(&claims(NOW + 61, NOW + 120), NOW),
             Err(Denied::Jwt("the JWT's iat is in the future"))
         );
         let too_long = Denied::Jwt("the JWT lives longer than 60 minutes");
-        assert_eq!(check(&c(NOW, NOW + 3600), NOW), Ok(3));
-        assert_eq!(check(&c(NOW, NOW + 3601), NOW), Err(too_long));
-        assert_eq!(check(&c(NOW - 100, NOW + 3600 + 61), NOW), Err(too_long));
-        let mut other = c(NOW, NOW + 60);
+        assert_eq!(check(&claims(NOW, NOW + 3600), NOW), Ok(3));
+        assert_eq!(check(&claims(NOW, NOW + 3601), NOW), Err(too_long));
+        assert_eq!(
+            check(&claims(NOW - 100, NOW + 3600 + 61), NOW),
+            Err(too_long)
+        );
+        let mut other = claims(NOW, NOW + 60);
         other.sub = "someone-else".into();
         assert_eq!(
             check(&other, NOW),
             Err(Denied::Jwt("the JWT's sub is not this key's accessID"))
         );
-        let mut other = c(NOW, NOW + 60);
+        let mut other = claims(NOW, NOW + 60);
         other.aud = format!("{}/", other.aud);
         assert!(matches!(check(&other, NOW), Err(Denied::Jwt(m)) if m.contains("aud")));
     }
 
     #[test]
     fn only_rs256_with_the_exact_header_and_the_right_key() {
-        let key = test_key();
-        let auth = jwt_auth(&key, None);
-        let claims = Claims::new(&key, at(NOW), 60);
+        let auth = jwt_auth(None);
+        let claims = claims(NOW, NOW + 60);
         let bad_header =
             Denied::Jwt("the JWT header must be exactly {\"typ\":\"JWT\",\"alg\":\"RS256\"}");
         for h in [
@@ -363,27 +399,22 @@ mod tests {
             serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "1"}),
             serde_json::json!({"typ": "jwt", "alg": "RS256"}),
         ] {
-            let token = with_header(h.clone(), &key, &claims);
+            let token = with_header(h.clone(), &claims);
             assert_eq!(auth.check_at(Some(&token), at(NOW)), Err(bad_header), "{h}");
         }
         // HS256 with the public key as secret (the classic confusion attack).
+        let public_der = JwtPolicy::from_public_key_pem(PUBLIC_PEM, None, None)
+            .unwrap()
+            .public_key_der;
         let hs = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &Header::new(Algorithm::HS256),
             &claims,
-            &jsonwebtoken::EncodingKey::from_secret(key.public_key_der()).unwrap(),
+            &EncodingKey::from_secret(&public_der).unwrap(),
         )
         .unwrap();
         assert!(auth.check_at(Some(&bearer_of(&hs)), at(NOW)).is_err());
-        // Signed by another key.
-        let other = KeyFile::parse(
-            &SecretString::from(
-                include_str!("../../tests/fixtures/test-only-other-key.json").to_string(),
-            ),
-            "other",
-        )
-        .unwrap();
         assert_eq!(
-            auth.check_at(Some(&signed(&other, &claims)), at(NOW)),
+            auth.check_at(Some(&signed_with(OTHER_KEY_PEM, &claims)), at(NOW)),
             Err(Denied::Jwt("invalid JWT signature"))
         );
         assert_eq!(
@@ -395,9 +426,8 @@ mod tests {
 
     #[test]
     fn max_token_age_refuses_old_tokens() {
-        let key = test_key();
-        let auth = jwt_auth(&key, Some(Duration::from_secs(2)));
-        let t = signed(&key, &Claims::new(&key, at(NOW), 3300));
+        let auth = jwt_auth(Some(Duration::from_secs(2)));
+        let t = signed(&claims(NOW, NOW + 3300));
         assert_eq!(auth.check_at(Some(&t), at(NOW + 2)), Ok(1));
         assert_eq!(
             auth.check_at(Some(&t), at(NOW + 3)),
@@ -406,16 +436,14 @@ mod tests {
     }
 
     #[test]
-    fn public_key_pem_verifies_like_the_key_file() {
-        let key = test_key();
-        let pem = include_bytes!("../../tests/fixtures/test-only-key-public.pem");
-        let policy = JwtPolicy::from_public_key_pem(pem, None, None).unwrap();
-        assert_eq!(policy.public_key_der, key.public_key_der());
+    fn a_public_key_without_sub_and_aud_accepts_any() {
+        let policy = JwtPolicy::from_public_key_pem(PUBLIC_PEM, None, None).unwrap();
+        assert!(!policy.public_key_der.is_empty());
         let auth = Authenticator::new(&SimAuth::Jwt(policy)).unwrap();
-        let mut claims = Claims::new(&key, at(NOW), 60);
-        claims.sub = "anyone".into();
-        assert_eq!(auth.check_at(Some(&signed(&key, &claims)), at(NOW)), Ok(1));
-        let private = include_bytes!("../../tests/fixtures/test-only-rsa1024-key.pem");
-        assert!(JwtPolicy::from_public_key_pem(private, None, None).is_err());
+        let mut anyone = claims(NOW, NOW + 60);
+        anyone.sub = "anyone".into();
+        anyone.aud = "anywhere".into();
+        assert_eq!(auth.check_at(Some(&signed(&anyone)), at(NOW)), Ok(1));
+        assert!(JwtPolicy::from_public_key_pem(KEY_PEM.as_bytes(), None, None).is_err());
     }
 }

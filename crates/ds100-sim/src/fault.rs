@@ -4,10 +4,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::RetryAfterStyle;
+use crate::endpoint::Endpoint;
+use crate::retry_after::RetryAfterStyle;
 
 /// Shown with every parse error, so the operator never has to look the grammar up.
-pub(crate) const FAULT_GRAMMAR: &str = "\
+const FAULT_GRAMMAR: &str = "\
 fault grammar: KIND,SCHEDULE[,on=delete|lookup][,device=SERIAL[|SERIAL...]]
   KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
             429-date | 429-none (429 with an HTTP-date / with no Retry-After),
@@ -90,13 +91,6 @@ pub enum Schedule {
     Rate(f64),
 }
 
-/// The two API endpoints, for `on=`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Delete,
-    Lookup,
-}
-
 impl Schedule {
     /// Whether the fault fires on its `n`th matching request (1-based), which bears the
     /// `token`th distinct token accepted (1-based). `draw` is a uniform number in [0, 1) from
@@ -121,29 +115,6 @@ impl Fault {
     /// Whether this fault looks at a request naming `device` (`None`: the body names none).
     pub(crate) fn applies_to_device(&self, device: Option<&str>) -> bool {
         self.devices.is_empty() || device.is_some_and(|d| self.devices.iter().any(|s| s == d))
-    }
-}
-
-impl FromStr for Endpoint {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Endpoint, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "delete" => Ok(Endpoint::Delete),
-            "lookup" => Ok(Endpoint::Lookup),
-            other => Err(format!(
-                "unknown endpoint '{other}': use on=delete or on=lookup"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Endpoint::Delete => "delete",
-            Endpoint::Lookup => "lookup",
-        })
     }
 }
 

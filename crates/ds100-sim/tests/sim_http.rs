@@ -1,13 +1,14 @@
-//! The simulator over real HTTP on 127.0.0.1: API.md semantics, auth, rate limit, faults,
+//! The simulator over real HTTP on 127.0.0.1: the API's semantics, auth, rate limit, faults,
 //! idle timeout and the admin endpoints, driven by reqwest (and raw TCP where reqwest hides
-//! what the socket saw).
+//! what the socket saw). Request bodies are written with the API's field names
+//! (`wire_body`), not through the simulator's own types, so a misspelt field on its side
+//! fails here.
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ds100_offboard::api::types::{Credential, LookupRecord};
-use ds100_offboard::sim::{
-    self, DELETE_PATH, LOOKUP_PATH, RetryAfterStyle, SimAuth, SimConfig, SimHandle, SimStats,
-    generated_credentials,
+use ds100_sim::{
+    self as sim, Credential, DELETE_PATH, LOOKUP_PATH, LookupRecord, RetryAfterStyle, SimAuth,
+    SimConfig, SimHandle, SimStats, generated_credentials,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -42,6 +43,15 @@ async fn start_with(n: u64, tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
     start(cfg).await
 }
 
+/// The DELETE body naming `cred`, with the API's field names.
+fn wire_body(cred: &Credential) -> Value {
+    json!({
+        "tokenSerialNumber": cred.token_serial_number,
+        "deviceSerialNumber": cred.device_serial_number,
+        "userId": cred.user_id,
+    })
+}
+
 fn generated(i: u64) -> Credential {
     generated_credentials(i + 1).nth(i as usize).unwrap()
 }
@@ -57,7 +67,7 @@ async fn try_delete(
 ) -> reqwest::Result<reqwest::Response> {
     c.delete(format!("{}{DELETE_PATH}", h.url()))
         .bearer_auth(TOKEN)
-        .json(cred)
+        .json(&wire_body(cred))
         .send()
         .await
 }
@@ -182,15 +192,11 @@ async fn lookup_answers_every_record_on_the_device_or_404() {
     let records: Vec<LookupRecord> = serde_json::from_value(raw.clone()).unwrap();
     let mut tokens: Vec<_> = records
         .iter()
-        .map(|r| r.token_serial_number.clone().unwrap())
+        .map(|r| r.token_serial_number.clone())
         .collect();
     tokens.sort();
     assert_eq!(tokens, ["014010008035", "014010008038"]);
-    assert!(
-        records
-            .iter()
-            .all(|r| r.device_type.as_deref() == Some("SecurID DS100"))
-    );
+    assert!(records.iter().all(|r| r.device_type == "SecurID DS100"));
 
     // Deterministic: the same device answers the same records.
     let again: Value = lookup(&c, &h, shared_device).await.json().await.unwrap();
@@ -200,10 +206,7 @@ async fn lookup_answers_every_record_on_the_device_or_404() {
     assert_eq!(one.status(), StatusCode::OK);
     let one: Vec<LookupRecord> = one.json().await.unwrap();
     assert_eq!(one.len(), 1);
-    assert_eq!(
-        one[0].user_id.as_deref(),
-        Some(generated(1).user_id.as_str())
-    );
+    assert_eq!(one[0].user_id, generated(1).user_id);
 
     let none = lookup(&c, &h, "999999999").await;
     assert_eq!(none.status(), StatusCode::NOT_FOUND);
@@ -265,14 +268,19 @@ async fn missing_or_wrong_bearer_is_403() {
     let url = format!("{}{DELETE_PATH}", h.url());
     let target = generated(0);
 
-    let resp = c.delete(&url).json(&target).send().await.unwrap();
+    let resp = c
+        .delete(&url)
+        .json(&wire_body(&target))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     json_error(resp).await;
 
     let resp = c
         .delete(&url)
         .bearer_auth("not-the-token")
-        .json(&target)
+        .json(&wire_body(&target))
         .send()
         .await
         .unwrap();
@@ -286,7 +294,7 @@ async fn missing_or_wrong_bearer_is_403() {
     let resp = c
         .delete(&url)
         .header("authorization", format!("Basic {TOKEN}"))
-        .json(&target)
+        .json(&wire_body(&target))
         .send()
         .await
         .unwrap();
@@ -309,7 +317,7 @@ async fn missing_or_wrong_bearer_is_403() {
     let resp = c
         .delete(format!("{}{DELETE_PATH}", open.url()))
         .bearer_auth("anything")
-        .json(&generated(0))
+        .json(&wire_body(&generated(0)))
         .send()
         .await
         .unwrap();
@@ -319,7 +327,7 @@ async fn missing_or_wrong_bearer_is_403() {
 /// Two requests back to back against a bucket of one: the second is throttled.
 async fn throttled_response(style: RetryAfterStyle) -> reqwest::Response {
     let h = start_with(2, |cfg| {
-        cfg.rate_limit = Some("0.5/s".parse().unwrap());
+        cfg.rate_limit_per_second = Some(0.5);
         cfg.retry_after = style;
     })
     .await;
@@ -359,7 +367,7 @@ async fn rate_limit_answers_429_with_retry_after_in_each_style() {
 async fn rate_limit_lets_a_burst_through_then_refills() {
     let h = start_with(0, |cfg| {
         // Slow refill, so that a loaded machine cannot refill the bucket mid-burst.
-        cfg.rate_limit = Some("1/s".parse().unwrap());
+        cfg.rate_limit_per_second = Some(1.0);
         cfg.rate_limit_burst = Some(5);
     })
     .await;
@@ -839,7 +847,7 @@ async fn concurrent_deletes_each_succeed_exactly_once() {
         tasks.spawn(async move {
             c.delete(url)
                 .bearer_auth(TOKEN)
-                .json(&cred)
+                .json(&wire_body(&cred))
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
@@ -880,7 +888,7 @@ async fn bad_config_is_refused() {
     assert!(err.to_string().contains("0 to 1"), "{err}");
     assert!(
         sim::start(SimConfig {
-            rate_limit: Some("1/s".parse().unwrap()),
+            rate_limit_per_second: Some(1.0),
             rate_limit_burst: Some(0),
             ..SimConfig::default()
         })

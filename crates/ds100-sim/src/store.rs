@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::mix::{fnv1a, splitmix64};
-use crate::api::types::{Credential, LookupRecord};
+use crate::mix::{fnv1a, splitmix64};
+use crate::wire::{Credential, LookupRecord};
 
 /// Shards keep concurrent workers from queueing on one lock; a device always lives in one
 /// shard, so each operation touches exactly one.
@@ -24,8 +24,8 @@ pub fn generated_credentials(n: u64) -> impl Iterator<Item = Credential> {
     })
 }
 
-/// `8-4-4-4-12` lowercase hex from 128 bits. Deliberately not RFC 4122 (API.md: real tenants
-/// use ids without valid version/variant bits).
+/// `8-4-4-4-12` lowercase hex from 128 bits. Deliberately not RFC 4122: real tenants use ids
+/// without valid version/variant bits (docs/design.md#input).
 fn uuid_shaped(hi: u64, lo: u64) -> String {
     format!(
         "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
@@ -90,8 +90,8 @@ impl Store {
         self.size.load(Ordering::Relaxed)
     }
 
-    /// Removes the credential naming exactly these serials and this user (API.md: anything
-    /// else, a wrong user included, is a 404).
+    /// Removes the credential naming exactly these serials and this user (anything else, a
+    /// wrong user included, is a 404: docs/design.md#the-api-the-tool-relies-on).
     pub(crate) fn delete(&self, cred: &Credential) -> DeleteOutcome {
         let mut shard = self.lock(&cred.device_serial_number);
         let shard = &mut *shard;
@@ -174,7 +174,8 @@ fn deleted_key(mut cred: Credential) -> Credential {
     cred
 }
 
-/// Sites, roles and admins for realistic-looking names (`dak-br03-ngx-01` in API.md).
+/// Sites, roles and admins for realistic-looking names (`dak-br03-ngx-01`, as the API's
+/// example names a device).
 const SITES: [&str; 8] = ["dak", "lhr", "fra", "nyc", "sin", "syd", "gru", "yyz"];
 const ROLES: [&str; 6] = ["ngx", "app", "vpn", "wks", "db", "k8s"];
 const ADMINS: [&str; 4] = [
@@ -189,8 +190,8 @@ const REGISTERED_FROM_MS: u64 = 1_609_459_200_000;
 const THREE_YEARS_MS: u64 = 3 * 365 * 24 * 3600 * 1000;
 const THIRTY_DAYS_MS: u64 = 30 * 24 * 3600 * 1000;
 
-/// The lookup record API.md shows, with every value derived from the credential, so the same
-/// credential always looks the same.
+/// The lookup record the API's example shows, with every value derived from the credential, so
+/// the same credential always looks the same.
 pub(crate) fn lookup_record(cred: &Credential) -> LookupRecord {
     let h = fnv1a(&[
         cred.token_serial_number.as_bytes(),
@@ -204,33 +205,31 @@ pub(crate) fn lookup_record(cred: &Credential) -> LookupRecord {
     let registered = rfc3339_millis(registered_ms);
     let pick = |x: u64, n: usize| (x % n as u64) as usize;
     LookupRecord {
-        id: Some(uuid_shaped(h2, h3)),
-        name: Some(format!(
+        id: uuid_shaped(h2, h3),
+        name: format!(
             "{}-br{:02}-{}-{:02}",
             SITES[pick(h3, SITES.len())],
             1 + (h3 >> 8) % 20,
             ROLES[pick(h3 >> 16, ROLES.len())],
             1 + (h3 >> 24) % 40
-        )),
-        user_id: Some(cred.user_id.clone()),
-        device_type: Some("SecurID DS100".to_string()),
-        registered_date: Some(registered.clone()),
-        token_serial_number: Some(cred.token_serial_number.clone()),
-        updated_at: Some(rfc3339_millis(updated_ms)),
-        token_state: Some("Activated".to_string()),
-        expiry_date: None,
-        // Most are enabled; some are disabled, as API.md's example is.
-        token_status: Some(
-            if (h3 >> 32).is_multiple_of(10) {
-                "Disabled"
-            } else {
-                "Enabled"
-            }
-            .to_string(),
         ),
+        user_id: cred.user_id.clone(),
+        device_type: "SecurID DS100".to_string(),
+        registered_date: registered.clone(),
+        token_serial_number: cred.token_serial_number.clone(),
+        updated_at: rfc3339_millis(updated_ms),
+        token_state: "Activated".to_string(),
+        expiry_date: None,
+        // Most are enabled; some are disabled, as the API's example is.
+        token_status: if (h3 >> 32).is_multiple_of(10) {
+            "Disabled"
+        } else {
+            "Enabled"
+        }
+        .to_string(),
         token_status_reason: None,
-        assigned_at: Some(registered),
-        assigned_by: Some(ADMINS[pick(h3 >> 40, ADMINS.len())].to_string()),
+        assigned_at: registered,
+        assigned_by: ADMINS[pick(h3 >> 40, ADMINS.len())].to_string(),
     }
 }
 
@@ -352,16 +351,13 @@ mod tests {
             r.id,
             lookup_record(&generated_credentials(2).nth(1).unwrap()).id
         );
-        assert!(is_uuid_shaped(r.id.as_deref().unwrap()));
-        assert_eq!(r.device_type.as_deref(), Some("SecurID DS100"));
-        assert_eq!(
-            r.token_serial_number.as_deref(),
-            Some(c.token_serial_number.as_str())
-        );
-        assert_eq!(r.user_id.as_deref(), Some(c.user_id.as_str()));
+        assert!(is_uuid_shaped(&r.id));
+        assert_eq!(r.device_type, "SecurID DS100");
+        assert_eq!(r.token_serial_number, c.token_serial_number);
+        assert_eq!(r.user_id, c.user_id);
         assert_eq!(r.expiry_date, None);
         assert_eq!(r.token_status_reason, None);
-        let registered = r.registered_date.unwrap();
+        let registered = r.registered_date;
         assert!(
             humantime::parse_rfc3339(&registered).is_ok(),
             "{registered}"
@@ -370,6 +366,6 @@ mod tests {
             registered.ends_with('Z') && registered.len() == 24,
             "{registered}"
         );
-        assert!(r.updated_at.unwrap() >= registered);
+        assert!(r.updated_at >= registered);
     }
 }

@@ -1,0 +1,73 @@
+//! The DS100 API endpoints the simulator serves: each one's method, path and name (the name
+//! is what `--fault …,on=NAME` says).
+
+use std::fmt;
+use std::str::FromStr;
+
+pub const DELETE_PATH: &str = "/AdminInterface/restapi/v1/ds100/delete/otp";
+pub const LOOKUP_PATH: &str = "/AdminInterface/restapi/v1/ds100/lookup";
+
+/// One API endpoint; `routes` answers each at its path, `ops` does its work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Delete,
+    Lookup,
+}
+
+impl Endpoint {
+    pub(crate) const ALL: [Endpoint; 2] = [Endpoint::Delete, Endpoint::Lookup];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Delete => DELETE_PATH,
+            Endpoint::Lookup => LOOKUP_PATH,
+        }
+    }
+
+    /// The one HTTP method the endpoint takes.
+    pub(crate) fn method(self) -> &'static str {
+        match self {
+            Endpoint::Delete => "DELETE",
+            Endpoint::Lookup => "POST",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Delete => "delete",
+            Endpoint::Lookup => "lookup",
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Endpoint, String> {
+        let s = s.trim().to_ascii_lowercase();
+        Endpoint::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| format!("unknown endpoint '{s}': use on=delete or on=lookup"))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for endpoint in Endpoint::ALL {
+            assert_eq!(endpoint.to_string().parse(), Ok(endpoint));
+        }
+        assert_eq!(" Delete ".parse(), Ok(Endpoint::Delete));
+        assert!("patch".parse::<Endpoint>().is_err());
+    }
+}

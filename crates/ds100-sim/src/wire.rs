@@ -1,0 +1,86 @@
+//! The API's JSON bodies as the simulator reads and writes them, with the API's field names
+//! spelled out (docs/design.md#the-api-the-tool-relies-on). Deliberately not shared with the
+//! client: a field-name mistake on either side then fails the tests instead of cancelling out.
+
+use serde::{Deserialize, Serialize};
+
+/// One stored DS100 OTP credential; also the body of `DELETE …/ds100/delete/otp`. Unknown
+/// fields are ignored, as the API does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Credential {
+    #[serde(rename = "tokenSerialNumber")]
+    pub token_serial_number: String,
+    #[serde(rename = "deviceSerialNumber")]
+    pub device_serial_number: String,
+    #[serde(rename = "userId")]
+    pub user_id: String,
+}
+
+/// The body of `POST …/ds100/lookup`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LookupRequest {
+    #[serde(rename = "deviceSerialNumber")]
+    pub(crate) device_serial_number: String,
+}
+
+/// One record of a lookup answer, every field the API's example shows; the two it shows as
+/// `null` are written as `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    #[serde(rename = "deviceType")]
+    pub device_type: String,
+    #[serde(rename = "registeredDate")]
+    pub registered_date: String,
+    #[serde(rename = "tokenSerialNumber")]
+    pub token_serial_number: String,
+    #[serde(rename = "updatedAt")]
+    pub updated_at: String,
+    #[serde(rename = "tokenState")]
+    pub token_state: String,
+    #[serde(rename = "expiryDate")]
+    pub expiry_date: Option<String>,
+    #[serde(rename = "tokenStatus")]
+    pub token_status: String,
+    #[serde(rename = "tokenStatusReason")]
+    pub token_status_reason: Option<String>,
+    #[serde(rename = "assignedAt")]
+    pub assigned_at: String,
+    #[serde(rename = "assignedBy")]
+    pub assigned_by: String,
+}
+
+/// The JSON body of every error answer.
+#[derive(Serialize)]
+pub(crate) struct ErrorBody<'a> {
+    pub(crate) status: u16,
+    pub(crate) error: &'a str,
+    pub(crate) message: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are the API's, written out here once more: a rename on the struct fails this.
+    #[test]
+    fn field_names_are_the_apis() {
+        let cred = Credential {
+            token_serial_number: "t".into(),
+            device_serial_number: "d".into(),
+            user_id: "u".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&cred).ok(),
+            Some(serde_json::json!({
+                "tokenSerialNumber": "t", "deviceSerialNumber": "d", "userId": "u"
+            }))
+        );
+        let asked: Option<LookupRequest> =
+            serde_json::from_str(r#"{"deviceSerialNumber":"d","extra":1}"#).ok();
+        assert_eq!(asked.map(|r| r.device_serial_number).as_deref(), Some("d"));
+    }
+}
