@@ -11,10 +11,11 @@
 //! `GET /__sim/arrivals` (JSON array of API request arrival offsets in microseconds since
 //! start; empty unless `record_arrivals`).
 //!
-//! Where things live: `routes` is the one table of what answers which request; `gate` runs
-//! every API request through rate limit, auth and faults; `ops` is what each endpoint does,
-//! through the operations of `store`. A new endpoint is an `Endpoint` variant, a line in
-//! `routes` and a function in `ops`.
+//! Where things live: `routes` decides what answers each request; `gate` runs every API
+//! request through rate limit, auth and faults; `ops` is what each endpoint does, through the
+//! operations of `store`; `wire` holds the JSON bodies. A new API endpoint is an `Endpoint`
+//! variant (method, path, name) and a function in `ops`; the compiler points at every match
+//! that must learn it.
 
 // The simulator prints nothing itself (its caller does), so a closed stdout cannot panic it.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
