@@ -14,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 mod console;
+pub mod credential;
 pub mod engine;
 pub mod exit_codes;
 pub mod input;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ds100_offboard::api::types::{Credential, LookupRecord};
+use ds100_offboard::api::types::{DeleteRequest as Credential, LookupRecord};
 use ds100_offboard::sim::{
     self, DELETE_PATH, LOOKUP_PATH, RetryAfterStyle, SimAuth, SimConfig, SimHandle, SimStats,
     generated_credentials,

@@ -73,7 +73,10 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         &SecretString::from(DEMO_KEY.to_string()),
         "samples/demo-DO-NOT-USE-key.json",
     )?);
-    let credentials = input::read_credentials(&seed_path)?;
+    let credentials: Vec<_> = input::read_credentials(&seed_path)?
+        .iter()
+        .map(Into::into)
+        .collect();
     let n_before = credentials.len();
     let sim = sim::start(SimConfig {
         credentials,

@@ -98,7 +98,7 @@ fn first_valid_device(input: &InputFile, scan: &Scan) -> anyhow::Result<Option<S
     for row in input.rows(scan)? {
         let row = row?;
         if matches!(row.check, RowCheck::Valid) {
-            return Ok(Some(row.device));
+            return Ok(Some(row.credential.device));
         }
     }
     Ok(None)

@@ -37,7 +37,10 @@ pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
 fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
     let credentials = match &args.seed {
         Some(path) => input::read_credentials(path)
-            .with_context(|| format!("seeding the simulator from {}", path.display()))?,
+            .with_context(|| format!("seeding the simulator from {}", path.display()))?
+            .iter()
+            .map(Into::into)
+            .collect(),
         None => Vec::new(),
     };
     let faults = args

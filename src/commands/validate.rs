@@ -46,8 +46,8 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
                             .to_string(),
                     );
                 }
-                if scan.device_serials.is_short(&row.device) {
-                    notes.push(scan.device_serials.describe_short(&row.device));
+                if scan.device_serials.is_short(&row.credential.device) {
+                    notes.push(scan.device_serials.describe_short(&row.credential.device));
                 }
                 (Status::Valid, notes.join("; "))
             }

@@ -8,13 +8,14 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::matching::{self, Held, Record, Verdict, Wanted};
+use super::matching::{self, Verdict};
 use super::pacer::Pacer;
 use super::retry::{RetryPolicy, StatusClass, classify_status};
 use crate::api::answer::{self, DeleteSuccess};
 use crate::api::auth::TokenSource;
 use crate::api::client::{Answer, ApiClient};
-use crate::api::types::{Credential, LookupRecord};
+use crate::api::types::LookupRecord;
+use crate::credential::{Credential, Field};
 use crate::input::{DeviceSerials, InputRow, Padding};
 use crate::report::row::{ReportRow, Spent};
 use crate::report::status::Status;
@@ -159,15 +160,15 @@ enum Confirmed {
     Ended(Ended),
     /// The credential is there, spelled differently (the userId's case): send the DELETE again
     /// with these exact values.
-    Respelled(Held),
+    Respelled(Credential),
 }
 
 /// How one row ended, before it becomes a report row.
 struct Ended {
     status: Status,
     error: String,
-    /// Resolved values (from a lookup), when they differ from the input.
-    resolved: Option<Held>,
+    /// The credential a lookup resolved the row to.
+    resolved: Option<Credential>,
 }
 
 impl Ended {
@@ -192,14 +193,7 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         Mode::Delete { verify } if verify || row.needs_lookup() => {
             run.lookup_then_delete(&row).await
         }
-        Mode::Delete { .. } => {
-            let cred = Credential {
-                token_serial_number: row.token.clone(),
-                device_serial_number: row.device.clone(),
-                user_id: row.user.clone(),
-            };
-            run.delete(&cred).await
-        }
+        Mode::Delete { .. } => run.delete(&row.credential).await,
     };
     let mut spent = run.spent;
     spent.elapsed_ms = run.first_sent.map(|t| t.elapsed().as_millis() as u64);
@@ -210,13 +204,14 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
     let mut row = row;
     let mut resolved = Vec::new();
     if let Some(held) = ended.resolved {
-        if row.token.is_empty() && !held.token.is_empty() {
-            row.token = held.token;
-            resolved.push("tokenSerialNumber");
+        let cred = &mut row.credential;
+        if cred.token.is_empty() && !held.token.is_empty() {
+            cred.token = held.token;
+            resolved.push(Field::Token.name());
         }
-        if row.user.is_empty() && !held.user.is_empty() {
-            row.user = held.user;
-            resolved.push("userId");
+        if cred.user.is_empty() && !held.user.is_empty() {
+            cred.user = held.user;
+            resolved.push(Field::User.name());
         }
     }
     let mut report = ReportRow::finished(row, ended.status, ended.error, spent);
@@ -399,11 +394,7 @@ impl RowRun<'_> {
                     // exactly: once more, with its own spelling.
                     Confirmed::Respelled(held) if respelled.is_none() => {
                         tracing::debug!("404: the tenant spells the userId differently; retrying");
-                        respelled = Some(Credential {
-                            token_serial_number: held.token,
-                            device_serial_number: cred.device_serial_number.clone(),
-                            user_id: held.user,
-                        });
+                        respelled = Some(held);
                         continue;
                     }
                     Confirmed::Respelled(_) => Ended::new(
@@ -426,7 +417,7 @@ impl RowRun<'_> {
             if let Some(r) = respelled {
                 let how = format!(
                     "the tenant spells this credential {}/{}; the DELETE was sent again with its spelling",
-                    r.token_serial_number, r.user_id
+                    r.token, r.user
                 );
                 ended.error = if ended.error.is_empty() {
                     how
@@ -441,7 +432,7 @@ impl RowRun<'_> {
     /// DELETE answered 404: either the credential is gone (the goal) or the row names it
     /// wrongly (it still works). Only a lookup tells which.
     async fn confirm_404(&mut self, cred: &Credential) -> Confirmed {
-        let held = match self.lookup(&cred.device_serial_number).await {
+        let held = match self.lookup(&cred.device).await {
             Ok(held) => held,
             Err(LookupError::Aborted(why)) => {
                 return Confirmed::Ended(Ended::new(Status::Skipped, why));
@@ -454,19 +445,14 @@ impl RowRun<'_> {
             }
         };
         if held.is_empty()
-            && let Some(mut ended) = self.lost_zeros(&cred.device_serial_number).await
+            && let Some(mut ended) = self.lost_zeros(&cred.device).await
         {
             if ended.status != Status::Skipped {
                 ended.error = format!("DELETE answered 404: {}", ended.error);
             }
             return Confirmed::Ended(ended);
         }
-        let want = Wanted {
-            token: &cred.token_serial_number,
-            device: &cred.device_serial_number,
-            user: &cred.user_id,
-        };
-        Confirmed::Ended(match matching::classify(want, &held) {
+        Confirmed::Ended(match matching::classify(cred, &held) {
             Verdict::Absent(why) => {
                 let note = if self.unanswered {
                     "; an earlier DELETE attempt got no answer and most likely removed it"
@@ -478,7 +464,7 @@ impl RowRun<'_> {
             Verdict::Mismatch(why) => {
                 Ended::new(Status::Mismatch, format!("DELETE answered 404: {why}"))
             }
-            Verdict::Match(h) if h.user != cred.user_id || h.token != cred.token_serial_number => {
+            Verdict::Match(h) if h.user != cred.user || h.token != cred.token => {
                 return Confirmed::Respelled(h);
             }
             Verdict::Match(_) => Ended::new(
@@ -494,35 +480,31 @@ impl RowRun<'_> {
 
     /// Looks the device up first; deletes only the one credential that matches the row.
     async fn lookup_then_delete(&mut self, row: &InputRow) -> Ended {
-        let held = match self.checked_lookup(row).await {
-            Ok(h) => h,
+        let cred = match self.checked_lookup(row).await {
+            Ok(cred) => cred,
             Err(ended) => return ended,
         };
-        let cred = Credential {
-            token_serial_number: held.token.clone(),
-            device_serial_number: row.device.clone(),
-            user_id: held.user.clone(),
-        };
         let mut ended = self.delete(&cred).await;
-        ended.resolved = Some(held);
+        ended.resolved = Some(cred);
         ended
     }
 
     /// Dry run: what a real run would do with this row.
     async fn audit(&mut self, row: &InputRow) -> Ended {
         match self.checked_lookup(row).await {
-            Ok(held) => Ended {
+            Ok(cred) => Ended {
                 status: Status::WouldDelete,
                 error: String::new(),
-                resolved: Some(held),
+                resolved: Some(cred),
             },
             Err(ended) => ended,
         }
     }
 
     /// A lookup of the row's device, classified: the matching credential, or how the row ends.
-    async fn checked_lookup(&mut self, row: &InputRow) -> Result<Held, Ended> {
-        let held = match self.lookup(&row.device).await {
+    async fn checked_lookup(&mut self, row: &InputRow) -> Result<Credential, Ended> {
+        let device = &row.credential.device;
+        let held = match self.lookup(device).await {
             Ok(h) => h,
             Err(LookupError::Unauthorized(why)) => {
                 return Err(Ended::new(Status::Unauthorized, why));
@@ -531,17 +513,12 @@ impl RowRun<'_> {
             Err(LookupError::Aborted(why)) => return Err(Ended::new(Status::Skipped, why)),
         };
         if held.is_empty()
-            && let Some(ended) = self.lost_zeros(&row.device).await
+            && let Some(ended) = self.lost_zeros(device).await
         {
             return Err(ended);
         }
-        let want = Wanted {
-            token: &row.token,
-            device: &row.device,
-            user: &row.user,
-        };
-        match matching::classify(want, &held) {
-            Verdict::Match(h) => Ok(h),
+        match matching::classify(&row.credential, &held) {
+            Verdict::Match(cred) => Ok(cred),
             Verdict::Absent(why) => Err(Ended::new(Status::Absent, why)),
             Verdict::Mismatch(why) => Err(Ended::new(Status::Mismatch, why)),
             Verdict::Ambiguous(why) => Err(Ended::new(Status::Ambiguous, why)),
@@ -585,7 +562,7 @@ impl RowRun<'_> {
     }
 
     /// Every credential the device holds (404 = none).
-    async fn lookup(&mut self, device: &str) -> Result<Vec<Record>, LookupError> {
+    async fn lookup(&mut self, device: &str) -> Result<Vec<Credential>, LookupError> {
         let answer = match self.call(Op::Lookup(device)).await {
             Ok(a) => a,
             Err(CallError::GaveUp(why)) => {
@@ -602,7 +579,7 @@ impl RowRun<'_> {
                 Err(LookupError::Failed(foreign_404_error("lookup", &what)))
             }
             StatusClass::Success => parse_lookup(&answer.body)
-                .map(|records| matching::held(&records))
+                .map(|records| matching::held(device, &records))
                 .map_err(|why| {
                     LookupError::Failed(format!("lookup answered {}: {why}", answer.status))
                 }),

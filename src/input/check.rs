@@ -2,8 +2,8 @@
 
 use csv::ByteRecord;
 
-use super::Field;
 use super::header::{Columns, show};
+use crate::credential::Field;
 
 /// The longest cell a row may have. Real serials and ids are short; a kilobyte cell is a broken
 /// export (an unclosed quote swallowing the rest of the file) and must not reach the report whole.

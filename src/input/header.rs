@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::Field;
+use crate::credential::Field;
 
 /// How much of the file `open` reads up front to sniff the delimiter. A header line longer than
 /// this is not a header a person wrote; refusing it keeps a binary file without line breaks from

@@ -62,7 +62,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
-use crate::api::types::Credential;
+use crate::credential::{Credential, Field};
 use check::Outcome;
 use dedup::{Bloom, DEFAULT_LOG2_BLOCKS, KeyMap, KeySet, row_key};
 use fingerprint::Source;
@@ -82,25 +82,6 @@ pub struct InputOptions {
     /// `--ignore-column`: columns that look like credential fields but are not (compared like
     /// header names). Each must name a column of the file that the tool does not read.
     pub ignore_columns: Vec<String>,
-}
-
-/// The known columns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Field {
-    Token,
-    Device,
-    User,
-}
-
-impl Field {
-    /// The column's canonical name, as the report header spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::Token => "tokenSerialNumber",
-            Field::Device => "deviceSerialNumber",
-            Field::User => "userId",
-        }
-    }
 }
 
 /// An opened input file whose header has been checked. Each pass (`scan`, `rows`) reopens
@@ -149,11 +130,9 @@ pub struct InputRow {
     pub row: u64,
     /// The file line the record starts on (the header is line 1).
     pub line: u64,
-    /// Trimmed values; "" when the column is absent or the cell empty. For invalid rows, the
-    /// first 64 characters (bytes that are not UTF-8 shown as U+FFFD).
-    pub token: String,
-    pub device: String,
-    pub user: String,
+    /// The row's values, trimmed; "" when the column is absent or the cell empty. For invalid
+    /// rows, the first 64 characters (bytes that are not UTF-8 shown as U+FFFD).
+    pub credential: Credential,
     pub check: RowCheck,
 }
 
@@ -173,19 +152,7 @@ pub enum RowCheck {
 impl InputRow {
     /// Valid, but the token or the user is missing: a lookup by device must resolve it.
     pub fn needs_lookup(&self) -> bool {
-        self.check == RowCheck::Valid && (self.token.is_empty() || self.user.is_empty())
-    }
-
-    /// The credential to delete, when the row is valid and names all three values.
-    pub fn credential(&self) -> Option<Credential> {
-        if self.check != RowCheck::Valid || self.needs_lookup() {
-            return None;
-        }
-        Some(Credential {
-            token_serial_number: self.token.clone(),
-            device_serial_number: self.device.clone(),
-            user_id: self.user.clone(),
-        })
+        self.check == RowCheck::Valid && !self.credential.is_complete()
     }
 }
 
@@ -441,18 +408,13 @@ impl InputFile {
         Ok(())
     }
 
-    /// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the
-    /// first row that is invalid or lacks a token or user. Duplicates are kept.
-    pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
-        read_credentials(path)
-    }
-
     fn data(&self, check: Check<'_>) -> Result<DataReader> {
         DataReader::open(&self.path, self.delimiter, &self.cols, &self.header, check)
     }
 }
 
-/// See [`InputFile::read_credentials`].
+/// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the first
+/// row that is invalid or lacks a token or user. Duplicates are kept.
 pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
     let input = InputFile::open(path, &InputOptions::default())?;
     for f in [Field::Token, Field::User] {
@@ -477,8 +439,8 @@ pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
                 row.line
             );
         }
-        let Some(credential) = row.credential() else {
-            let missing = if row.token.is_empty() {
+        if !row.credential.is_complete() {
+            let missing = if row.credential.token.is_empty() {
                 Field::Token
             } else {
                 Field::User
@@ -491,8 +453,8 @@ pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
                 row.line,
                 missing.name()
             );
-        };
-        credentials.push(credential);
+        }
+        credentials.push(row.credential);
     }
     Ok(credentials)
 }

@@ -14,6 +14,7 @@ use super::check::{Outcome, classify, is_blank, truncate_chars};
 use super::fingerprint::{Changed, Fingerprint, Recorder, Source, Verifier};
 use super::header::Columns;
 use super::{InputRow, RowCheck, Scan};
+use crate::credential::Credential;
 use crate::input::DuplicateIndex;
 
 /// csv's own buffer; larger than its 8 KiB default for fewer read calls on big files.
@@ -484,9 +485,7 @@ impl Iterator for Rows<'_> {
             } => InputRow {
                 row: raw.row,
                 line: raw.line,
-                token: token.to_string(),
-                device: device.to_string(),
-                user: user.to_string(),
+                credential: Credential::new(token, device, user),
                 check: match dups.first_of(raw.row) {
                     Some(first_row) => RowCheck::Duplicate { first_row },
                     None => RowCheck::Valid,
@@ -502,9 +501,11 @@ impl Iterator for Rows<'_> {
                 InputRow {
                     row: raw.row,
                     line: raw.line,
-                    token: echo(cols.token),
-                    device: echo(Some(cols.device)),
-                    user: echo(cols.user),
+                    credential: Credential::new(
+                        echo(cols.token),
+                        echo(Some(cols.device)),
+                        echo(cols.user),
+                    ),
                     check: RowCheck::Invalid {
                         reason: problem.reason(cols, delimiter),
                     },

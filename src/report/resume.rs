@@ -253,13 +253,14 @@ impl PriorReport {
             return Ok(());
         };
         let same = |given: &str, fp: u32| given.is_empty() || fingerprint(given) == fp;
-        if fingerprint(&input.device) != e.device
-            || !same(&input.token, e.token)
-            || !same(&input.user.to_ascii_lowercase(), e.user)
+        let cred = &input.credential;
+        if fingerprint(&cred.device) != e.device
+            || !same(&cred.token, e.token)
+            || !same(&cred.user.to_ascii_lowercase(), e.user)
         {
             return Err(format!(
                 "row {} (line {}) of the input is {}/{}/{}, which is not what the report says of row {}",
-                input.row, input.line, input.token, input.device, input.user, input.row
+                input.row, input.line, cred.token, cred.device, cred.user, input.row
             ));
         }
         Ok(())
@@ -312,7 +313,7 @@ impl PriorReport {
                     if row.needs_lookup() {
                         plan.to_send_needing_lookup += 1;
                     }
-                    if row.user.is_empty() {
+                    if row.credential.user.is_empty() {
                         plan.to_send_naming_no_user += 1;
                     }
                 }
@@ -326,6 +327,7 @@ impl PriorReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential::Credential;
     use crate::report::writer::ReportWriter;
     use std::io::Write;
     use std::time::SystemTime;
@@ -356,9 +358,7 @@ mod tests {
         InputRow {
             row,
             line: row + 1,
-            token: r.token,
-            device: r.device,
-            user: r.user,
+            credential: Credential::new(r.token, r.device, r.user),
             check: RowCheck::Valid,
         }
     }
@@ -450,14 +450,14 @@ mod tests {
         );
         let prior = PriorReport::read(&path, 9).unwrap();
         let mut other = input(1);
-        other.device = "999999999".into();
+        other.credential.device = "999999999".into();
         let err = prior
             .plan(std::iter::once(Ok(other)), Status::is_final, &path)
             .unwrap_err();
         assert!(err.to_string().contains("another input"), "{err}");
         // A row resolved by lookup: the input's empty token matches whatever was resolved.
         let mut resolved = input(1);
-        resolved.token.clear();
+        resolved.credential.token.clear();
         assert!(prior.check_identity(&resolved).is_ok());
     }
 

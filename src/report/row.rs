@@ -91,9 +91,9 @@ impl ReportRow {
         ReportRow {
             row: input.row,
             line: input.line,
-            token: input.token,
-            device: input.device,
-            user: input.user,
+            token: input.credential.token,
+            device: input.credential.device,
+            user: input.credential.user,
             email: String::new(),
             status,
             http_status: spent.change_status,

@@ -21,7 +21,7 @@ use super::server::ConnKill;
 use super::stats::{Counters, bump};
 use super::store::{DeleteOutcome, Store, lookup_record};
 use super::{RetryAfterStyle, SimStats};
-use crate::api::types::{Credential, LookupRequest};
+use crate::api::types::{DeleteRequest as Credential, LookupRequest};
 
 pub(crate) const DELETE_PATH: &str = "/AdminInterface/restapi/v1/ds100/delete/otp";
 pub(crate) const LOOKUP_PATH: &str = "/AdminInterface/restapi/v1/ds100/lookup";

@@ -28,7 +28,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::types::Credential;
+use crate::api::types::DeleteRequest as Credential;
 use crate::rate::Rate;
 
 pub use fault::{Endpoint, Fault, FaultKind, Schedule};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::mix::{fnv1a, splitmix64};
-use crate::api::types::{Credential, LookupRecord};
+use crate::api::types::{DeleteRequest as Credential, LookupRecord};
 
 /// Shards keep concurrent workers from queueing on one lock; a device always lives in one
 /// shard, so each operation touches exactly one.
