@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::api::auth::{self, CredentialFlags, Credentials};
 use crate::api::client::TrustRoots;
+use crate::api::credentials::{self, CredentialFlags, Credentials};
 use crate::api::endpoints::Endpoints;
 use crate::cli::{ReportArgs, RunArgs, TenantArgs, ValidateArgs};
 use crate::engine::Mode;
@@ -144,7 +144,7 @@ impl RunConfig {
 /// Credentials, endpoints and trust roots from the tenant flags and the environment. The base
 /// URL defaults to the key file's `adminRestApiUrl`; `--base-url` / DS100_BASE_URL win.
 fn tenant_config(args: &TenantArgs) -> anyhow::Result<(Credentials, Endpoints, TrustRoots)> {
-    let credentials = auth::resolve(
+    let credentials = credentials::resolve(
         CredentialFlags {
             key_file: args.key_file.as_deref(),
             token_file: args.token_file.as_deref(),

@@ -42,7 +42,7 @@ impl KeyFile {
         if meta.is_dir() {
             bail!("the key file {shown} is a directory: give the path of the key's JSON file");
         }
-        super::auth::warn_if_readable_by_others(path);
+        super::secret_file::warn_if_readable_by_others(path);
         let bytes = std::fs::read(path).with_context(|| {
             format!("cannot read the key file {shown}: check its permissions (you may need to run as its owner)")
         })?;
@@ -96,11 +96,10 @@ impl KeyFile {
             public_key_der,
         };
         // A trial signature: whatever the crypto library objects to shows now, not mid-run.
-        super::jwt::sign(
-            &key,
-            &super::jwt::Claims::new(&key, std::time::UNIX_EPOCH, 60),
-        )
-        .with_context(|| format!("cannot sign a token with the key in {origin}"))?;
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        jsonwebtoken::encode(&header, &serde_json::json!({}), key.signing_key())
+            .map_err(|e| anyhow::anyhow!("signing the token failed: {}", describe_jwt_error(&e)))
+            .with_context(|| format!("cannot sign a token with the key in {origin}"))?;
         Ok(key)
     }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::api::auth::Credentials;
 use crate::api::client::TrustRoots;
+use crate::api::credentials::Credentials;
 use crate::api::endpoints::Endpoints;
 use crate::api::jwt;
 use crate::api::keyfile::KeyFile;

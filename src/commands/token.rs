@@ -7,14 +7,15 @@ use std::time::SystemTime;
 use anyhow::{Context, bail};
 use secrecy::ExposeSecret;
 
-use crate::api::auth;
+use crate::api::credentials;
 use crate::api::jwt;
 use crate::api::keyfile::{KEY_FILE_ENV, KeyFile};
 use crate::cli::TokenArgs;
 use crate::exit_codes::ExitCode;
 
 pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
-    let Some(path) = auth::key_file_path(args.key_file.as_deref(), &|n| std::env::var_os(n)) else {
+    let Some(path) = credentials::key_file_path(args.key_file.as_deref(), &|n| std::env::var_os(n))
+    else {
         bail!(
             "no key file: pass --key-file PATH (the Administration API key file) or set {KEY_FILE_ENV}"
         );

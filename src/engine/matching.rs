@@ -42,7 +42,7 @@ fn show(v: &str) -> &str {
 
 /// Classifies a row (`want`: empty fields are to be resolved) against everything its device
 /// holds.
-pub fn classify(want: &Credential, held: &[Credential]) -> Verdict {
+pub fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
     // A record is ruled out only by a field it states and that differs from the row.
     let ruled_out = |r: &Credential| {
         want.known_token()
@@ -218,52 +218,52 @@ mod tests {
     #[test]
     fn exact_match_and_case_insensitive_user() {
         let held = [h("014010008038", U1), h("014010008039", U2)];
-        let v = classify(&want("014010008038", &U1.to_uppercase()), &held);
+        let v = match_row(&want("014010008038", &U1.to_uppercase()), &held);
         assert_eq!(v, m("014010008038", U1));
     }
 
     #[test]
     fn resolution_with_zero_one_and_several_candidates() {
         let held = [h("1", U1), h("2", U1), h("3", U2)];
-        assert_eq!(classify(&want("", U2), &held), m("3", U2));
-        assert_eq!(classify(&want("2", ""), &held), m("2", U1));
-        match classify(&want("", U1), &held) {
+        assert_eq!(match_row(&want("", U2), &held), m("3", U2));
+        assert_eq!(match_row(&want("2", ""), &held), m("2", U1));
+        match match_row(&want("", U1), &held) {
             Verdict::Ambiguous(msg) => assert!(msg.contains("1/") && msg.contains("2/"), "{msg}"),
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            classify(&want("", ""), &held),
+            match_row(&want("", ""), &held),
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(
-            classify(&want("9", ""), &held),
+            match_row(&want("9", ""), &held),
             Verdict::Absent(_)
         ));
         let nobody = "00000000-0000-0000-0000-000000000000";
         assert!(matches!(
-            classify(&want("", nobody), &held),
+            match_row(&want("", nobody), &held),
             Verdict::Absent(_)
         ));
-        assert!(matches!(classify(&want("", ""), &[]), Verdict::Absent(_)));
+        assert!(matches!(match_row(&want("", ""), &[]), Verdict::Absent(_)));
     }
 
     #[test]
     fn wrong_user_or_wrong_token_is_a_mismatch() {
         let held = [h("014010008038", U2)];
-        match classify(&want("014010008038", U1), &held) {
+        match match_row(&want("014010008038", U1), &held) {
             Verdict::Mismatch(msg) => assert!(msg.contains(U2), "{msg}"),
             v => panic!("{v:?}"),
         }
-        match classify(&want("999", U2), &held) {
+        match match_row(&want("999", U2), &held) {
             Verdict::Mismatch(msg) => assert!(msg.contains("014010008038"), "{msg}"),
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            classify(&want("999", U1), &held),
+            match_row(&want("999", U1), &held),
             Verdict::Absent(_)
         ));
         assert!(matches!(
-            classify(&want("999", U1), &[]),
+            match_row(&want("999", U1), &[]),
             Verdict::Absent(_)
         ));
     }
@@ -273,7 +273,7 @@ mod tests {
         let held = [h("000123456789", U1), h("014010008038", U2)];
         // No user in the row (an HR file without the column): without the check, `absent`.
         for (token, user) in [("123456789", ""), ("123456789", U2), ("0123456789", "")] {
-            match classify(&want(token, user), &held) {
+            match match_row(&want(token, user), &held) {
                 Verdict::Mismatch(msg) => {
                     assert!(msg.contains("000123456789"), "{msg}");
                     assert!(msg.contains("leading zeros"), "{msg}");
@@ -282,13 +282,13 @@ mod tests {
             }
         }
         // With the right user too.
-        match classify(&want("123456789", U1), &held) {
+        match match_row(&want("123456789", U1), &held) {
             Verdict::Mismatch(msg) => assert!(msg.contains("leading zeros"), "{msg}"),
             v => panic!("{v:?}"),
         }
         // Other digits, or letters, are not zero loss.
         assert!(matches!(
-            classify(&want("123456780", ""), &held),
+            match_row(&want("123456780", ""), &held),
             Verdict::Absent(_)
         ));
         assert_eq!(lost_zeros_hint("0A1", "A1"), None);
@@ -323,7 +323,7 @@ mod tests {
         let held = held(DEVICE, &records);
         assert_eq!(held.len(), 2);
         assert_eq!(
-            classify(&want("014010008038", ""), &held),
+            match_row(&want("014010008038", ""), &held),
             m("014010008038", U1)
         );
     }
@@ -334,25 +334,25 @@ mod tests {
         let nothing = h("", "");
         // It might be the row's credential: not absent, not a match either.
         assert!(matches!(
-            classify(&want("5", U1), std::slice::from_ref(&no_token)),
+            match_row(&want("5", U1), std::slice::from_ref(&no_token)),
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(
-            classify(&want("5", U1), std::slice::from_ref(&nothing)),
+            match_row(&want("5", U1), std::slice::from_ref(&nothing)),
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(
-            classify(&want("", U1), std::slice::from_ref(&no_token)),
+            match_row(&want("", U1), std::slice::from_ref(&no_token)),
             Verdict::Ambiguous(_)
         ));
         // A stated field that differs rules the record out.
         assert!(matches!(
-            classify(&want("5", U2), &[no_token]),
+            match_row(&want("5", U2), &[no_token]),
             Verdict::Absent(_)
         ));
         // A complete match beside an unclear record is still ambiguous: either may be it.
         assert!(matches!(
-            classify(&want("5", U1), &[h("5", U1), nothing]),
+            match_row(&want("5", U1), &[h("5", U1), nothing]),
             Verdict::Ambiguous(_)
         ));
     }

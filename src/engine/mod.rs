@@ -4,7 +4,9 @@
 mod batch;
 pub mod matching;
 pub mod pacer;
+mod request;
 pub mod retry;
+mod state;
 pub mod worker;
 
 use std::sync::Arc;
@@ -20,11 +22,12 @@ use crate::report::row::ReportRow;
 use crate::report::status::Status;
 use crate::report::summary::Tally;
 use crate::report::writer::ReportWriter;
-pub use worker::{Counters, Mode, Shared, StopReason};
+pub(crate) use request::probe_lookup;
+pub use state::{Counters, Mode, Shared, StopReason};
 
 /// How a pipeline run ended.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct PipelineOutcome {
     pub tally: Tally,
     pub stopped: Option<StopReason>,
     pub elapsed: Duration,
@@ -53,7 +56,7 @@ pub async fn run_pipeline(
     progress: Progress,
     opts: PipelineOptions,
     done: RowSet,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<PipelineOutcome> {
     let started = Instant::now();
     let n_workers = opts.concurrency.max(1);
     let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>((n_workers * 2).max(2 * JOB_BATCH));
@@ -122,7 +125,7 @@ pub async fn run_pipeline(
     let (tally, write_result) = writer_task.await.context("the report writer panicked")?;
     read_result.context("reading the input")?;
     write_result?;
-    Ok(Outcome {
+    Ok(PipelineOutcome {
         tally,
         stopped: shared.stop_reason.get().cloned(),
         elapsed: started.elapsed(),

@@ -16,7 +16,7 @@ pub(crate) const MAX_SERIAL_CHARS: usize = 36;
 const UUID_EXAMPLE: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 
 /// The verdict on one non-blank record.
-pub(crate) enum Outcome<'r> {
+pub(crate) enum Validity<'r> {
     /// Trimmed values; an absent column reads as "".
     Valid {
         token: &'r str,
@@ -113,17 +113,17 @@ pub(crate) fn is_blank(record: &ByteRecord) -> bool {
 /// Validates one non-blank record; `odd_quotes` says its bytes in the file hold an odd
 /// number of `"`. Check order: an unclosed quote, field count, UTF-8, cell length, then the
 /// device, token and user values.
-pub(crate) fn classify<'r>(
+pub(crate) fn validate<'r>(
     record: &'r ByteRecord,
     cols: &Columns,
     odd_quotes: bool,
-) -> Outcome<'r> {
+) -> Validity<'r> {
     let expected = cols.n_fields();
     if let Some(problem) = swallowed_lines(record, odd_quotes) {
-        return Outcome::Invalid(problem);
+        return Validity::Invalid(problem);
     }
     if record.len() != expected {
-        return Outcome::Invalid(Problem::FieldCount {
+        return Validity::Invalid(Problem::FieldCount {
             expected,
             found: record.len(),
         });
@@ -135,7 +135,7 @@ pub(crate) fn classify<'r>(
     let mut too_long = None;
     for (column, cell) in record.iter().enumerate() {
         if !all_ascii && std::str::from_utf8(cell).is_err() {
-            return Outcome::Invalid(Problem::NotUtf8 { column });
+            return Validity::Invalid(Problem::NotUtf8 { column });
         }
         if too_long.is_none() && cell.len() > MAX_CELL_BYTES {
             too_long = Some(Problem::TooLong {
@@ -145,7 +145,7 @@ pub(crate) fn classify<'r>(
         }
     }
     if let Some(problem) = too_long {
-        return Outcome::Invalid(problem);
+        return Validity::Invalid(problem);
     }
     // Every cell was just checked to be UTF-8, so "" below is unreachable, not a silent default.
     let cell = |i: Option<usize>| -> &'r str {
@@ -157,24 +157,24 @@ pub(crate) fn classify<'r>(
     let token = cell(cols.token);
     let user = cell(cols.user);
     if device.is_empty() {
-        return Outcome::Invalid(Problem::DeviceEmpty);
+        return Validity::Invalid(Problem::DeviceEmpty);
     }
     if !is_serial(device) {
-        return Outcome::Invalid(Problem::BadSerial {
+        return Validity::Invalid(Problem::BadSerial {
             field: Field::Device,
             value: device,
         });
     }
     if !token.is_empty() && !is_serial(token) {
-        return Outcome::Invalid(Problem::BadSerial {
+        return Validity::Invalid(Problem::BadSerial {
             field: Field::Token,
             value: token,
         });
     }
     if !user.is_empty() && !is_uuid(user) {
-        return Outcome::Invalid(Problem::BadUser { value: user });
+        return Validity::Invalid(Problem::BadUser { value: user });
     }
-    Outcome::Valid {
+    Validity::Valid {
         token,
         device,
         user,
@@ -339,9 +339,9 @@ mod tests {
     fn reason(cells: &[&[u8]]) -> String {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(cells);
-        match classify(&r, &c, false) {
-            Outcome::Invalid(p) => p.reason(&c, b','),
-            Outcome::Valid { .. } => panic!("valid: {cells:?}"),
+        match validate(&r, &c, false) {
+            Validity::Invalid(p) => p.reason(&c, b','),
+            Validity::Valid { .. } => panic!("valid: {cells:?}"),
         }
     }
 
@@ -377,8 +377,8 @@ mod tests {
     fn valid_rows_are_trimmed_and_keep_leading_zeros() {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(&[b" 000123 ", b"\t0077\xC2\xA0", U]);
-        match classify(&r, &c, false) {
-            Outcome::Valid {
+        match validate(&r, &c, false) {
+            Validity::Valid {
                 token,
                 device,
                 user,
@@ -387,7 +387,7 @@ mod tests {
                 assert_eq!(device, "0077");
                 assert_eq!(user.as_bytes(), U);
             }
-            Outcome::Invalid(p) => panic!("invalid: {p:?}"),
+            Validity::Invalid(p) => panic!("invalid: {p:?}"),
         }
     }
 
@@ -396,8 +396,8 @@ mod tests {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(&[b"", b"D1", b"  "]);
         assert!(matches!(
-            classify(&r, &c, false),
-            Outcome::Valid {
+            validate(&r, &c, false),
+            Validity::Valid {
                 token: "",
                 device: "D1",
                 user: ""
@@ -406,8 +406,8 @@ mod tests {
         let c = cols(&["deviceSerialNumber"]);
         let r = rec(&[b"D1"]);
         assert!(matches!(
-            classify(&r, &c, false),
-            Outcome::Valid {
+            validate(&r, &c, false),
+            Validity::Valid {
                 token: "",
                 device: "D1",
                 user: ""

@@ -63,7 +63,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
 use crate::credential::{Credential, Field};
-use check::Outcome;
+use check::Validity;
 use dedup::{Bloom, DEFAULT_LOG2_BLOCKS, KeyMap, KeySet, row_key};
 use fingerprint::Source;
 use header::{Columns, EXAMPLE_HEADER, HEAD_LIMIT, Head};
@@ -272,9 +272,9 @@ impl InputFile {
         let mut data = self.data(Check::Record)?;
         while let Some(raw) = data.next_row()? {
             n_rows += 1;
-            match raw.outcome {
-                Outcome::Invalid(_) => n_invalid += 1,
-                Outcome::Valid {
+            match raw.validity {
+                Validity::Invalid(_) => n_invalid += 1,
+                Validity::Valid {
                     token,
                     device,
                     user,
@@ -306,11 +306,11 @@ impl InputFile {
             let mut data = self.data(Check::Verify(&fingerprint))?;
             while let Some(raw) = data.next_row()? {
                 n_rows_again += 1;
-                let Outcome::Valid {
+                let Validity::Valid {
                     token,
                     device,
                     user,
-                } = raw.outcome
+                } = raw.validity
                 else {
                     continue;
                 };

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
-use super::check::{Outcome, classify, is_blank, truncate_chars};
+use super::check::{Validity, is_blank, truncate_chars, validate};
 use super::fingerprint::{Changed, Fingerprint, Recorder, Source, Verifier};
 use super::header::Columns;
 use super::{InputRow, RowCheck, Scan};
@@ -261,7 +261,7 @@ impl RecordSource {
 pub(crate) struct RawRow<'r> {
     pub(crate) row: u64,
     pub(crate) line: u64,
-    pub(crate) outcome: Outcome<'r>,
+    pub(crate) validity: Validity<'r>,
     pub(crate) record: &'r ByteRecord,
     pub(crate) cols: &'r Columns,
 }
@@ -359,7 +359,7 @@ impl DataReader {
         Ok(Some(RawRow {
             row: self.n_rows,
             line: self.src.line,
-            outcome: classify(&self.src.record, &self.cols, self.src.odd_quotes),
+            validity: validate(&self.src.record, &self.cols, self.src.odd_quotes),
             record: &self.src.record,
             cols: &self.cols,
         }))
@@ -477,8 +477,8 @@ impl Iterator for Rows<'_> {
         }
         self.n_read = raw.row;
         self.last_line = raw.line;
-        let row = match raw.outcome {
-            Outcome::Valid {
+        let row = match raw.validity {
+            Validity::Valid {
                 token,
                 device,
                 user,
@@ -491,7 +491,7 @@ impl Iterator for Rows<'_> {
                     None => RowCheck::Valid,
                 },
             },
-            Outcome::Invalid(ref problem) => {
+            Validity::Invalid(ref problem) => {
                 let cols = raw.cols;
                 let echo = |i: Option<usize>| {
                     i.and_then(|i| raw.record.get(i))
