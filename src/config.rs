@@ -9,9 +9,14 @@ use anyhow::{Context, bail};
 use crate::api::client::TrustRoots;
 use crate::api::credentials::{self, CredentialFlags, Credentials};
 use crate::api::endpoints::Endpoints;
-use crate::cli::{ReportArgs, RunArgs, TenantArgs, ValidateArgs};
+use crate::api::jwt;
+use crate::api::keyfile::KEY_FILE_ENV;
+use crate::cli::{
+    DemoArgs, LogFormat, ReportArgs, RunArgs, SimArgs, TenantArgs, TokenArgs, ValidateArgs,
+};
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;
+use crate::logging;
 use crate::progress::ProgressMode;
 use crate::rate::Rate;
 
@@ -138,6 +143,131 @@ impl RunConfig {
             resume: args.resume,
             invocation: Some(std::env::args().collect()),
         })
+    }
+}
+
+/// Everything `token` needs.
+#[derive(Debug)]
+pub struct TokenConfig {
+    /// `--key-file`, else `DS100_KEY_FILE`.
+    pub key_file: PathBuf,
+    pub lifetime: Duration,
+}
+
+impl TokenConfig {
+    pub fn from_args(args: TokenArgs) -> anyhow::Result<TokenConfig> {
+        let Some(key_file) =
+            credentials::key_file_path(args.key_file.as_deref(), &|n| std::env::var_os(n))
+        else {
+            bail!(
+                "no key file: pass --key-file PATH (the Administration API key file) or set {KEY_FILE_ENV}"
+            );
+        };
+        Ok(TokenConfig {
+            key_file,
+            lifetime: args.token_lifetime.unwrap_or(jwt::DEFAULT_LIFETIME),
+        })
+    }
+}
+
+/// Everything `demo` needs.
+#[derive(Debug)]
+pub struct DemoConfig {
+    /// `--report`; `None`: in the demo's own folder.
+    pub report: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+impl DemoConfig {
+    pub fn from_args(args: DemoArgs, quiet: bool) -> DemoConfig {
+        DemoConfig {
+            report: args.report,
+            quiet,
+        }
+    }
+}
+
+/// Everything `sim` needs: its flags as plain data (see `cli::SimArgs` for each one's meaning).
+#[derive(Debug)]
+pub struct SimCommandConfig {
+    pub listen: std::net::SocketAddr,
+    pub seed: Option<PathBuf>,
+    pub generate: u64,
+    pub token: Option<String>,
+    pub rate_limit: Option<Rate>,
+    pub rate_limit_burst: Option<u32>,
+    pub retry_after: String,
+    pub error_rate: f64,
+    pub latency: Duration,
+    pub fault: Vec<String>,
+    pub fault_seed: u64,
+    pub slow_delay: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub record_arrivals: bool,
+    pub exact_user_ids: bool,
+    pub key_file: Option<PathBuf>,
+    pub public_key: Option<PathBuf>,
+    pub jwt_sub: Option<String>,
+    pub jwt_aud: Option<String>,
+    pub max_token_age: Option<Duration>,
+}
+
+impl SimCommandConfig {
+    pub fn from_args(args: SimArgs) -> SimCommandConfig {
+        // Destructured, so that a new flag cannot be left out unnoticed.
+        let SimArgs {
+            listen,
+            seed,
+            generate,
+            token,
+            rate_limit,
+            rate_limit_burst,
+            retry_after,
+            error_rate,
+            latency,
+            fault,
+            fault_seed,
+            slow_delay,
+            idle_timeout,
+            record_arrivals,
+            exact_user_ids,
+            key_file,
+            public_key,
+            jwt_sub,
+            jwt_aud,
+            max_token_age,
+        } = args;
+        SimCommandConfig {
+            listen,
+            seed,
+            generate,
+            token,
+            rate_limit,
+            rate_limit_burst,
+            retry_after,
+            error_rate,
+            latency,
+            fault,
+            fault_seed,
+            slow_delay,
+            idle_timeout,
+            record_arrivals,
+            exact_user_ids,
+            key_file,
+            public_key,
+            jwt_sub,
+            jwt_aud,
+            max_token_age,
+        }
+    }
+}
+
+impl From<LogFormat> for logging::LogFormat {
+    fn from(format: LogFormat) -> logging::LogFormat {
+        match format {
+            LogFormat::Text => logging::LogFormat::Text,
+            LogFormat::Json => logging::LogFormat::Json,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ pub mod safety;
 pub mod sim;
 
 use cli::{Cli, Command};
-use config::{RunConfig, ValidateConfig};
+use config::{DemoConfig, RunConfig, SimCommandConfig, TokenConfig, ValidateConfig};
 pub use exit_codes::ExitCode;
 
 /// Runs one command line to its exit code. An `Err` means nothing was sent (exit 2).
@@ -40,9 +40,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = RunConfig::from_args(args, quiet)?;
             runtime()?.block_on(commands::run::run(cfg))
         }
-        Command::Sim(args) => runtime()?.block_on(commands::sim::serve(args)),
-        Command::Demo(args) => runtime()?.block_on(commands::demo::demo(args, quiet)),
-        Command::Token(args) => commands::token::token(args),
+        Command::Sim(args) => {
+            runtime()?.block_on(commands::sim::serve(SimCommandConfig::from_args(args)))
+        }
+        Command::Demo(args) => {
+            runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)))
+        }
+        Command::Token(args) => commands::token::token(TokenConfig::from_args(args)?),
     }
 }
 

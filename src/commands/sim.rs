@@ -6,12 +6,12 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::api::keyfile::KeyFile;
-use crate::cli::SimArgs;
+use crate::config::SimCommandConfig;
 use crate::exit_codes::ExitCode;
 use crate::input;
 use crate::sim::{self, JwtPolicy, SimAuth, SimConfig};
 
-pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
+pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
     let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
     let handle = sim::start(cfg).await?;
@@ -34,7 +34,7 @@ pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
+fn sim_config(args: SimCommandConfig) -> anyhow::Result<SimConfig> {
     let credentials = match &args.seed {
         Some(path) => input::read_credentials(path)
             .with_context(|| format!("seeding the simulator from {}", path.display()))?
@@ -72,7 +72,7 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
 }
 
 /// `--key-file` / `--public-key` (JWTs), else `--token`, else any bearer token.
-fn sim_auth(args: &SimArgs) -> anyhow::Result<SimAuth> {
+fn sim_auth(args: &SimCommandConfig) -> anyhow::Result<SimAuth> {
     // No DS100_KEY_FILE here: a rehearsal server must not pick up the operator's tenant key.
     let policy = match (&args.key_file, &args.public_key) {
         (Some(path), _) => Some(JwtPolicy::from_key_file(&KeyFile::load(path)?)),

@@ -2,6 +2,7 @@
 //! Rows that need no request (invalid, duplicate, skipped) go straight to the writer.
 
 mod batch;
+pub mod counters;
 pub mod matching;
 pub mod pacer;
 mod request;
@@ -10,7 +11,6 @@ mod state;
 pub mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,8 +22,9 @@ use crate::report::row::ReportRow;
 use crate::report::status::Status;
 use crate::report::summary::Tally;
 use crate::report::writer::ReportWriter;
+pub use counters::Counters;
 pub(crate) use request::probe_lookup;
-pub use state::{Counters, Mode, Shared, StopReason};
+pub use state::{Mode, Shared, StopReason};
 
 /// How a pipeline run ended.
 #[derive(Debug)]
@@ -180,12 +181,4 @@ async fn write_rows(
         while rows_rx.recv().await.is_some() {}
     }
     (tally, result)
-}
-
-/// Reads the request counters.
-pub fn requests_sent(counters: &Counters) -> (u64, u64) {
-    (
-        counters.requests.load(Ordering::Relaxed),
-        counters.throttled.load(Ordering::Relaxed),
-    )
 }

@@ -2,8 +2,6 @@
 //! throttling, server errors and transport failures with backoff, and once with a fresh token
 //! after a 403 (docs/design.md#pace-and-retries). Counts what it spends for the report.
 
-use std::sync::atomic::Ordering;
-
 use tokio::time::Instant;
 
 use super::retry::{StatusClass, classify_status};
@@ -85,7 +83,7 @@ impl<'a> RowRequests<'a> {
             }
             self.first_sent.get_or_insert_with(Instant::now);
             let sent_at = Instant::now();
-            sh.counters.requests.fetch_add(1, Ordering::Relaxed);
+            sh.counters.count_request();
             let sent = match request {
                 Request::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
                 Request::Lookup(device) => sh.client.lookup(device, &bearer).await,
@@ -99,7 +97,7 @@ impl<'a> RowRequests<'a> {
                     }
                     match classify_status(answer.status) {
                         StatusClass::Throttled => {
-                            sh.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                            sh.counters.count_throttled();
                             // Everyone holds off; this worker then waits in acquire() too.
                             sh.pacer.hold_off(sh.retry.wait(tries, answer.retry_after));
                             (None, "HTTP 429 Too Many Requests".to_string())

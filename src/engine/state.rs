@@ -3,10 +3,10 @@
 //! consecutive failed rows (docs/design.md#pace-and-retries).
 
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicU64;
 
 use tokio_util::sync::CancellationToken;
 
+use super::counters::Counters;
 use super::pacer::Pacer;
 use super::retry::RetryPolicy;
 use crate::api::auth::TokenSource;
@@ -40,15 +40,6 @@ impl StopReason {
             StopReason::Interrupted => "not attempted: the run was interrupted".to_string(),
         }
     }
-}
-
-/// Request counters shared by all workers, read by the summary and the progress display.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Rows that got at least one request.
-    pub rows_sent: AtomicU64,
-    pub requests: AtomicU64,
-    pub throttled: AtomicU64,
 }
 
 /// What every worker shares.

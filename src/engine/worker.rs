@@ -3,7 +3,6 @@
 //! (docs/design.md#what-an-answer-means).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::sync::{Mutex, mpsc};
 
@@ -93,7 +92,7 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         .first_sent
         .map(|t| t.elapsed().as_millis() as u64);
     if spent.requests() > 0 {
-        shared.counters.rows_sent.fetch_add(1, Ordering::Relaxed);
+        shared.counters.count_row_sent();
     }
     // The report keeps the input's values as written; a lookup only fills what it left empty.
     let mut row = row;

@@ -2,17 +2,14 @@
 
 use csv::ByteRecord;
 
-use super::header::{Columns, show};
+use super::header::Columns;
+use super::text::{is_serial, is_uuid, show};
 use crate::credential::Field;
 
 /// The longest cell a row may have. Real serials and ids are short; a kilobyte cell is a broken
 /// export (an unclosed quote swallowing the rest of the file) and must not reach the report whole.
 pub(crate) const MAX_CELL_BYTES: usize = 1024;
 
-/// How many characters of a value a message or an invalid row's echo carries.
-pub(crate) const ECHO_CHARS: usize = 64;
-
-pub(crate) const MAX_SERIAL_CHARS: usize = 36;
 const UUID_EXAMPLE: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 
 /// The verdict on one non-blank record.
@@ -208,29 +205,6 @@ fn swallowed_lines(record: &ByteRecord, odd_quotes: bool) -> Option<Problem<'_>>
     })
 }
 
-/// 1–36 characters of `[A-Za-z0-9]`.
-pub(crate) fn is_serial(v: &str) -> bool {
-    (1..=MAX_SERIAL_CHARS).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// 8-4-4-4-12 hex digits, any case. No version or variant check: real tenants use ids that
-/// are not RFC 4122 UUIDs.
-pub(crate) fn is_uuid(v: &str) -> bool {
-    let b = v.as_bytes();
-    let hex = |part: &[u8]| part.iter().all(u8::is_ascii_hexdigit);
-    // Indexing cannot panic: the length is checked first.
-    b.len() == 36
-        && b[8] == b'-'
-        && b[13] == b'-'
-        && b[18] == b'-'
-        && b[23] == b'-'
-        && hex(&b[..8])
-        && hex(&b[9..13])
-        && hex(&b[14..18])
-        && hex(&b[19..23])
-        && hex(&b[24..])
-}
-
 fn serial_reason(field: Field, value: &str) -> String {
     let name = field.name();
     let q = show(value);
@@ -312,14 +286,6 @@ fn looks_decimal(v: &str) -> bool {
         .is_some_and(|(int, frac)| digits(int) && digits(frac))
 }
 
-/// The first `ECHO_CHARS` characters of `s`, cut on a character boundary.
-pub(crate) fn truncate_chars(s: &str) -> &str {
-    match s.char_indices().nth(ECHO_CHARS) {
-        Some((end, _)) => &s[..end],
-        None => s,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,32 +312,6 @@ mod tests {
     }
 
     const U: &[u8] = b"3F2504E0-4F89-11D3-9A0C-0305E82C3301";
-
-    #[test]
-    fn uuid_shape_only() {
-        assert!(is_uuid("3f2504e0-4f89-11d3-9a0c-0305e82c3301"));
-        assert!(is_uuid("3F2504E0-4f89-11D3-9a0c-0305E82C3301"));
-        // Not RFC 4122 (version 0, odd variant) but UUID-shaped: accepted.
-        assert!(is_uuid("00000000-0000-0000-0000-000000000000"));
-        assert!(is_uuid("ffffffff-ffff-ffff-ffff-ffffffffffff"));
-        assert!(!is_uuid("3f2504e04f8911d39a0c0305e82c3301"));
-        assert!(!is_uuid("{3f2504e0-4f89-11d3-9a0c-0305e82c3301}"));
-        assert!(!is_uuid("3f2504e0-4f89-11d3-9a0c-0305e82c330g"));
-        assert!(!is_uuid("3f2504e0-4f89-11d3-9a0c-0305e82c33011"));
-        assert!(!is_uuid("3f2504e0_4f89-11d3-9a0c-0305e82c3301"));
-        assert!(!is_uuid(""));
-    }
-
-    #[test]
-    fn serial_shape() {
-        assert!(is_serial("014010008038"));
-        assert!(is_serial("a"));
-        assert!(is_serial(&"Z".repeat(36)));
-        assert!(!is_serial(&"Z".repeat(37)));
-        assert!(!is_serial(""));
-        assert!(!is_serial("0140-1000"));
-        assert!(!is_serial("Ä1"));
-    }
 
     #[test]
     fn valid_rows_are_trimmed_and_keep_leading_zeros() {
@@ -489,15 +429,6 @@ mod tests {
         let quoted = r.split('"').nth(1).expect("quoted value");
         assert_eq!(quoted.chars().count(), 65); // 64 characters and the ellipsis
         assert!(quoted.ends_with('…'));
-    }
-
-    #[test]
-    fn truncation_is_char_boundary_safe() {
-        assert_eq!(truncate_chars("abc"), "abc");
-        let s = "€".repeat(70);
-        assert_eq!(truncate_chars(&s), "€".repeat(64));
-        let s = format!("{}{}", "a".repeat(63), "😀😀");
-        assert_eq!(truncate_chars(&s), format!("{}😀", "a".repeat(63)));
     }
 
     #[test]

@@ -52,7 +52,9 @@ mod dedup;
 mod fingerprint;
 mod header;
 mod reader;
+mod row;
 mod serials;
+mod text;
 
 use std::collections::hash_map::Entry;
 use std::fs::File;
@@ -72,6 +74,7 @@ use reader::{Check, DataReader, RecordSource};
 pub use dedup::DuplicateIndex;
 pub use fingerprint::Fingerprint;
 pub use reader::Rows;
+pub use row::{InputRow, RowCheck};
 pub use serials::{DeviceSerials, Padding};
 
 /// How to read the input file.
@@ -121,39 +124,6 @@ pub struct Scan {
     pub sha256: String,
     /// What the plan read, block by block: every later pass is checked against it.
     pub fingerprint: Fingerprint,
-}
-
-/// One data record of the input.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputRow {
-    /// 1-based index of the data record (header and blank rows excluded).
-    pub row: u64,
-    /// The file line the record starts on (the header is line 1).
-    pub line: u64,
-    /// The row's values, trimmed; "" when the column is absent or the cell empty. For invalid
-    /// rows, the first 64 characters (bytes that are not UTF-8 shown as U+FFFD).
-    pub credential: Credential,
-    pub check: RowCheck,
-}
-
-/// The verdict on one row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RowCheck {
-    Valid,
-    Invalid {
-        reason: String,
-    },
-    /// Repeats the valid row `first_row`; never sent.
-    Duplicate {
-        first_row: u64,
-    },
-}
-
-impl InputRow {
-    /// Valid, but the token or the user is missing: a lookup by device must resolve it.
-    pub fn needs_lookup(&self) -> bool {
-        self.check == RowCheck::Valid && !self.credential.is_complete()
-    }
 }
 
 impl InputFile {
@@ -372,7 +342,8 @@ impl InputFile {
     pub fn rows<'a>(&self, scan: &'a Scan) -> Result<Rows<'a>> {
         Ok(Rows::planned(
             self.data(Check::Verify(&scan.fingerprint))?,
-            scan,
+            scan.n_rows,
+            &scan.duplicates,
         ))
     }
 

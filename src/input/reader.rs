@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
-use super::check::{Validity, is_blank, truncate_chars, validate};
+use super::check::{Validity, is_blank, validate};
+use super::dedup::DuplicateIndex;
 use super::fingerprint::{Changed, Fingerprint, Recorder, Source, Verifier};
 use super::header::Columns;
-use super::{InputRow, RowCheck, Scan};
+use super::row::{InputRow, RowCheck};
+use super::text::truncate_chars;
 use crate::credential::Credential;
-use crate::input::DuplicateIndex;
 
 /// csv's own buffer; larger than its 8 KiB default for fewer read calls on big files.
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -428,11 +429,11 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// The rows of the plan `scan`: its duplicates marked, its row count enforced.
-    pub(crate) fn planned(data: DataReader, scan: &'a Scan) -> Rows<'a> {
+    /// The rows of a plan: its `n_rows` enforced, its duplicates `dups` marked.
+    pub(crate) fn planned(data: DataReader, n_rows: u64, dups: &'a DuplicateIndex) -> Rows<'a> {
         Rows {
-            planned: Some(scan.n_rows),
-            ..Rows::new(data, &scan.duplicates)
+            planned: Some(n_rows),
+            ..Rows::new(data, dups)
         }
     }
 }

@@ -11,7 +11,7 @@
 //! no length to pad to: a one-row file, or every serial damaged alike); a credential there makes
 //! the row a mismatch, nothing there leaves it `absent`. It is never deleted on a guess.
 
-use super::check::MAX_SERIAL_CHARS;
+use super::text::MAX_SERIAL_CHARS;
 
 /// How many padded forms a short serial is tried in: bounds the extra lookups per row.
 pub(crate) const MAX_PADDED_FORMS: usize = 2;
