@@ -36,7 +36,8 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub rate: Rate,
     pub burst: u32,
-    /// Lower the rate on 429s and climb back (SPEC §4); `--no-adaptive` turns it off.
+    /// Lower the rate on 429s and climb back (docs/design.md#pace-and-retries); `--no-adaptive`
+    /// turns it off.
     pub adaptive: bool,
     pub retry: RetryPolicy,
     pub timeout: Duration,
@@ -70,7 +71,7 @@ pub enum SummaryJson {
     File(PathBuf),
 }
 
-/// How a real run gets the operator's go-ahead (SPEC §7).
+/// How a real run gets the operator's go-ahead (docs/design.md#safety-before-sending).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Confirm {
     /// `--yes`: the plan is printed and the run starts.

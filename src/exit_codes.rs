@@ -1,4 +1,5 @@
-//! Process exit codes (SPEC §8) and how outcomes of parts of a run combine into one.
+//! Process exit codes and how outcomes of parts of a run combine into one
+//! (docs/design.md#exit-codes).
 
 /// What the process reports to its caller. Ordered by severity: merging keeps the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,5 +1,5 @@
 //! The progress display, made in one place: an indicatif bar on a terminal, a plain line every
-//! 10 s otherwise, nothing with -q (SPEC §10).
+//! 10 s otherwise, nothing with -q (docs/design.md#progress-logs-and-the-summary).
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};

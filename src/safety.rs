@@ -1,5 +1,6 @@
-//! The plan a real run prints before it sends anything, and the operator's go-ahead (SPEC §7):
-//! typed confirmation on a terminal, `--yes` otherwise, `--max-deletes` as a hard ceiling.
+//! The plan a real run prints before it sends anything, and the operator's go-ahead: typed
+//! confirmation on a terminal, `--yes` otherwise, `--max-deletes` as a hard ceiling
+//! (docs/design.md#safety-before-sending).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;

@@ -196,7 +196,7 @@ impl TokenSource {
         }
     }
 
-    /// Warns when a ready JWT runs out before a run of `run_takes` would end (SPEC §6).
+    /// Warns when a ready JWT runs out before a run of `run_takes` would end.
     /// Returns whether it warned.
     pub fn warn_if_expires_within(&self, run_takes: Duration) -> bool {
         let Kind::Static {

@@ -1,5 +1,5 @@
-//! RS256 JWTs as RSA's Administration API wants them (API.md §Auth): the claims, signing, the
-//! refresh margin, and reading `exp` out of a ready token without verifying it.
+//! RS256 JWTs as RSA's Administration API wants them (docs/design.md#credentials): the claims,
+//! signing, the refresh margin, and reading `exp` out of a ready token without verifying it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

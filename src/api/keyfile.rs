@@ -1,7 +1,8 @@
-//! The tenant's Administration API key file (API.md §Auth): JSON with `accessID`, `accessKey`
-//! (a PEM RSA private key, PKCS#1 or PKCS#8) and `adminRestApiUrl`. Loading checks everything a
-//! run needs — including one trial signature — so a bad key is an exit 2 before anything is
-//! sent. The private key lives only in a `secrecy` box; errors and `Debug` never show it.
+//! The tenant's Administration API key file (docs/design.md#credentials): JSON with `accessID`,
+//! `accessKey` (a PEM RSA private key, PKCS#1 or PKCS#8) and `adminRestApiUrl`. Loading checks
+//! everything a run needs — including one trial signature — so a bad key is an exit 2 before
+//! anything is sent. The private key lives only in a `secrecy` box; errors and `Debug` never
+//! show it.
 
 use std::fmt;
 use std::path::Path;

@@ -1,5 +1,5 @@
-//! Reading a lookup answer: the JSON array of records the API sends, parsed leniently
-//! (unknown fields ignored, any field null or of another type; docs/design.md#the-api-the-tool-relies-on).
+//! Reading a lookup answer: the JSON array of records the API sends, parsed leniently: unknown
+//! fields ignored, any field null or of another type (docs/design.md#the-api-the-tool-relies-on).
 
 use super::client::excerpt;
 use super::types::LookupRecord;

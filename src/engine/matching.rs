@@ -1,5 +1,6 @@
-//! Matching a row against the credentials a device lookup returned (SPEC §5): resolve missing
-//! fields, explain a 404, audit. Pure functions; the worker does the I/O.
+//! Matching a row against the credentials a device lookup returned: resolve missing fields,
+//! explain a 404, audit (docs/design.md#what-an-answer-means). Pure functions; the worker does
+//! the I/O.
 
 use crate::api::types::LookupRecord;
 use crate::credential::{Credential, same_user};

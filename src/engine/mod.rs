@@ -1,5 +1,6 @@
-//! The pipeline (SPEC §4): reader → bounded channel → exactly N workers → one report writer.
-//! Rows that need no request (invalid, duplicate, skipped) go straight to the writer.
+//! The pipeline: reader → bounded channel → exactly N workers → one report writer. Rows that
+//! need no request (invalid, duplicate, skipped) go straight to the writer
+//! (docs/design.md#the-pipeline).
 
 mod batch;
 pub mod counters;

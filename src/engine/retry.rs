@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-/// Backoff starts here and doubles per failed attempt (SPEC §4).
+/// Backoff starts here and doubles per failed attempt (docs/design.md#pace-and-retries).
 pub const BASE_BACKOFF: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, Debug)]

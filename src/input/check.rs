@@ -1,4 +1,5 @@
-//! Row validation (SPEC §2): which records are blank, which are invalid and why, in plain words.
+//! Row validation: which records are blank, which are invalid and why, in plain words
+//! (docs/design.md#input).
 
 use csv::ByteRecord;
 

@@ -1,5 +1,6 @@
-//! Input (SPEC §2): streams the CSV of credentials to remove — header mapping, delimiter
-//! sniffing, row validation and duplicate detection — in memory that does not grow with the file.
+//! Input: streams the CSV of credentials to remove — header mapping, delimiter sniffing, row
+//! validation and duplicate detection — in memory that does not grow with the file
+//! (docs/design.md#input).
 //!
 //! # Reading
 //!
@@ -32,8 +33,8 @@
 //! # Duplicates in bounded memory
 //!
 //! A row is a duplicate when its (token, device, lowercased user) equals that of an earlier
-//! valid row. Remembering every key would make memory grow with the file (SPEC §11), so
-//! [`InputFile::scan`] works in two streaming passes:
+//! valid row. Remembering every key would make memory grow with the file
+//! (docs/design.md#the-pipeline), so [`InputFile::scan`] works in two streaming passes:
 //!
 //! 1. Every valid row's key is hashed to 128 bits and added to a fixed 4 MiB Bloom filter. A key
 //!    whose bits were all set already *may* have been seen: it goes into a candidate set.

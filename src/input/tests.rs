@@ -698,7 +698,8 @@ fn check_any_file(bytes: &[u8]) {
     }
 }
 
-/// SPEC §2, written out independently of `check.rs`: what a row must be to be sent.
+/// The row rules of docs/design.md#input, written out independently of `check.rs`: what a row
+/// must be to be sent.
 fn assert_follows_the_rules(r: &InputRow) {
     let serial =
         |v: &str| (1..=36).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric());

@@ -1,5 +1,6 @@
-//! Reading an existing report back for `--resume` (SPEC §8): the latest status of every row,
-//! keyed on row identity (row number and values), tolerant of a partial last line after a crash.
+//! Reading an existing report back for `--resume` (docs/design.md#report-resume-lock): the
+//! latest status of every row, keyed on row identity (row number and values), tolerant of a
+//! partial last line after a crash.
 //!
 //! Memory is a few bytes per row (a status and three 32-bit fingerprints), never the rows.
 

@@ -193,7 +193,7 @@ impl ReportRow {
     }
 }
 
-/// A cell that a spreadsheet would read as a formula gets a leading `'` (SPEC §3). A cell that
+/// A cell that a spreadsheet would read as a formula gets a leading `'`. A cell that
 /// already starts with `'` gets one too, so that reading back (strip one `'`) is exact.
 pub fn escape_cell(s: &str) -> String {
     match s.as_bytes().first() {

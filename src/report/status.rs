@@ -1,4 +1,4 @@
-//! Row statuses of the report (SPEC §3) and what each counts as.
+//! Row statuses of the report (docs/design.md#statuses) and what each counts as.
 
 use std::fmt;
 use std::str::FromStr;
@@ -53,7 +53,7 @@ impl Status {
         }
     }
 
-    /// Counts as ok for the exit code (SPEC §3 "counts as").
+    /// Counts as ok for the exit code (docs/design.md#statuses, "counts as").
     pub fn is_ok(self) -> bool {
         matches!(
             self,
@@ -65,7 +65,7 @@ impl Status {
         )
     }
 
-    /// A resumed run does not send this row again (SPEC §8).
+    /// A resumed run does not send this row again (docs/design.md#report-resume-lock).
     pub fn is_final(self) -> bool {
         matches!(
             self,

@@ -1,4 +1,5 @@
-//! Counting rows per status, and the end summary (SPEC §10) for people and for pipelines.
+//! Counting rows per status, and the end summary for people and for pipelines
+//! (docs/design.md#progress-logs-and-the-summary).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! The report file: created without clobbering, rows written as they finish and handed to the
-//! OS at once, fsynced at least every second and at the end (SPEC §3).
+//! OS at once, fsynced at least every second and at the end (docs/design.md#report-resume-lock).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -131,7 +131,7 @@ impl ReportWriter {
     }
 }
 
-/// The refusal for an existing report, pointing at the ways forward (SPEC §3).
+/// The refusal for an existing report, pointing at the ways forward.
 pub fn existing_report_message(path: &Path) -> String {
     format!(
         "report {} already exists, and reports are never overwritten silently. \
