@@ -22,48 +22,48 @@ use crate::rate::Rate;
 
 /// Everything `run` needs.
 #[derive(Debug)]
-pub struct RunConfig {
-    pub input: PathBuf,
-    pub delimiter: Option<u8>,
+pub(crate) struct RunConfig {
+    pub(crate) input: PathBuf,
+    pub(crate) delimiter: Option<u8>,
     /// `--ignore-column`: columns that look like credential fields but are not.
-    pub ignore_columns: Vec<String>,
-    pub output: OutputConfig,
-    pub endpoints: Endpoints,
-    pub credentials: Credentials,
+    pub(crate) ignore_columns: Vec<String>,
+    pub(crate) output: OutputConfig,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) credentials: Credentials,
     /// `--ca-cert`: trusted on top of the platform's roots.
-    pub trust: TrustRoots,
-    pub mode: Mode,
-    pub concurrency: usize,
-    pub rate: Rate,
-    pub burst: u32,
+    pub(crate) trust: TrustRoots,
+    pub(crate) mode: Mode,
+    pub(crate) concurrency: usize,
+    pub(crate) rate: Rate,
+    pub(crate) burst: u32,
     /// Lower the rate on 429s and climb back (docs/design.md#pace-and-retries); `--no-adaptive`
     /// turns it off.
-    pub adaptive: bool,
-    pub retry: RetryPolicy,
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    pub stop_after: u64,
-    pub max_deletes: Option<u64>,
-    pub confirm: Confirm,
+    pub(crate) adaptive: bool,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stop_after: u64,
+    pub(crate) max_deletes: Option<u64>,
+    pub(crate) confirm: Confirm,
     /// `--resume`: continue into the existing report.
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// The command line as typed, to print the resume command; `None` for the demo.
-    pub invocation: Option<Vec<String>>,
+    pub(crate) invocation: Option<Vec<String>>,
 }
 
 /// Where results go and how progress shows.
 #[derive(Clone, Debug)]
-pub struct OutputConfig {
-    pub report: PathBuf,
-    pub overwrite: bool,
-    pub summary_json: Option<SummaryJson>,
-    pub progress: ProgressMode,
-    pub quiet: bool,
+pub(crate) struct OutputConfig {
+    pub(crate) report: PathBuf,
+    pub(crate) overwrite: bool,
+    pub(crate) summary_json: Option<SummaryJson>,
+    pub(crate) progress: ProgressMode,
+    pub(crate) quiet: bool,
 }
 
 /// Where `--summary-json` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SummaryJson {
+pub(crate) enum SummaryJson {
     /// `--summary-json -`: the JSON alone on stdout (the human summary goes to stderr).
     Stdout,
     /// A file, checked before anything is sent: never the input, the report, its sidecar or
@@ -73,7 +73,7 @@ pub enum SummaryJson {
 
 /// How a real run gets the operator's go-ahead (docs/design.md#safety-before-sending).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confirm {
+pub(crate) enum Confirm {
     /// `--yes`: the plan is printed and the run starts.
     Given,
     /// Ask on the terminal; refuse without one.
@@ -82,15 +82,15 @@ pub enum Confirm {
 
 /// Everything `validate` needs.
 #[derive(Debug)]
-pub struct ValidateConfig {
-    pub input: PathBuf,
-    pub delimiter: Option<u8>,
-    pub ignore_columns: Vec<String>,
-    pub output: OutputConfig,
+pub(crate) struct ValidateConfig {
+    pub(crate) input: PathBuf,
+    pub(crate) delimiter: Option<u8>,
+    pub(crate) ignore_columns: Vec<String>,
+    pub(crate) output: OutputConfig,
 }
 
 impl ValidateConfig {
-    pub fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
+    pub(crate) fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
         let input = args.input.input;
         let output = output_config(&input, args.report, "validation", quiet, false)?;
         Ok(ValidateConfig {
@@ -103,7 +103,7 @@ impl ValidateConfig {
 }
 
 impl RunConfig {
-    pub fn from_args(args: RunArgs, quiet: bool) -> anyhow::Result<RunConfig> {
+    pub(crate) fn from_args(args: RunArgs, quiet: bool) -> anyhow::Result<RunConfig> {
         let input = args.input.input;
         let mode = if args.dry_run {
             Mode::DryRun
@@ -149,14 +149,14 @@ impl RunConfig {
 
 /// Everything `token` needs.
 #[derive(Debug)]
-pub struct TokenConfig {
+pub(crate) struct TokenConfig {
     /// `--key-file`, else `DS100_KEY_FILE`.
-    pub key_file: PathBuf,
-    pub lifetime: Duration,
+    pub(crate) key_file: PathBuf,
+    pub(crate) lifetime: Duration,
 }
 
 impl TokenConfig {
-    pub fn from_args(args: TokenArgs) -> anyhow::Result<TokenConfig> {
+    pub(crate) fn from_args(args: TokenArgs) -> anyhow::Result<TokenConfig> {
         let Some(key_file) =
             credentials::key_file_path(args.key_file.as_deref(), &|n| std::env::var_os(n))
         else {
@@ -173,14 +173,14 @@ impl TokenConfig {
 
 /// Everything `demo` needs.
 #[derive(Debug)]
-pub struct DemoConfig {
+pub(crate) struct DemoConfig {
     /// `--report`; `None`: in the demo's own folder.
-    pub report: Option<PathBuf>,
-    pub quiet: bool,
+    pub(crate) report: Option<PathBuf>,
+    pub(crate) quiet: bool,
 }
 
 impl DemoConfig {
-    pub fn from_args(args: DemoArgs, quiet: bool) -> DemoConfig {
+    pub(crate) fn from_args(args: DemoArgs, quiet: bool) -> DemoConfig {
         DemoConfig {
             report: args.report,
             quiet,
@@ -190,31 +190,31 @@ impl DemoConfig {
 
 /// Everything `sim` needs: its flags as plain data (see `cli::SimArgs` for each one's meaning).
 #[derive(Debug)]
-pub struct SimCommandConfig {
-    pub listen: std::net::SocketAddr,
-    pub seed: Option<PathBuf>,
-    pub generate: u64,
-    pub token: Option<String>,
-    pub rate_limit: Option<Rate>,
-    pub rate_limit_burst: Option<u32>,
-    pub retry_after: String,
-    pub error_rate: f64,
-    pub latency: Duration,
-    pub fault: Vec<String>,
-    pub fault_seed: u64,
-    pub slow_delay: Duration,
-    pub idle_timeout: Option<Duration>,
-    pub record_arrivals: bool,
-    pub exact_user_ids: bool,
-    pub key_file: Option<PathBuf>,
-    pub public_key: Option<PathBuf>,
-    pub jwt_sub: Option<String>,
-    pub jwt_aud: Option<String>,
-    pub max_token_age: Option<Duration>,
+pub(crate) struct SimCommandConfig {
+    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) seed: Option<PathBuf>,
+    pub(crate) generate: u64,
+    pub(crate) token: Option<String>,
+    pub(crate) rate_limit: Option<Rate>,
+    pub(crate) rate_limit_burst: Option<u32>,
+    pub(crate) retry_after: String,
+    pub(crate) error_rate: f64,
+    pub(crate) latency: Duration,
+    pub(crate) fault: Vec<String>,
+    pub(crate) fault_seed: u64,
+    pub(crate) slow_delay: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) record_arrivals: bool,
+    pub(crate) exact_user_ids: bool,
+    pub(crate) key_file: Option<PathBuf>,
+    pub(crate) public_key: Option<PathBuf>,
+    pub(crate) jwt_sub: Option<String>,
+    pub(crate) jwt_aud: Option<String>,
+    pub(crate) max_token_age: Option<Duration>,
 }
 
 impl SimCommandConfig {
-    pub fn from_args(args: SimArgs) -> SimCommandConfig {
+    pub(crate) fn from_args(args: SimArgs) -> SimCommandConfig {
         // Destructured, so that a new flag cannot be left out unnoticed.
         let SimArgs {
             listen,
@@ -378,7 +378,7 @@ fn output_config(
 }
 
 /// `<dir>/<input stem>.<suffix>.csv`.
-pub fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
     let stem = input.file_stem().with_context(|| {
         format!(
             "cannot derive a report name from '{}': pass --report PATH",
@@ -392,7 +392,11 @@ pub fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf
 
 /// Refuses, before anything is sent, a report that exists (unless `overwrite`) or that is the
 /// input itself.
-pub fn check_report_path(input: &Path, report: &Path, overwrite: bool) -> anyhow::Result<()> {
+pub(crate) fn check_report_path(
+    input: &Path,
+    report: &Path,
+    overwrite: bool,
+) -> anyhow::Result<()> {
     if let (Ok(a), Ok(b)) = (input.canonicalize(), report.canonicalize())
         && a == b
     {

@@ -52,7 +52,7 @@ pub(crate) fn same_user(a: &str, b: &str) -> bool {
 /// A field of a credential, by the name the API, the input header and the report give it.
 // The discriminants index per-field arrays (`input::header` maps columns with them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Field {
+pub(crate) enum Field {
     Token = 0,
     Device = 1,
     User = 2,
@@ -60,7 +60,7 @@ pub enum Field {
 
 impl Field {
     /// The field's name in the API, the input header and the report.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Field::Token => "tokenSerialNumber",
             Field::Device => "deviceSerialNumber",

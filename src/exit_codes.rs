@@ -17,7 +17,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             ExitCode::Success => 0,
             ExitCode::RowFailures => 1,
@@ -28,7 +28,7 @@ impl ExitCode {
     }
 
     /// The code of a run that had both outcomes: the more severe one wins.
-    pub fn merge(self, other: ExitCode) -> ExitCode {
+    pub(crate) fn merge(self, other: ExitCode) -> ExitCode {
         self.max(other)
     }
 }

@@ -11,18 +11,18 @@
 
 pub mod api;
 pub mod cli;
-pub mod commands;
-pub mod config;
+mod commands;
+mod config;
 mod console;
-pub mod credential;
-pub mod engine;
-pub mod exit_codes;
+mod credential;
+mod engine;
+mod exit_codes;
 pub mod input;
 pub mod logging;
-pub mod progress;
-pub mod rate;
+mod progress;
+mod rate;
 pub mod report;
-pub mod safety;
+mod safety;
 pub mod sim;
 
 use cli::{Cli, Command};

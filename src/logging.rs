@@ -20,7 +20,7 @@ pub enum LogFormat {
 /// The bar currently on screen, if any; log lines suspend it while they print.
 static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
-pub fn set_active_bar(bar: Option<ProgressBar>) {
+pub(crate) fn set_active_bar(bar: Option<ProgressBar>) {
     *ACTIVE_BAR.lock().unwrap_or_else(|p| p.into_inner()) = bar;
 }
 

@@ -13,7 +13,7 @@ use crate::report::summary::Tally;
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     Bar,
     Plain,
     Hidden,
@@ -21,7 +21,7 @@ pub enum ProgressMode {
 
 impl ProgressMode {
     /// Bar on a terminal, plain line otherwise, nothing when quiet.
-    pub fn detect(quiet: bool) -> ProgressMode {
+    pub(crate) fn detect(quiet: bool) -> ProgressMode {
         if quiet {
             ProgressMode::Hidden
         } else if std::io::stderr().is_terminal() {
@@ -32,7 +32,7 @@ impl ProgressMode {
     }
 }
 
-pub struct Progress {
+pub(crate) struct Progress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
     total: u64,
@@ -42,7 +42,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total: u64, mode: ProgressMode) -> Progress {
+    pub(crate) fn new(total: u64, mode: ProgressMode) -> Progress {
         let bar = (mode == ProgressMode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -81,7 +81,7 @@ impl Progress {
     }
 
     /// After rows were written.
-    pub fn update(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
+    pub(crate) fn update(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
         if let Some(bar) = &self.bar {
             bar.set_position(tally.total());
             // Rebuilding the message per row would cost more than the row; 10 times a second
@@ -94,7 +94,7 @@ impl Progress {
     }
 
     /// Periodic: the plain line when it is due.
-    pub fn tick(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
+    pub(crate) fn tick(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
         match self.mode {
             ProgressMode::Bar => self.update(tally, counts),
             ProgressMode::Plain if self.last_plain.elapsed() >= PLAIN_EVERY => {
@@ -125,7 +125,7 @@ impl Progress {
     }
 
     /// At the end: clear the bar (the summary follows).
-    pub fn finish(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
+    pub(crate) fn finish(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
         if let Some(bar) = self.bar.take() {
             bar.set_position(tally.total());
             bar.set_message(message(tally, counts.into()));

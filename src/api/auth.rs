@@ -5,7 +5,6 @@
 //! implements `Display`, and `Debug` never shows a token or a key.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -33,11 +32,11 @@ impl Bearer {
         Ok(Bearer { header, generation })
     }
 
-    pub fn header(&self) -> &HeaderValue {
+    pub(crate) fn header(&self) -> &HeaderValue {
         &self.header
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 }
@@ -51,13 +50,13 @@ impl fmt::Debug for Bearer {
 }
 
 /// Wall-clock time, replaceable in tests.
-pub trait Clock: Send + Sync {
+pub(crate) trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
 }
 
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
@@ -67,7 +66,7 @@ impl Clock for SystemClock {
 
 /// Where the run's bearer tokens come from. Cheap to clone; all workers share one.
 #[derive(Clone, Debug)]
-pub struct TokenSource {
+pub(crate) struct TokenSource {
     kind: Kind,
 }
 
@@ -88,7 +87,8 @@ enum Kind {
 
 impl TokenSource {
     /// A source that always hands out this one token.
-    pub fn fixed(token: &SecretString) -> anyhow::Result<TokenSource> {
+    #[cfg(test)]
+    fn fixed(token: &SecretString) -> anyhow::Result<TokenSource> {
         TokenSource::ready(token, TokenOrigin::Env)
     }
 
@@ -105,7 +105,7 @@ impl TokenSource {
 
     /// The source a run's credentials call for. A key file mints its first token here, so a
     /// key that cannot sign fails before anything is sent.
-    pub fn new(credentials: &Credentials) -> anyhow::Result<TokenSource> {
+    pub(crate) fn new(credentials: &Credentials) -> anyhow::Result<TokenSource> {
         match credentials {
             Credentials::Ready { token, origin } => TokenSource::ready(token, origin.clone()),
             Credentials::KeyFile { key, lifetime } => {
@@ -115,7 +115,7 @@ impl TokenSource {
     }
 
     /// Mints from `key` with tokens living `lifetime`, reading time from `clock`.
-    pub fn minting(
+    pub(crate) fn minting(
         key: Arc<KeyFile>,
         lifetime: Duration,
         clock: Arc<dyn Clock>,
@@ -130,14 +130,13 @@ impl TokenSource {
                 clock,
                 current: RwLock::new(Arc::new(first)),
                 mint_lock: tokio::sync::Mutex::new(()),
-                n_minted: AtomicU64::new(1),
             })),
         })
     }
 
     /// The token to put on the next request: a minted token is replaced first when it is
     /// within the refresh margin of its `exp`.
-    pub async fn current(&self) -> anyhow::Result<Arc<Bearer>> {
+    pub(crate) async fn current(&self) -> anyhow::Result<Arc<Bearer>> {
         match &self.kind {
             Kind::Static { bearer, .. } => Ok(bearer.clone()),
             Kind::Minting(m) => {
@@ -153,7 +152,7 @@ impl TokenSource {
     /// The server refused `rejected` with 403: a fresh token to retry with once, or `None`
     /// when this source cannot make one (a ready token is what it is). When several workers
     /// report the same token, only the first mints; the others get that new token.
-    pub async fn renew_after_forbidden(&self, rejected: &Bearer) -> Option<Arc<Bearer>> {
+    pub(crate) async fn renew_after_forbidden(&self, rejected: &Bearer) -> Option<Arc<Bearer>> {
         match &self.kind {
             Kind::Static { .. } => None,
             Kind::Minting(m) => match m.renew(rejected.generation(), "after a 403").await {
@@ -167,7 +166,7 @@ impl TokenSource {
     }
 
     /// One line for the plan ("ready bearer token from DS100_TOKEN"), never the token itself.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.kind {
             Kind::Static { origin, .. } => format!("ready bearer token from {origin}"),
             Kind::Minting(m) => format!(
@@ -188,17 +187,18 @@ impl TokenSource {
         }
     }
 
-    /// Tokens minted so far (0 for a ready token).
-    pub fn n_minted(&self) -> u64 {
+    /// Tokens minted so far (0 for a ready token): each mint is the next generation.
+    #[cfg(test)]
+    fn n_minted(&self) -> u64 {
         match &self.kind {
             Kind::Static { .. } => 0,
-            Kind::Minting(m) => m.n_minted.load(Ordering::Relaxed),
+            Kind::Minting(m) => m.latest().bearer.generation(),
         }
     }
 
     /// Warns when a ready JWT runs out before a run of `run_takes` would end.
     /// Returns whether it warned.
-    pub fn warn_if_expires_within(&self, run_takes: Duration) -> bool {
+    pub(crate) fn warn_if_expires_within(&self, run_takes: Duration) -> bool {
         let Kind::Static {
             origin,
             expires: Some(exp),
@@ -271,7 +271,6 @@ struct Minter {
     clock: Arc<dyn Clock>,
     current: RwLock<Arc<Minted>>,
     mint_lock: tokio::sync::Mutex<()>,
-    n_minted: AtomicU64,
 }
 
 impl fmt::Debug for Minter {
@@ -309,7 +308,6 @@ impl Minter {
         )?);
         let generation = minted.bearer.generation();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = minted.clone();
-        self.n_minted.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(generation, "minted a new bearer token {why}");
         Ok(minted.bearer.clone())
     }

@@ -16,11 +16,11 @@ use super::keyfile::{KEY_FILE_ENV, KeyFile};
 use super::secret_file::warn_if_readable_by_others;
 
 /// Environment variable holding a ready bearer token.
-pub const TOKEN_ENV: &str = "DS100_TOKEN";
+pub(crate) const TOKEN_ENV: &str = "DS100_TOKEN";
 
 /// Where a run's API credentials come from, as configured.
 #[derive(Clone, Debug)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// Mint RS256 JWTs from the key file, each living `lifetime`.
     KeyFile {
         key: Arc<KeyFile>,
@@ -35,7 +35,7 @@ pub enum Credentials {
 
 /// Where a ready token was read from, for messages.
 #[derive(Clone, Debug)]
-pub enum TokenOrigin {
+pub(crate) enum TokenOrigin {
     Env,
     File(PathBuf),
 }
@@ -51,10 +51,10 @@ impl fmt::Display for TokenOrigin {
 
 /// The credential flags of a command, before the environment is consulted.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct CredentialFlags<'a> {
-    pub key_file: Option<&'a Path>,
-    pub token_file: Option<&'a Path>,
-    pub token_lifetime: Option<Duration>,
+pub(crate) struct CredentialFlags<'a> {
+    pub(crate) key_file: Option<&'a Path>,
+    pub(crate) token_file: Option<&'a Path>,
+    pub(crate) token_lifetime: Option<Duration>,
 }
 
 /// Chooses the run's credentials (README "Which credentials win"):
@@ -64,7 +64,7 @@ pub struct CredentialFlags<'a> {
 ///   a flag), because silently choosing would hide a leftover variable.
 ///
 /// `env` reads the environment (a parameter so tests need not change the process's).
-pub fn resolve(
+pub(crate) fn resolve(
     flags: CredentialFlags<'_>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> anyhow::Result<Credentials> {
@@ -112,7 +112,7 @@ pub fn resolve(
 }
 
 /// The key file for `token` and `sim`: `--key-file`, else `DS100_KEY_FILE`.
-pub fn key_file_path(
+pub(crate) fn key_file_path(
     flag: Option<&Path>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Option<PathBuf> {

@@ -12,28 +12,28 @@ use serde::{Deserialize, Serialize};
 use super::keyfile::{KeyFile, describe_jwt_error};
 
 /// RSA refuses tokens living longer than this.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// What the tool asks for: five minutes under the ceiling, for clocks that disagree.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(55 * 60);
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(55 * 60);
 /// Shorter lifetimes exist for tests and rehearsals; below a second the claims (whole
 /// seconds) cannot express it.
-pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
+pub(crate) const MIN_LIFETIME: Duration = Duration::from_secs(1);
 /// The longest refresh margin: a default token is replaced when 5 of its 55 minutes are left.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The claims RSA checks: `sub` = accessID, `aud` = adminRestApiUrl as written in the key file,
 /// `iat` and `exp` in whole Unix seconds. Nothing else.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub aud: String,
-    pub iat: u64,
-    pub exp: u64,
+pub(crate) struct Claims {
+    pub(crate) sub: String,
+    pub(crate) aud: String,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
 }
 
 impl Claims {
     /// Claims for a token issued at `now` living `lifetime_secs` seconds.
-    pub fn new(key: &KeyFile, now: SystemTime, lifetime_secs: u64) -> Claims {
+    pub(crate) fn new(key: &KeyFile, now: SystemTime, lifetime_secs: u64) -> Claims {
         let iat = unix_secs(now);
         Claims {
             sub: key.access_id().to_string(),
@@ -43,7 +43,7 @@ impl Claims {
         }
     }
 
-    pub fn expires_at(&self) -> SystemTime {
+    pub(crate) fn expires_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.exp)
     }
 }
@@ -53,7 +53,7 @@ impl Claims {
 /// same second as the one it replaces would be that token again: useless as the fresh token
 /// to retry a 403 with. The replacement then expires a second earlier (a lifetime a second
 /// shorter, still within RSA's hour), or, for a one-second token, was issued a second earlier.
-pub fn distinct_from(claims: Claims, previous: &Claims) -> Claims {
+pub(crate) fn distinct_from(claims: Claims, previous: &Claims) -> Claims {
     if claims.iat > previous.iat {
         return claims;
     }
@@ -66,19 +66,19 @@ pub fn distinct_from(claims: Claims, previous: &Claims) -> Claims {
 }
 
 /// The header, exactly `{"typ":"JWT","alg":"RS256"}` (anything else is answered 403).
-pub fn header() -> Header {
+pub(crate) fn header() -> Header {
     Header::new(Algorithm::RS256)
 }
 
 /// Signs `claims` with the key file's private key.
-pub fn sign(key: &KeyFile, claims: &Claims) -> anyhow::Result<SecretString> {
+pub(crate) fn sign(key: &KeyFile, claims: &Claims) -> anyhow::Result<SecretString> {
     jsonwebtoken::encode(&header(), claims, key.signing_key())
         .map(SecretString::from)
         .map_err(|e| anyhow::anyhow!("signing the token failed: {}", describe_jwt_error(&e)))
 }
 
 /// Checks a requested lifetime: between 1 s and 60 min, whole seconds.
-pub fn check_lifetime(lifetime: Duration) -> Result<u64, String> {
+pub(crate) fn check_lifetime(lifetime: Duration) -> Result<u64, String> {
     if lifetime > MAX_LIFETIME {
         return Err(format!(
             "{} is longer than the 60 minutes RSA accepts: give at most 60m (default 55m)",
@@ -93,14 +93,14 @@ pub fn check_lifetime(lifetime: Duration) -> Result<u64, String> {
 
 /// How long before `exp` a token is replaced: a fifth of its lifetime, at most 5 minutes.
 /// Scales down with short test lifetimes so a 2 s token is still used for over a second.
-pub fn refresh_margin(lifetime: Duration) -> Duration {
+pub(crate) fn refresh_margin(lifetime: Duration) -> Duration {
     (lifetime / 5).min(MAX_REFRESH_MARGIN)
 }
 
 /// When a token minted at `now` with `claims` should be replaced: `margin` before `exp`, but
 /// never sooner than half its lifetime after minting (whole-second `iat` can make a short
 /// token look older than it is; minting on every request would be worse).
-pub fn renew_at(claims: &Claims, now: SystemTime, lifetime: Duration) -> SystemTime {
+pub(crate) fn renew_at(claims: &Claims, now: SystemTime, lifetime: Duration) -> SystemTime {
     let by_exp = claims
         .expires_at()
         .checked_sub(refresh_margin(lifetime))
@@ -110,7 +110,7 @@ pub fn renew_at(claims: &Claims, now: SystemTime, lifetime: Duration) -> SystemT
 
 /// The `exp` of a ready token, if it is a JWT with a numeric `exp`. Not verified: this only
 /// serves the warning that a token will run out during the run.
-pub fn unverified_exp(token: &str) -> Option<SystemTime> {
+pub(crate) fn unverified_exp(token: &str) -> Option<SystemTime> {
     let mut parts = token.split('.');
     let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -122,7 +122,7 @@ pub fn unverified_exp(token: &str) -> Option<SystemTime> {
     (exp.is_finite() && exp >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(exp))
 }
 
-pub fn unix_secs(t: SystemTime) -> u64 {
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 

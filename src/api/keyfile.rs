@@ -13,7 +13,7 @@ use jsonwebtoken::EncodingKey;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 /// Environment variable naming the key file (the `--key-file` flag wins over it).
-pub const KEY_FILE_ENV: &str = "DS100_KEY_FILE";
+pub(crate) const KEY_FILE_ENV: &str = "DS100_KEY_FILE";
 
 /// A parsed, checked key file.
 pub struct KeyFile {
@@ -31,7 +31,7 @@ pub struct KeyFile {
 
 impl KeyFile {
     /// Reads and checks the key file at `path`. Warns when other users can read it.
-    pub fn load(path: &Path) -> anyhow::Result<KeyFile> {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<KeyFile> {
         let shown = path.display();
         let meta = std::fs::metadata(path).with_context(|| {
             format!(
@@ -56,7 +56,7 @@ impl KeyFile {
     }
 
     /// Parses key-file JSON. `origin` names it in messages.
-    pub fn parse(text: &SecretString, origin: &str) -> anyhow::Result<KeyFile> {
+    pub(crate) fn parse(text: &SecretString, origin: &str) -> anyhow::Result<KeyFile> {
         // serde_json syntax errors say where, never what: safe to show.
         let value: serde_json::Value = serde_json::from_str(text.expose_secret()).map_err(|e| {
             anyhow::anyhow!(
@@ -104,16 +104,16 @@ impl KeyFile {
         Ok(key)
     }
 
-    pub fn access_id(&self) -> &str {
+    pub(crate) fn access_id(&self) -> &str {
         &self.access_id
     }
 
     /// `adminRestApiUrl` exactly as written in the file.
-    pub fn admin_rest_api_url(&self) -> &str {
+    pub(crate) fn admin_rest_api_url(&self) -> &str {
         &self.admin_rest_api_url
     }
 
-    pub fn origin(&self) -> &str {
+    pub(crate) fn origin(&self) -> &str {
         &self.origin
     }
 
@@ -122,7 +122,7 @@ impl KeyFile {
     }
 
     /// PKCS#1 `RSAPublicKey` DER of the key pair.
-    pub fn public_key_der(&self) -> &[u8] {
+    pub(crate) fn public_key_der(&self) -> &[u8] {
         &self.public_key_der
     }
 }

@@ -36,7 +36,7 @@ fn report_mode(mode: Mode) -> ReportMode {
     }
 }
 
-pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let started = SystemTime::now();
     // One run per report, from before it is read (resume) or created until the end.
     let _lock = ReportLock::acquire(&cfg.output.report)?;

@@ -12,7 +12,7 @@ use crate::api::keyfile::KeyFile;
 use crate::config::TokenConfig;
 use crate::exit_codes::ExitCode;
 
-pub fn token(cfg: TokenConfig) -> anyhow::Result<ExitCode> {
+pub(crate) fn token(cfg: TokenConfig) -> anyhow::Result<ExitCode> {
     let key = KeyFile::load(&cfg.key_file)?;
     let secs = jwt::check_lifetime(cfg.lifetime).map_err(anyhow::Error::msg)?;
     let claims = jwt::Claims::new(&key, SystemTime::now(), secs);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters shared by all workers.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Rows that got at least one request.
     pub(crate) rows_sent: AtomicU64,
     pub(crate) requests: AtomicU64,
@@ -37,13 +37,13 @@ impl Counters {
 
 /// The request counters at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RequestCounts {
+pub(crate) struct RequestCounts {
     /// Rows that got at least one request.
-    pub rows_sent: u64,
+    pub(crate) rows_sent: u64,
     /// Requests of any kind, retries included.
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Requests answered 429.
-    pub throttled: u64,
+    pub(crate) throttled: u64,
 }
 
 impl From<&Counters> for RequestCounts {

@@ -6,7 +6,7 @@ use crate::api::types::LookupRecord;
 use crate::credential::{Credential, same_user};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Exactly one credential matches; these are its exact values, every field known.
     Match(Credential),
     /// Nothing of this row is on the device.
@@ -22,7 +22,7 @@ pub enum Verdict {
 /// null; blank counts as missing), and a record that might be the row's credential is never
 /// taken as proof that the credential is gone. The same credential listed twice is one
 /// credential, not two candidates.
-pub fn held(device: &str, records: &[LookupRecord]) -> Vec<Credential> {
+pub(crate) fn held(device: &str, records: &[LookupRecord]) -> Vec<Credential> {
     let mut held: Vec<Credential> = Vec::with_capacity(records.len());
     for record in records {
         let cred = record.credential(device);
@@ -43,7 +43,7 @@ fn show(v: &str) -> &str {
 
 /// Classifies a row (`want`: empty fields are to be resolved) against everything its device
 /// holds.
-pub fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
+pub(crate) fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
     // A record is ruled out only by a field it states and that differs from the row.
     let ruled_out = |r: &Credential| {
         want.known_token()
@@ -142,7 +142,7 @@ pub fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
 /// The device lookup of `device` found nothing, but its zero-padded form `padded` holds
 /// `held`: the row's serial lost its leading zeros and the credential it meant still works.
 /// A mismatch, never a deletion on a guess.
-pub fn lost_device_zeros(device: &str, padded: &str, held: &[Credential]) -> String {
+pub(crate) fn lost_device_zeros(device: &str, padded: &str, held: &[Credential]) -> String {
     let listed = held
         .iter()
         .take(3)
@@ -164,7 +164,7 @@ pub fn lost_device_zeros(device: &str, padded: &str, held: &[Credential]) -> Str
 /// Nothing under `device`, nor under its zero-padded forms `tried`, but the serial is shorter
 /// than others of the file: it may be damaged, so the row is not counted as done. `failures`
 /// are lookups of padded forms that got no answer.
-pub fn short_device_unknown(device: &str, tried: &[String], failures: &[String]) -> String {
+pub(crate) fn short_device_unknown(device: &str, tried: &[String], failures: &[String]) -> String {
     let failed = if failures.is_empty() {
         String::new()
     } else {

@@ -3,13 +3,13 @@
 //! (docs/design.md#the-pipeline).
 
 mod batch;
-pub mod counters;
-pub mod matching;
-pub mod pacer;
+pub(crate) mod counters;
+pub(crate) mod matching;
+pub(crate) mod pacer;
 mod request;
-pub mod retry;
+pub(crate) mod retry;
 mod state;
-pub mod worker;
+pub(crate) mod worker;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,16 +23,16 @@ use crate::report::row::ReportRow;
 use crate::report::status::Status;
 use crate::report::summary::Tally;
 use crate::report::writer::ReportWriter;
-pub use counters::Counters;
+pub(crate) use counters::Counters;
 pub(crate) use request::probe_lookup;
-pub use state::{Mode, Shared, StopReason};
+pub(crate) use state::{Mode, Shared, StopReason};
 
 /// How a pipeline run ended.
 #[derive(Debug)]
-pub struct PipelineOutcome {
-    pub tally: Tally,
-    pub stopped: Option<StopReason>,
-    pub elapsed: Duration,
+pub(crate) struct PipelineOutcome {
+    pub(crate) tally: Tally,
+    pub(crate) stopped: Option<StopReason>,
+    pub(crate) elapsed: Duration,
 }
 
 /// Rows the reader hands to the workers per wake-up (see `batch`).
@@ -40,17 +40,17 @@ const JOB_BATCH: usize = 64;
 
 /// Settings of the pipeline itself (the per-request ones live in `Shared`).
 #[derive(Clone, Copy, Debug)]
-pub struct PipelineOptions {
-    pub concurrency: usize,
+pub(crate) struct PipelineOptions {
+    pub(crate) concurrency: usize,
 }
 
 /// Rows of the input the pipeline leaves out (`--resume`: already final in the report).
-pub use crate::report::resume::RowSet;
+pub(crate) use crate::report::resume::RowSet;
 
 /// Streams the rows of the plan `scan` of `input` through the workers into `writer`. Returns
 /// when every input row has a report row, or when that became impossible: an I/O error, or an
 /// input that is no longer the planned one (then no row past the change is sent).
-pub async fn run_pipeline(
+pub(crate) async fn run_pipeline(
     shared: Arc<Shared>,
     input: InputFile,
     scan: Arc<Scan>,

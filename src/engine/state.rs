@@ -17,7 +17,7 @@ use crate::report::status::Status;
 
 /// What a run does with each row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Delete. With `verify`, look every row up first and delete only an exact match.
     Delete { verify: bool },
     /// Read-only audit: look up and classify, never write.
@@ -26,7 +26,7 @@ pub enum Mode {
 
 /// Why dispatching stopped early.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     SafetyStop { consecutive: u64 },
     Interrupted,
 }
@@ -43,30 +43,30 @@ impl StopReason {
 }
 
 /// What every worker shares.
-pub struct Shared {
-    pub client: ApiClient,
-    pub tokens: TokenSource,
-    pub pacer: Pacer,
-    pub retry: RetryPolicy,
-    pub mode: Mode,
+pub(crate) struct Shared {
+    pub(crate) client: ApiClient,
+    pub(crate) tokens: TokenSource,
+    pub(crate) pacer: Pacer,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) mode: Mode,
     /// Cancelled when no new row may start (safety stop, interrupt).
-    pub stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     /// Cancelled when rows in flight must not start another attempt (interrupt).
-    pub abort: CancellationToken,
-    pub stop_reason: OnceLock<StopReason>,
-    pub counters: Counters,
+    pub(crate) abort: CancellationToken,
+    pub(crate) stop_reason: OnceLock<StopReason>,
+    pub(crate) counters: Counters,
     /// Consecutive rows ending failed/unauthorized before the safety stop; 0 = never.
-    pub stop_after: u64,
+    pub(crate) stop_after: u64,
     /// The current run of consecutive failed rows, in completion order.
-    pub failure_streak: std::sync::Mutex<u64>,
+    pub(crate) failure_streak: std::sync::Mutex<u64>,
     /// The lengths of the input's all-digit device serials: which serials may have lost
     /// their leading zeros (looked up zero-padded before a row is called absent).
-    pub device_serials: DeviceSerials,
+    pub(crate) device_serials: DeviceSerials,
 }
 
 impl Shared {
     /// Stops dispatching; the first reason given is kept.
-    pub fn stop(&self, reason: StopReason) {
+    pub(crate) fn stop(&self, reason: StopReason) {
         let _ = self.stop_reason.set(reason);
         self.stop.cancel();
     }
@@ -98,7 +98,7 @@ impl Shared {
     }
 
     /// The report row of a row that was never attempted because the run stopped.
-    pub fn skipped(&self, row: InputRow) -> ReportRow {
+    pub(crate) fn skipped(&self, row: InputRow) -> ReportRow {
         ReportRow::unsent(row, Status::Skipped, self.skipped_note())
     }
 

@@ -19,7 +19,7 @@ use crate::report::row::ReportRow;
 use crate::report::status::Status;
 
 /// One worker: pulls rows until the channel closes, sends one report row per row.
-pub async fn work(
+pub(crate) async fn work(
     shared: Arc<Shared>,
     jobs_rx: Arc<Mutex<mpsc::Receiver<InputRow>>>,
     rows_tx: mpsc::Sender<ReportRow>,

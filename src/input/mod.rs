@@ -72,11 +72,11 @@ use fingerprint::Source;
 use header::{Columns, EXAMPLE_HEADER, HEAD_LIMIT, Head};
 use reader::{Check, DataReader, RecordSource};
 
-pub use dedup::DuplicateIndex;
-pub use fingerprint::Fingerprint;
+pub(crate) use dedup::DuplicateIndex;
+pub(crate) use fingerprint::Fingerprint;
 pub use reader::Rows;
 pub use row::{InputRow, RowCheck};
-pub use serials::{DeviceSerials, Padding};
+pub(crate) use serials::{DeviceSerials, Padding};
 
 /// How to read the input file.
 #[derive(Clone, Debug, Default)]
@@ -112,19 +112,19 @@ pub struct Scan {
     pub n_needs_lookup: u64,
     /// Valid rows naming no user: resolved by the device alone, they delete whatever
     /// credential the device holds.
-    pub n_no_user: u64,
+    pub(crate) n_no_user: u64,
     /// Valid rows whose device serial is all digits and shorter than others of the file.
-    pub n_short_device: u64,
+    pub(crate) n_short_device: u64,
     /// The lengths of the file's all-digit device serials.
-    pub device_serials: DeviceSerials,
+    pub(crate) device_serials: DeviceSerials,
     /// The columns the tool does not read, as the plan lists them.
-    pub ignored_columns: Vec<String>,
-    pub duplicates: DuplicateIndex,
+    pub(crate) ignored_columns: Vec<String>,
+    pub(crate) duplicates: DuplicateIndex,
     /// The file's size in bytes and SHA-256 (lowercase hex), as the plan read it.
-    pub size: u64,
-    pub sha256: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
     /// What the plan read, block by block: every later pass is checked against it.
-    pub fingerprint: Fingerprint,
+    pub(crate) fingerprint: Fingerprint,
 }
 
 impl InputFile {
@@ -202,22 +202,8 @@ impl InputFile {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The delimiter in use: `--delimiter` or the sniffed one.
-    pub fn delimiter(&self) -> u8 {
-        self.delimiter
-    }
-
-    /// The columns the tool does not read, as the plan lists them.
-    pub fn ignored_columns(&self) -> Vec<String> {
-        self.cols.ignored()
-    }
-
     /// Whether the header has this column (`Device` always: `open` requires it).
-    pub fn has_column(&self, f: Field) -> bool {
+    pub(crate) fn has_column(&self, f: Field) -> bool {
         match f {
             Field::Token => self.cols.token.is_some(),
             Field::Device => true,
@@ -350,13 +336,13 @@ impl InputFile {
 
     /// A streaming pass without a plan, marking duplicates with `dups`
     /// (`DuplicateIndex::empty()` marks none): for files read once (the simulator's seed).
-    pub fn rows_unplanned<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
+    pub(crate) fn rows_unplanned<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
         Ok(Rows::new(self.data(Check::None)?, dups))
     }
 
     /// Reads the whole file again and fails unless it is byte for byte what `scan` read: for
     /// the moment after the operator's go-ahead, however long the confirmation waited.
-    pub fn check_unchanged(&self, scan: &Scan) -> Result<()> {
+    pub(crate) fn check_unchanged(&self, scan: &Scan) -> Result<()> {
         let file = File::open(&self.path).with_context(|| {
             format!(
                 "cannot open input file {} again — was it moved or deleted? Nothing was sent",
@@ -387,7 +373,7 @@ impl InputFile {
 
 /// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the first
 /// row that is invalid or lacks a token or user. Duplicates are kept.
-pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
+pub(crate) fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
     let input = InputFile::open(path, &InputOptions::default())?;
     for f in [Field::Token, Field::User] {
         if !input.has_column(f) {
@@ -433,7 +419,7 @@ pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
 
 /// What `validate` and `run` say (exit 1, nothing sent) of a header without data rows: an
 /// empty export is a mistake to look into, not a job done.
-pub fn no_rows_message(path: &Path) -> String {
+pub(crate) fn no_rows_message(path: &Path) -> String {
     format!(
         "the file has no rows: {} has a header line but no data rows under it, so there is \
          nothing to check or delete. An empty export is usually a mistake: check the export or \

@@ -31,7 +31,7 @@ pub enum RowCheck {
 
 impl InputRow {
     /// Valid, but the token or the user is missing: a lookup by device must resolve it.
-    pub fn needs_lookup(&self) -> bool {
+    pub(crate) fn needs_lookup(&self) -> bool {
         self.check == RowCheck::Valid && !self.credential.is_complete()
     }
 }

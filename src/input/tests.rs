@@ -168,7 +168,7 @@ fn bad_delimiter_option() {
 #[test]
 fn header_variants_and_column_presence() {
     let (_f, input) = open(b"Note;Device Serial Number;user_id\nx;D1;\n");
-    assert_eq!(input.delimiter(), b';');
+    assert_eq!(input.delimiter, b';');
     assert!(input.has_column(Field::Device));
     assert!(input.has_column(Field::User));
     assert!(!input.has_column(Field::Token));
@@ -183,7 +183,7 @@ fn header_variants_and_column_presence() {
 #[test]
 fn tab_and_override() {
     let (_f, input) = open(b"deviceSerialNumber\tuserId\nD1\t\n");
-    assert_eq!(input.delimiter(), b'\t');
+    assert_eq!(input.delimiter, b'\t');
     // Overriding with the wrong delimiter makes the header one column: no device column.
     let f = file(b"deviceSerialNumber;userId\nD1;\n");
     let err = InputFile::open(
@@ -626,7 +626,7 @@ fn credential_like_columns_stop_opening_unless_ignored() {
         ..InputOptions::default()
     };
     let input = InputFile::open(f.path(), &opts).expect("opens");
-    assert_eq!(input.ignored_columns(), ["\"User ID (UUID)\"", "\"Name\""]);
+    assert_eq!(input.cols.ignored(), ["\"User ID (UUID)\"", "\"Name\""]);
 }
 
 // ---- properties ---------------------------------------------------------------------------

@@ -28,25 +28,25 @@ struct Entry {
 
 /// An existing report, read back.
 #[derive(Debug)]
-pub struct PriorReport {
+pub(crate) struct PriorReport {
     /// Indexed by `row - 1`; `None` for rows the report does not hold (yet).
     entries: Vec<Option<Entry>>,
     /// Bytes of the file that hold complete rows; a damaged tail beyond this is cut off
     /// before appending.
     complete_len: u64,
     /// Whether a damaged tail (a crash mid-write) was found.
-    pub had_partial_tail: bool,
-    pub n_report_rows: u64,
+    pub(crate) had_partial_tail: bool,
+    pub(crate) n_report_rows: u64,
 }
 
 /// Rows of the input that a resumed run leaves alone.
 #[derive(Clone, Debug, Default)]
-pub struct RowSet {
+pub(crate) struct RowSet {
     bits: Vec<u64>,
 }
 
 impl RowSet {
-    pub fn insert(&mut self, row: u64) {
+    pub(crate) fn insert(&mut self, row: u64) {
         let (word, bit) = ((row / 64) as usize, row % 64);
         if self.bits.len() <= word {
             self.bits.resize(word + 1, 0);
@@ -54,7 +54,7 @@ impl RowSet {
         self.bits[word] |= 1 << bit;
     }
 
-    pub fn contains(&self, row: u64) -> bool {
+    pub(crate) fn contains(&self, row: u64) -> bool {
         let (word, bit) = ((row / 64) as usize, row % 64);
         self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
@@ -62,25 +62,25 @@ impl RowSet {
 
 /// What resuming will do, worked out before anything is sent.
 #[derive(Debug)]
-pub struct ResumePlan {
+pub(crate) struct ResumePlan {
     /// Rows whose latest status is final: not sent, not written again.
-    pub done: RowSet,
+    pub(crate) done: RowSet,
     /// Their statuses, for the summary of the whole job.
-    pub carried: Tally,
+    pub(crate) carried: Tally,
     /// Valid rows that will be sent again (not final, or missing from the report).
-    pub to_send: u64,
-    pub to_send_needing_lookup: u64,
+    pub(crate) to_send: u64,
+    pub(crate) to_send_needing_lookup: u64,
     /// Of those, rows naming no user (resolved by the device alone).
-    pub to_send_naming_no_user: u64,
+    pub(crate) to_send_naming_no_user: u64,
     /// Invalid and duplicate rows missing from the report (written, never sent).
-    pub unsent_missing: u64,
+    pub(crate) unsent_missing: u64,
     /// Rows missing from the report altogether (in flight at a crash, or never reached).
-    pub missing: u64,
-    pub complete_len: u64,
+    pub(crate) missing: u64,
+    pub(crate) complete_len: u64,
 }
 
 impl ResumePlan {
-    pub fn rows_to_write(&self) -> u64 {
+    pub(crate) fn rows_to_write(&self) -> u64 {
         self.to_send + self.unsent_missing
     }
 }
@@ -94,7 +94,7 @@ fn fingerprint(s: &str) -> u32 {
 impl PriorReport {
     /// Reads `path`, refusing a file that is not a report of this tool or holds rows beyond
     /// `n_input_rows`.
-    pub fn read(path: &Path, n_input_rows: u64) -> anyhow::Result<PriorReport> {
+    pub(crate) fn read(path: &Path, n_input_rows: u64) -> anyhow::Result<PriorReport> {
         let mut file = File::open(path).with_context(|| {
             format!(
                 "nothing to resume: cannot open report {} — run without --resume to start, \
@@ -234,11 +234,6 @@ impl PriorReport {
         Ok(())
     }
 
-    /// The byte length to keep before appending.
-    pub fn complete_len(&self) -> u64 {
-        self.complete_len
-    }
-
     fn entry(&self, row: u64) -> Option<Entry> {
         self.entries
             .get((row.checked_sub(1)?) as usize)
@@ -249,7 +244,7 @@ impl PriorReport {
     /// Checks one input row against what the report says of it: the device always, the token
     /// and user where the input gives them (lookups may have filled them in). Invalid rows are
     /// compared as echoed (at most 64 characters), which is what `rows()` yields too.
-    pub fn check_identity(&self, input: &InputRow) -> Result<(), String> {
+    pub(crate) fn check_identity(&self, input: &InputRow) -> Result<(), String> {
         let Some(e) = self.entry(input.row) else {
             return Ok(());
         };
@@ -269,7 +264,7 @@ impl PriorReport {
 
     /// Works out what a resumed run does with every input row. `final_status` says which
     /// statuses are finished in this mode.
-    pub fn plan<I>(
+    pub(crate) fn plan<I>(
         &self,
         rows: I,
         final_status: impl Fn(Status) -> bool,
@@ -410,7 +405,7 @@ mod tests {
                 .plan((1..=2).map(|i| Ok(input(i))), Status::is_final, &path)
                 .unwrap();
             assert!(plan.done.contains(1) && !plan.done.contains(2), "cut {cut}");
-            let kept = &full[..prior.complete_len() as usize];
+            let kept = &full[..plan.complete_len as usize];
             assert!(kept.ends_with(b"\n"), "cut {cut}");
         }
     }
