@@ -322,11 +322,11 @@ fn mint(
     previous: Option<&Minted>,
 ) -> anyhow::Result<Minted> {
     let now = clock.now();
-    let mut claims = jwt::Claims::new(key, now, lifetime_secs);
+    let mut claims = key.claims(now, lifetime_secs);
     if let Some(previous) = previous {
         claims = jwt::distinct_from(claims, &previous.claims);
     }
-    let token = jwt::sign(key, &claims)?;
+    let token = key.sign(&claims)?;
     let generation = previous.map_or(1, |p| p.bearer.generation() + 1);
     Ok(Minted {
         bearer: Arc::new(Bearer::new(&token, generation)?),

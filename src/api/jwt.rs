@@ -5,11 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-
-use super::keyfile::{KeyFile, describe_jwt_error};
 
 /// RSA refuses tokens living longer than this.
 pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
@@ -32,12 +30,13 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
-    /// Claims for a token issued at `now` living `lifetime_secs` seconds.
-    pub(crate) fn new(key: &KeyFile, now: SystemTime, lifetime_secs: u64) -> Claims {
+    /// Claims for a token of `sub` (the key's accessID) for `aud` (its adminRestApiUrl as
+    /// written), issued at `now`, living `lifetime_secs` seconds.
+    pub(crate) fn new(sub: &str, aud: &str, now: SystemTime, lifetime_secs: u64) -> Claims {
         let iat = unix_secs(now);
         Claims {
-            sub: key.access_id().to_string(),
-            aud: key.admin_rest_api_url().to_string(),
+            sub: sub.to_string(),
+            aud: aud.to_string(),
             iat,
             exp: iat + lifetime_secs,
         }
@@ -70,9 +69,9 @@ pub(crate) fn header() -> Header {
     Header::new(Algorithm::RS256)
 }
 
-/// Signs `claims` with the key file's private key.
-pub(crate) fn sign(key: &KeyFile, claims: &Claims) -> anyhow::Result<SecretString> {
-    jsonwebtoken::encode(&header(), claims, key.signing_key())
+/// Signs `claims` with a key file's private key.
+pub(crate) fn sign(key: &EncodingKey, claims: &Claims) -> anyhow::Result<SecretString> {
+    jsonwebtoken::encode(&header(), claims, key)
         .map(SecretString::from)
         .map_err(|e| anyhow::anyhow!("signing the token failed: {}", describe_jwt_error(&e)))
 }
@@ -126,6 +125,17 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// A `jsonwebtoken` error as text; its messages name kinds of failures, not key bytes.
+pub(crate) fn describe_jwt_error(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidKeyFormat => "not a valid key of this kind".into(),
+        ErrorKind::InvalidRsaKey(_) => "not a valid RSA key".into(),
+        ErrorKind::InvalidEcdsaKey => "an EC key".into(),
+        _ => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +150,7 @@ mod tests {
     fn claims_are_sub_aud_iat_exp_in_whole_seconds() {
         let key = test_key();
         let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
-        let c = Claims::new(&key, now, 3300);
+        let c = key.claims(now, 3300);
         assert_eq!(c.sub, "test-only-access-id-3f9c");
         assert_eq!(c.aud, "https://test-only.invalid/AdminInterface/restapi/v1");
         assert_eq!((c.iat, c.exp), (1_700_000_000, 1_700_003_300));
@@ -153,30 +163,30 @@ mod tests {
     fn a_replacement_in_the_same_second_is_a_different_token() {
         let key = test_key();
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let first = Claims::new(&key, now, 3300);
-        let same_second = Claims::new(&key, now + Duration::from_millis(999), 3300);
+        let first = key.claims(now, 3300);
+        let same_second = key.claims(now + Duration::from_millis(999), 3300);
         let second = distinct_from(same_second, &first);
         assert_eq!((second.iat, second.exp), (first.iat, first.exp - 1));
-        let third = distinct_from(Claims::new(&key, now, 3300), &second);
+        let third = distinct_from(key.claims(now, 3300), &second);
         assert_eq!((third.iat, third.exp), (first.iat, first.exp - 2));
         assert_ne!(
-            sign(&key, &first).unwrap().expose_secret(),
-            sign(&key, &second).unwrap().expose_secret()
+            key.sign(&first).unwrap().expose_secret(),
+            key.sign(&second).unwrap().expose_secret()
         );
         // One-second tokens cannot expire earlier: issued a second earlier instead.
-        let short = Claims::new(&key, now, 1);
-        let again = distinct_from(Claims::new(&key, now, 1), &short);
+        let short = key.claims(now, 1);
+        let again = distinct_from(key.claims(now, 1), &short);
         assert_eq!((again.iat, again.exp), (short.iat - 1, short.exp));
         // A later second needs nothing.
-        let later = Claims::new(&key, now + Duration::from_secs(1), 3300);
+        let later = key.claims(now + Duration::from_secs(1), 3300);
         assert_eq!(distinct_from(later.clone(), &first), later);
     }
 
     #[test]
     fn signed_token_has_the_exact_header_and_verifies() {
         let key = test_key();
-        let claims = Claims::new(&key, SystemTime::now(), 60);
-        let token = sign(&key, &claims).unwrap();
+        let claims = key.claims(SystemTime::now(), 60);
+        let token = key.sign(&claims).unwrap();
         let token = token.expose_secret();
         let header = token.split('.').next().unwrap();
         assert_eq!(
@@ -223,14 +233,14 @@ mod tests {
     fn renewal_time_is_before_exp_and_never_immediate() {
         let key = test_key();
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let c = Claims::new(&key, now, 3300);
+        let c = key.claims(now, 3300);
         assert_eq!(
             renew_at(&c, now, DEFAULT_LIFETIME),
             now + Duration::from_secs(3000)
         );
         // A 1 s token minted late in a second: iat is floored, exp is close; still used a while.
         let late = now + Duration::from_millis(950);
-        let c = Claims::new(&key, late, 1);
+        let c = key.claims(late, 1);
         assert_eq!(
             renew_at(&c, late, Duration::from_secs(1)),
             late + Duration::from_millis(500)

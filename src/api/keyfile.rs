@@ -6,11 +6,14 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use jsonwebtoken::EncodingKey;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+use super::jwt::{self, Claims, describe_jwt_error};
 
 /// Environment variable naming the key file (the `--key-file` flag wins over it).
 pub(crate) const KEY_FILE_ENV: &str = "DS100_KEY_FILE";
@@ -97,9 +100,7 @@ impl KeyFile {
             public_key_der,
         };
         // A trial signature: whatever the crypto library objects to shows now, not mid-run.
-        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        jsonwebtoken::encode(&header, &serde_json::json!({}), key.signing_key())
-            .map_err(|e| anyhow::anyhow!("signing the token failed: {}", describe_jwt_error(&e)))
+        key.sign(&key.claims(std::time::UNIX_EPOCH, 60))
             .with_context(|| format!("cannot sign a token with the key in {origin}"))?;
         Ok(key)
     }
@@ -119,6 +120,21 @@ impl KeyFile {
 
     pub(crate) fn signing_key(&self) -> &EncodingKey {
         self.signing_key.expose_secret()
+    }
+
+    /// The claims of a token of this key issued at `now`, living `lifetime_secs` seconds.
+    pub(crate) fn claims(&self, now: SystemTime, lifetime_secs: u64) -> Claims {
+        Claims::new(
+            &self.access_id,
+            &self.admin_rest_api_url,
+            now,
+            lifetime_secs,
+        )
+    }
+
+    /// Signs `claims` with this key.
+    pub(crate) fn sign(&self, claims: &Claims) -> anyhow::Result<SecretString> {
+        jwt::sign(self.signing_key(), claims)
     }
 
     /// PKCS#1 `RSAPublicKey` DER of the key pair.
@@ -189,17 +205,6 @@ fn parse_private_key(pem: &SecretString) -> anyhow::Result<(SecretBox<EncodingKe
     })?;
     let public = pair.public_key().as_ref().to_vec();
     Ok((key, public))
-}
-
-/// A `jsonwebtoken` error as text; its messages name kinds of failures, not key bytes.
-pub(crate) fn describe_jwt_error(e: &jsonwebtoken::errors::Error) -> String {
-    use jsonwebtoken::errors::ErrorKind;
-    match e.kind() {
-        ErrorKind::InvalidKeyFormat => "not a valid key of this kind".into(),
-        ErrorKind::InvalidRsaKey(_) => "not a valid RSA key".into(),
-        ErrorKind::InvalidEcdsaKey => "an EC key".into(),
-        _ => e.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use crate::exit_codes::ExitCode;
 pub(crate) fn token(cfg: TokenConfig) -> anyhow::Result<ExitCode> {
     let key = KeyFile::load(&cfg.key_file)?;
     let secs = jwt::check_lifetime(cfg.lifetime).map_err(anyhow::Error::msg)?;
-    let claims = jwt::Claims::new(&key, SystemTime::now(), secs);
-    let token = jwt::sign(&key, &claims)?;
+    let claims = key.claims(SystemTime::now(), secs);
+    let token = key.sign(&claims)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", token.expose_secret())
         .and_then(|()| out.flush())

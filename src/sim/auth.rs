@@ -226,7 +226,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::jwt::{self, Claims};
+    use crate::api::jwt::Claims;
     use crate::api::keyfile::KeyFile;
     use crate::api::keyfile::tests::test_key;
 
@@ -279,7 +279,7 @@ mod tests {
     }
 
     fn signed(key: &KeyFile, claims: &Claims) -> Vec<u8> {
-        bearer_of(jwt::sign(key, claims).unwrap().expose_secret())
+        bearer_of(key.sign(claims).unwrap().expose_secret())
     }
 
     fn with_header(header: serde_json::Value, key: &KeyFile, claims: &Claims) -> Vec<u8> {
@@ -298,13 +298,13 @@ mod tests {
     fn minted_tokens_pass_the_rsa_checks() {
         let key = test_key();
         let auth = jwt_auth(&key, None);
-        let good = Claims::new(&key, at(NOW), 3300);
+        let good = key.claims(at(NOW), 3300);
         assert_eq!(
             auth.check_at(Some(&signed(&key, &good)), at(NOW + 5)),
             Ok(1)
         );
         // The real clock: what `run --key-file` sends now is accepted now.
-        let live = Claims::new(&key, SystemTime::now(), 3300);
+        let live = key.claims(SystemTime::now(), 3300);
         assert_eq!(auth.check(Some(&signed(&key, &live))), Ok(2));
         assert_eq!(auth.distinct_tokens(), 2);
     }
@@ -316,7 +316,7 @@ mod tests {
         let c = |iat: u64, exp: u64| Claims {
             iat,
             exp,
-            ..Claims::new(&key, at(NOW), 60)
+            ..key.claims(at(NOW), 60)
         };
         let check = |claims: &Claims, now: u64| auth.check_at(Some(&signed(&key, claims)), at(now));
         let expired = Denied::Jwt("the JWT has expired");
@@ -354,7 +354,7 @@ mod tests {
     fn only_rs256_with_the_exact_header_and_the_right_key() {
         let key = test_key();
         let auth = jwt_auth(&key, None);
-        let claims = Claims::new(&key, at(NOW), 60);
+        let claims = key.claims(at(NOW), 60);
         let bad_header =
             Denied::Jwt("the JWT header must be exactly {\"typ\":\"JWT\",\"alg\":\"RS256\"}");
         for h in [
@@ -397,7 +397,7 @@ mod tests {
     fn max_token_age_refuses_old_tokens() {
         let key = test_key();
         let auth = jwt_auth(&key, Some(Duration::from_secs(2)));
-        let t = signed(&key, &Claims::new(&key, at(NOW), 3300));
+        let t = signed(&key, &key.claims(at(NOW), 3300));
         assert_eq!(auth.check_at(Some(&t), at(NOW + 2)), Ok(1));
         assert_eq!(
             auth.check_at(Some(&t), at(NOW + 3)),
@@ -412,7 +412,7 @@ mod tests {
         let policy = JwtPolicy::from_public_key_pem(pem, None, None).unwrap();
         assert_eq!(policy.public_key_der, key.public_key_der());
         let auth = Authenticator::new(&SimAuth::Jwt(policy)).unwrap();
-        let mut claims = Claims::new(&key, at(NOW), 60);
+        let mut claims = key.claims(at(NOW), 60);
         claims.sub = "anyone".into();
         assert_eq!(auth.check_at(Some(&signed(&key, &claims)), at(NOW)), Ok(1));
         let private = include_bytes!("../../tests/fixtures/test-only-rsa1024-key.pem");
