@@ -9,20 +9,35 @@
 // stdout or stderr; the standard print macros do.
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
+/// The DS100 HTTP API: wire types, endpoints, the client, key file and bearer tokens.
 pub mod api;
+/// Every subcommand and flag (clap); nothing below `config` sees these types.
 pub mod cli;
+/// One module per subcommand: configuration in, exit code out.
 mod commands;
+/// Parsed arguments turned into plain runtime configuration.
 mod config;
+/// `outln!` / `errln!`: printing that never panics on a closed stdout or stderr.
 mod console;
+/// The OTP credential the tool deletes: token serial, device serial, user id.
 mod credential;
+/// The pipeline: workers, pacing, retries, matching a row against a lookup.
 mod engine;
+/// Process exit codes and how they combine.
 mod exit_codes;
+/// Reading, checking and de-duplicating the input CSV in bounded memory.
 pub mod input;
+/// Logging setup, printed above the progress bar.
 pub mod logging;
+/// The progress display.
 mod progress;
+/// Request rates as operators write them (`10/s`).
 mod rate;
+/// The report: rows, statuses, writer, resume, summary, sidecar and lock.
 pub mod report;
+/// The plan and the operator's go-ahead before a real run.
 mod safety;
+/// A local DS100 API simulator.
 pub mod sim;
 
 use cli::{Cli, Command};
