@@ -157,7 +157,7 @@ pub struct TenantArgs {
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
-    // --- credentials from a key file, trust roots (SPEC §6) ---
+    // --- credentials from a key file, trust roots (docs/design.md#credentials) ---
     /// The tenant's Administration API key file (JSON with accessID, accessKey,
     /// adminRestApiUrl); the tool mints and renews RS256 tokens from it. Also read from
     /// DS100_KEY_FILE. Example: --key-file ~/secure/acme-admin-key.json
@@ -301,7 +301,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub exact_user_ids: bool,
 
-    // --- JWT verification (SPEC §9, API.md §Auth) ---
+    // --- JWT verification (docs/design.md#the-simulator) ---
     /// Accept only RS256 JWTs signed by this key file's key, with sub = its accessID and
     /// aud = its adminRestApiUrl (what `run --key-file` mints). Example: --key-file key.json
     #[arg(long, value_name = "PATH", conflicts_with_all = ["token", "public_key"])]

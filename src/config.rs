@@ -6,58 +6,64 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::api::auth::{self, CredentialFlags, Credentials};
 use crate::api::client::TrustRoots;
+use crate::api::credentials::{self, CredentialFlags, Credentials};
 use crate::api::endpoints::Endpoints;
-use crate::cli::{ReportArgs, RunArgs, TenantArgs, ValidateArgs};
+use crate::api::jwt;
+use crate::api::keyfile::KEY_FILE_ENV;
+use crate::cli::{
+    DemoArgs, LogFormat, ReportArgs, RunArgs, SimArgs, TenantArgs, TokenArgs, ValidateArgs,
+};
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;
+use crate::logging;
 use crate::progress::ProgressMode;
 use crate::rate::Rate;
 
 /// Everything `run` needs.
 #[derive(Debug)]
-pub struct RunConfig {
-    pub input: PathBuf,
-    pub delimiter: Option<u8>,
+pub(crate) struct RunConfig {
+    pub(crate) input: PathBuf,
+    pub(crate) delimiter: Option<u8>,
     /// `--ignore-column`: columns that look like credential fields but are not.
-    pub ignore_columns: Vec<String>,
-    pub output: OutputConfig,
-    pub endpoints: Endpoints,
-    pub credentials: Credentials,
+    pub(crate) ignore_columns: Vec<String>,
+    pub(crate) output: OutputConfig,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) credentials: Credentials,
     /// `--ca-cert`: trusted on top of the platform's roots.
-    pub trust: TrustRoots,
-    pub mode: Mode,
-    pub concurrency: usize,
-    pub rate: Rate,
-    pub burst: u32,
-    /// Lower the rate on 429s and climb back (SPEC §4); `--no-adaptive` turns it off.
-    pub adaptive: bool,
-    pub retry: RetryPolicy,
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    pub stop_after: u64,
-    pub max_deletes: Option<u64>,
-    pub confirm: Confirm,
+    pub(crate) trust: TrustRoots,
+    pub(crate) mode: Mode,
+    pub(crate) concurrency: usize,
+    pub(crate) rate: Rate,
+    pub(crate) burst: u32,
+    /// Lower the rate on 429s and climb back (docs/design.md#pace-and-retries); `--no-adaptive`
+    /// turns it off.
+    pub(crate) adaptive: bool,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stop_after: u64,
+    pub(crate) max_deletes: Option<u64>,
+    pub(crate) confirm: Confirm,
     /// `--resume`: continue into the existing report.
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// The command line as typed, to print the resume command; `None` for the demo.
-    pub invocation: Option<Vec<String>>,
+    pub(crate) invocation: Option<Vec<String>>,
 }
 
 /// Where results go and how progress shows.
 #[derive(Clone, Debug)]
-pub struct OutputConfig {
-    pub report: PathBuf,
-    pub overwrite: bool,
-    pub summary_json: Option<SummaryJson>,
-    pub progress: ProgressMode,
-    pub quiet: bool,
+pub(crate) struct OutputConfig {
+    pub(crate) report: PathBuf,
+    pub(crate) overwrite: bool,
+    pub(crate) summary_json: Option<SummaryJson>,
+    pub(crate) progress: ProgressMode,
+    pub(crate) quiet: bool,
 }
 
 /// Where `--summary-json` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SummaryJson {
+pub(crate) enum SummaryJson {
     /// `--summary-json -`: the JSON alone on stdout (the human summary goes to stderr).
     Stdout,
     /// A file, checked before anything is sent: never the input, the report, its sidecar or
@@ -65,9 +71,9 @@ pub enum SummaryJson {
     File(PathBuf),
 }
 
-/// How a real run gets the operator's go-ahead (SPEC §7).
+/// How a real run gets the operator's go-ahead (docs/design.md#safety-before-sending).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confirm {
+pub(crate) enum Confirm {
     /// `--yes`: the plan is printed and the run starts.
     Given,
     /// Ask on the terminal; refuse without one.
@@ -76,15 +82,15 @@ pub enum Confirm {
 
 /// Everything `validate` needs.
 #[derive(Debug)]
-pub struct ValidateConfig {
-    pub input: PathBuf,
-    pub delimiter: Option<u8>,
-    pub ignore_columns: Vec<String>,
-    pub output: OutputConfig,
+pub(crate) struct ValidateConfig {
+    pub(crate) input: PathBuf,
+    pub(crate) delimiter: Option<u8>,
+    pub(crate) ignore_columns: Vec<String>,
+    pub(crate) output: OutputConfig,
 }
 
 impl ValidateConfig {
-    pub fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
+    pub(crate) fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
         let input = args.input.input;
         let output = output_config(&input, args.report, "validation", quiet, false)?;
         Ok(ValidateConfig {
@@ -97,7 +103,7 @@ impl ValidateConfig {
 }
 
 impl RunConfig {
-    pub fn from_args(args: RunArgs, quiet: bool) -> anyhow::Result<RunConfig> {
+    pub(crate) fn from_args(args: RunArgs, quiet: bool) -> anyhow::Result<RunConfig> {
         let input = args.input.input;
         let mode = if args.dry_run {
             Mode::DryRun
@@ -141,10 +147,135 @@ impl RunConfig {
     }
 }
 
+/// Everything `token` needs.
+#[derive(Debug)]
+pub(crate) struct TokenConfig {
+    /// `--key-file`, else `DS100_KEY_FILE`.
+    pub(crate) key_file: PathBuf,
+    pub(crate) lifetime: Duration,
+}
+
+impl TokenConfig {
+    pub(crate) fn from_args(args: TokenArgs) -> anyhow::Result<TokenConfig> {
+        let Some(key_file) =
+            credentials::key_file_path(args.key_file.as_deref(), &|n| std::env::var_os(n))
+        else {
+            bail!(
+                "no key file: pass --key-file PATH (the Administration API key file) or set {KEY_FILE_ENV}"
+            );
+        };
+        Ok(TokenConfig {
+            key_file,
+            lifetime: args.token_lifetime.unwrap_or(jwt::DEFAULT_LIFETIME),
+        })
+    }
+}
+
+/// Everything `demo` needs.
+#[derive(Debug)]
+pub(crate) struct DemoConfig {
+    /// `--report`; `None`: in the demo's own folder.
+    pub(crate) report: Option<PathBuf>,
+    pub(crate) quiet: bool,
+}
+
+impl DemoConfig {
+    pub(crate) fn from_args(args: DemoArgs, quiet: bool) -> DemoConfig {
+        DemoConfig {
+            report: args.report,
+            quiet,
+        }
+    }
+}
+
+/// Everything `sim` needs: its flags as plain data (see `cli::SimArgs` for each one's meaning).
+#[derive(Debug)]
+pub(crate) struct SimCommandConfig {
+    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) seed: Option<PathBuf>,
+    pub(crate) generate: u64,
+    pub(crate) token: Option<String>,
+    pub(crate) rate_limit: Option<Rate>,
+    pub(crate) rate_limit_burst: Option<u32>,
+    pub(crate) retry_after: String,
+    pub(crate) error_rate: f64,
+    pub(crate) latency: Duration,
+    pub(crate) fault: Vec<String>,
+    pub(crate) fault_seed: u64,
+    pub(crate) slow_delay: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) record_arrivals: bool,
+    pub(crate) exact_user_ids: bool,
+    pub(crate) key_file: Option<PathBuf>,
+    pub(crate) public_key: Option<PathBuf>,
+    pub(crate) jwt_sub: Option<String>,
+    pub(crate) jwt_aud: Option<String>,
+    pub(crate) max_token_age: Option<Duration>,
+}
+
+impl SimCommandConfig {
+    pub(crate) fn from_args(args: SimArgs) -> SimCommandConfig {
+        // Destructured, so that a new flag cannot be left out unnoticed.
+        let SimArgs {
+            listen,
+            seed,
+            generate,
+            token,
+            rate_limit,
+            rate_limit_burst,
+            retry_after,
+            error_rate,
+            latency,
+            fault,
+            fault_seed,
+            slow_delay,
+            idle_timeout,
+            record_arrivals,
+            exact_user_ids,
+            key_file,
+            public_key,
+            jwt_sub,
+            jwt_aud,
+            max_token_age,
+        } = args;
+        SimCommandConfig {
+            listen,
+            seed,
+            generate,
+            token,
+            rate_limit,
+            rate_limit_burst,
+            retry_after,
+            error_rate,
+            latency,
+            fault,
+            fault_seed,
+            slow_delay,
+            idle_timeout,
+            record_arrivals,
+            exact_user_ids,
+            key_file,
+            public_key,
+            jwt_sub,
+            jwt_aud,
+            max_token_age,
+        }
+    }
+}
+
+impl From<LogFormat> for logging::LogFormat {
+    fn from(format: LogFormat) -> logging::LogFormat {
+        match format {
+            LogFormat::Text => logging::LogFormat::Text,
+            LogFormat::Json => logging::LogFormat::Json,
+        }
+    }
+}
+
 /// Credentials, endpoints and trust roots from the tenant flags and the environment. The base
 /// URL defaults to the key file's `adminRestApiUrl`; `--base-url` / DS100_BASE_URL win.
 fn tenant_config(args: &TenantArgs) -> anyhow::Result<(Credentials, Endpoints, TrustRoots)> {
-    let credentials = auth::resolve(
+    let credentials = credentials::resolve(
         CredentialFlags {
             key_file: args.key_file.as_deref(),
             token_file: args.token_file.as_deref(),
@@ -247,7 +378,7 @@ fn output_config(
 }
 
 /// `<dir>/<input stem>.<suffix>.csv`.
-pub fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
     let stem = input.file_stem().with_context(|| {
         format!(
             "cannot derive a report name from '{}': pass --report PATH",
@@ -261,7 +392,11 @@ pub fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<PathBuf
 
 /// Refuses, before anything is sent, a report that exists (unless `overwrite`) or that is the
 /// input itself.
-pub fn check_report_path(input: &Path, report: &Path, overwrite: bool) -> anyhow::Result<()> {
+pub(crate) fn check_report_path(
+    input: &Path,
+    report: &Path,
+    overwrite: bool,
+) -> anyhow::Result<()> {
     if let (Ok(a), Ok(b)) = (input.canonicalize(), report.canonicalize())
         && a == b
     {

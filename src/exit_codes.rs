@@ -1,4 +1,5 @@
-//! Process exit codes (SPEC §8) and how outcomes of parts of a run combine into one.
+//! Process exit codes and how outcomes of parts of a run combine into one
+//! (docs/design.md#exit-codes).
 
 /// What the process reports to its caller. Ordered by severity: merging keeps the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,7 +17,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             ExitCode::Success => 0,
             ExitCode::RowFailures => 1,
@@ -27,7 +28,7 @@ impl ExitCode {
     }
 
     /// The code of a run that had both outcomes: the more severe one wins.
-    pub fn merge(self, other: ExitCode) -> ExitCode {
+    pub(crate) fn merge(self, other: ExitCode) -> ExitCode {
         self.max(other)
     }
 }

@@ -10,22 +10,37 @@
 // stdout or stderr; the standard print macros do.
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
+/// The DS100 HTTP API: wire types, endpoints, the client, key file and bearer tokens.
 pub mod api;
+/// Every subcommand and flag (clap); nothing below `config` sees these types.
 pub mod cli;
-pub mod commands;
-pub mod config;
+/// One module per subcommand: configuration in, exit code out.
+mod commands;
+/// Parsed arguments turned into plain runtime configuration.
+mod config;
+/// `outln!` / `errln!`: printing that never panics on a closed stdout or stderr.
 mod console;
-pub mod engine;
-pub mod exit_codes;
+/// The OTP credential the tool deletes: token serial, device serial, user id.
+mod credential;
+/// The pipeline: workers, pacing, retries, matching a row against a lookup.
+mod engine;
+/// Process exit codes and how they combine.
+mod exit_codes;
+/// Reading, checking and de-duplicating the input CSV in bounded memory.
 pub mod input;
+/// Logging setup, printed above the progress bar.
 pub mod logging;
-pub mod progress;
-pub mod rate;
+/// The progress display.
+mod progress;
+/// Request rates as operators write them (`10/s`).
+mod rate;
+/// The report: rows, statuses, writer, resume, summary, sidecar and lock.
 pub mod report;
-pub mod safety;
+/// The plan and the operator's go-ahead before a real run.
+mod safety;
 
 use cli::{Cli, Command};
-use config::{RunConfig, ValidateConfig};
+use config::{DemoConfig, RunConfig, SimCommandConfig, TokenConfig, ValidateConfig};
 pub use exit_codes::ExitCode;
 
 /// Runs one command line to its exit code. An `Err` means nothing was sent (exit 2).
@@ -39,9 +54,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = RunConfig::from_args(args, quiet)?;
             runtime()?.block_on(commands::run::run(cfg))
         }
-        Command::Sim(args) => runtime()?.block_on(commands::sim::serve(args)),
-        Command::Demo(args) => runtime()?.block_on(commands::demo::demo(args, quiet)),
-        Command::Token(args) => commands::token::token(args),
+        Command::Sim(args) => {
+            runtime()?.block_on(commands::sim::serve(SimCommandConfig::from_args(args)))
+        }
+        Command::Demo(args) => {
+            runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)))
+        }
+        Command::Token(args) => commands::token::token(TokenConfig::from_args(args)?),
     }
 }
 

@@ -7,7 +7,7 @@ use ds100_offboard::cli::Cli;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    ds100_offboard::logging::init(cli.log.verbose, cli.log.quiet, cli.log.log_format);
+    ds100_offboard::logging::init(cli.log.verbose, cli.log.quiet, cli.log.log_format.into());
     match ds100_offboard::run(cli) {
         Ok(code) => code.into(),
         Err(err) => {

@@ -1,20 +1,19 @@
 //! The progress display, made in one place: an indicatif bar on a terminal, a plain line every
-//! 10 s otherwise, nothing with -q (SPEC §10).
+//! 10 s otherwise, nothing with -q (docs/design.md#progress-logs-and-the-summary).
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::Counters;
+use crate::engine::counters::RequestCounts;
 use crate::report::summary::Tally;
 
 /// Interval of the plain progress line when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     Bar,
     Plain,
     Hidden,
@@ -22,7 +21,7 @@ pub enum ProgressMode {
 
 impl ProgressMode {
     /// Bar on a terminal, plain line otherwise, nothing when quiet.
-    pub fn detect(quiet: bool) -> ProgressMode {
+    pub(crate) fn detect(quiet: bool) -> ProgressMode {
         if quiet {
             ProgressMode::Hidden
         } else if std::io::stderr().is_terminal() {
@@ -33,7 +32,7 @@ impl ProgressMode {
     }
 }
 
-pub struct Progress {
+pub(crate) struct Progress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
     total: u64,
@@ -43,7 +42,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total: u64, mode: ProgressMode) -> Progress {
+    pub(crate) fn new(total: u64, mode: ProgressMode) -> Progress {
         let bar = (mode == ProgressMode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -82,31 +81,31 @@ impl Progress {
     }
 
     /// After rows were written.
-    pub fn update(&mut self, tally: &Tally, counters: &Counters) {
+    pub(crate) fn update(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
         if let Some(bar) = &self.bar {
             bar.set_position(tally.total());
             // Rebuilding the message per row would cost more than the row; 10 times a second
             // is what a person can read anyway.
             if self.last_message.elapsed() >= Duration::from_millis(100) {
-                bar.set_message(message(tally, counters));
+                bar.set_message(message(tally, counts.into()));
                 self.last_message = Instant::now();
             }
         }
     }
 
     /// Periodic: the plain line when it is due.
-    pub fn tick(&mut self, tally: &Tally, counters: &Counters) {
+    pub(crate) fn tick(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
         match self.mode {
-            ProgressMode::Bar => self.update(tally, counters),
+            ProgressMode::Bar => self.update(tally, counts),
             ProgressMode::Plain if self.last_plain.elapsed() >= PLAIN_EVERY => {
                 self.last_plain = Instant::now();
-                self.plain_line(tally, counters);
+                self.plain_line(tally, counts.into());
             }
             _ => {}
         }
     }
 
-    fn plain_line(&self, tally: &Tally, counters: &Counters) {
+    fn plain_line(&self, tally: &Tally, counts: RequestCounts) {
         let done = tally.total();
         let secs = self.started.elapsed().as_secs_f64();
         let per_sec = if secs > 0.0 { done as f64 / secs } else { 0.0 };
@@ -120,16 +119,16 @@ impl Progress {
         let line = format!(
             "progress: {done}/{} rows ({pct}%), {per_sec:.1} rows/s, ETA {eta}; {}\n",
             self.total,
-            message(tally, counters)
+            message(tally, counts)
         );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     /// At the end: clear the bar (the summary follows).
-    pub fn finish(&mut self, tally: &Tally, counters: &Counters) {
+    pub(crate) fn finish(&mut self, tally: &Tally, counts: impl Into<RequestCounts>) {
         if let Some(bar) = self.bar.take() {
             bar.set_position(tally.total());
-            bar.set_message(message(tally, counters));
+            bar.set_message(message(tally, counts.into()));
             bar.finish();
             crate::logging::set_active_bar(None);
         }
@@ -155,9 +154,12 @@ impl Notices {
     }
 }
 
-fn message(tally: &Tally, counters: &Counters) -> String {
-    let requests = counters.requests.load(Ordering::Relaxed);
-    let throttled = counters.throttled.load(Ordering::Relaxed);
+fn message(tally: &Tally, counts: RequestCounts) -> String {
+    let RequestCounts {
+        requests,
+        throttled,
+        ..
+    } = counts;
     let brief = tally.brief();
     let brief = if brief.is_empty() {
         "starting".to_string()

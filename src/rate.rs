@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 /// A request rate, stored as requests per second (fractions allowed).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -13,7 +12,7 @@ pub struct Rate {
 impl Rate {
     /// A rate of `per_second` requests per second. Panics on a non-positive or non-finite value,
     /// which only code (never user input) can produce; user input goes through `FromStr`.
-    pub fn per_second(per_second: f64) -> Rate {
+    pub(crate) fn per_second(per_second: f64) -> Rate {
         assert!(
             per_second.is_finite() && per_second > 0.0,
             "rate must be positive"
@@ -21,13 +20,8 @@ impl Rate {
         Rate { per_second }
     }
 
-    pub fn as_per_second(self) -> f64 {
+    pub(crate) fn as_per_second(self) -> f64 {
         self.per_second
-    }
-
-    /// Time between two evenly spaced requests.
-    pub fn period(self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.per_second)
     }
 }
 
@@ -108,6 +102,5 @@ mod tests {
         assert_eq!(Rate::per_second(10.0).to_string(), "10/s");
         assert_eq!("30/min".parse::<Rate>().unwrap().to_string(), "30/min");
         assert_eq!("2/h".parse::<Rate>().unwrap().to_string(), "2/h");
-        assert_eq!(Rate::per_second(12.5).period(), Duration::from_millis(80));
     }
 }

@@ -1,5 +1,6 @@
-//! The plan a real run prints before it sends anything, and the operator's go-ahead (SPEC §7):
-//! typed confirmation on a terminal, `--yes` otherwise, `--max-deletes` as a hard ceiling.
+//! The plan a real run prints before it sends anything, and the operator's go-ahead: typed
+//! confirmation on a terminal, `--yes` otherwise, `--max-deletes` as a hard ceiling
+//! (docs/design.md#safety-before-sending).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -14,33 +15,33 @@ use crate::rate::Rate;
 
 /// What a run is about to do.
 #[derive(Clone, Debug)]
-pub struct Plan {
-    pub tenant: String,
-    pub input: String,
-    pub report: String,
-    pub mode: Mode,
-    pub rows: u64,
+pub(crate) struct Plan {
+    pub(crate) tenant: String,
+    pub(crate) input: String,
+    pub(crate) report: String,
+    pub(crate) mode: Mode,
+    pub(crate) rows: u64,
     /// Rows that will be sent (valid, not duplicates).
-    pub to_send: u64,
-    pub needs_lookup: u64,
+    pub(crate) to_send: u64,
+    pub(crate) needs_lookup: u64,
     /// Rows to send that name no user: resolved by the device alone.
-    pub no_user: u64,
+    pub(crate) no_user: u64,
     /// Rows whose device serial may have lost its leading zeros, and the sentence saying so.
-    pub short_devices: u64,
-    pub short_devices_note: String,
+    pub(crate) short_devices: u64,
+    pub(crate) short_devices_note: String,
     /// Columns of the input the tool does not read.
-    pub ignored_columns: Vec<String>,
-    pub invalid: u64,
-    pub duplicates: u64,
-    pub rate: Rate,
-    pub burst: u32,
-    pub concurrency: usize,
+    pub(crate) ignored_columns: Vec<String>,
+    pub(crate) invalid: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) rate: Rate,
+    pub(crate) burst: u32,
+    pub(crate) concurrency: usize,
     /// With `--resume`: rows already final in the report (kept, not sent).
-    pub carried_over: Option<u64>,
+    pub(crate) carried_over: Option<u64>,
 }
 
 impl Plan {
-    pub fn new(scan: &Scan, mode: Mode, tenant: &str, input: &Path, report: &Path) -> Plan {
+    pub(crate) fn new(scan: &Scan, mode: Mode, tenant: &str, input: &Path, report: &Path) -> Plan {
         Plan {
             tenant: tenant.to_string(),
             input: input.display().to_string(),
@@ -63,7 +64,7 @@ impl Plan {
     }
 
     /// Requests the plan needs when nothing is retried and no DELETE answers 404.
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         match self.mode {
             Mode::DryRun => self.to_send,
             Mode::Delete { verify: true } => self.to_send * 2,
@@ -71,11 +72,11 @@ impl Plan {
         }
     }
 
-    pub fn estimated_duration(&self) -> Duration {
+    pub(crate) fn estimated_duration(&self) -> Duration {
         Duration::from_secs_f64(self.requests() as f64 / self.rate.as_per_second())
     }
 
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let title = match self.mode {
             Mode::DryRun => "Plan (dry run: lookups only, nothing is deleted)",
             Mode::Delete { verify: true } => "Plan (delete, each row verified by a lookup first)",
@@ -177,7 +178,11 @@ pub(crate) fn rows_with_short_device(scan: &Scan) -> String {
 }
 
 /// Applies `--max-deletes` and gets the go-ahead. Errors mean: nothing was sent, exit 2.
-pub fn approve(plan: &Plan, confirm: Confirm, max_deletes: Option<u64>) -> anyhow::Result<()> {
+pub(crate) fn approve(
+    plan: &Plan,
+    confirm: Confirm,
+    max_deletes: Option<u64>,
+) -> anyhow::Result<()> {
     if plan.mode == Mode::DryRun {
         return Ok(());
     }

@@ -52,11 +52,13 @@ fuzz_target!(|data: &[u8]| {
             last_line = row.line;
             match &row.check {
                 RowCheck::Valid | RowCheck::Duplicate { .. } => {
-                    assert!(!row.device.is_empty() && row.device.len() <= 36, "{row:?}");
+                    let device = &row.credential.device;
+                    assert!(!device.is_empty() && device.len() <= 36, "{row:?}");
                 }
                 RowCheck::Invalid { reason } => {
                     assert!(!reason.is_empty());
-                    for v in [&row.token, &row.device, &row.user] {
+                    let c = &row.credential;
+                    for v in [&c.token, &c.device, &c.user] {
                         assert!(v.chars().count() <= 64, "{row:?}");
                     }
                 }

@@ -14,7 +14,8 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use super::auth::Bearer;
 use super::direct::{Call, Direct};
 use super::endpoints::{Endpoints, is_loopback_host};
-use super::types::{Credential, LookupRequest};
+use super::types::{DeleteRequest, LookupRequest};
+use crate::credential::Credential;
 
 /// Pooled connections idle longer than this are dropped: below the 5 s keep-alive of Apache
 /// and Node.js servers, so the client never reuses a socket the server is about to close.
@@ -216,7 +217,8 @@ impl ApiClient {
                 "this is a read-only (dry) run; DELETE is never sent",
             ));
         }
-        let body = serde_json::to_vec(cred).map_err(|e| TransportError::Other(e.to_string()))?;
+        let body = serde_json::to_vec(&DeleteRequest::from(cred))
+            .map_err(|e| TransportError::Other(e.to_string()))?;
         self.send(Call::Delete, body, bearer).await
     }
 

@@ -18,7 +18,7 @@ impl Endpoints {
     /// files give it (`…/AdminInterface/restapi` or `…/AdminInterface/restapi/v1`), with or
     /// without a trailing slash; all resolve to the same endpoints. Plain `http://` is refused
     /// except for loopback hosts.
-    pub fn parse(base_url: &str) -> anyhow::Result<Endpoints> {
+    pub(crate) fn parse(base_url: &str) -> anyhow::Result<Endpoints> {
         let base_url = base_url.trim();
         let url = Url::parse(base_url).with_context(|| {
             format!("'{base_url}' is not a URL: give the tenant origin, e.g. https://acme.access.securid.com")
@@ -63,15 +63,15 @@ impl Endpoints {
     }
 
     /// `…/AdminInterface/restapi/v1`, shown in the plan and the summary.
-    pub fn api_root(&self) -> &Url {
+    pub(crate) fn api_root(&self) -> &Url {
         &self.api_root
     }
 
-    pub fn delete_otp(&self) -> &Url {
+    pub(crate) fn delete_otp(&self) -> &Url {
         &self.delete_otp
     }
 
-    pub fn lookup(&self) -> &Url {
+    pub(crate) fn lookup(&self) -> &Url {
         &self.lookup
     }
 }
@@ -104,7 +104,7 @@ fn api_root_path(path: &str) -> Result<&'static str, String> {
 }
 
 /// 127.0.0.0/8, ::1 and `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.eq_ignore_ascii_case("localhost") {
         return true;

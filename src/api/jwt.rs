@@ -1,49 +1,48 @@
-//! RS256 JWTs as RSA's Administration API wants them (API.md §Auth): the claims, signing, the
-//! refresh margin, and reading `exp` out of a ready token without verifying it.
+//! RS256 JWTs as RSA's Administration API wants them (docs/design.md#credentials): the claims,
+//! signing, the refresh margin, and reading `exp` out of a ready token without verifying it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::keyfile::{KeyFile, describe_jwt_error};
-
 /// RSA refuses tokens living longer than this.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// What the tool asks for: five minutes under the ceiling, for clocks that disagree.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(55 * 60);
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(55 * 60);
 /// Shorter lifetimes exist for tests and rehearsals; below a second the claims (whole
 /// seconds) cannot express it.
-pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
+pub(crate) const MIN_LIFETIME: Duration = Duration::from_secs(1);
 /// The longest refresh margin: a default token is replaced when 5 of its 55 minutes are left.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The claims RSA checks: `sub` = accessID, `aud` = adminRestApiUrl as written in the key file,
 /// `iat` and `exp` in whole Unix seconds. Nothing else.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub aud: String,
-    pub iat: u64,
-    pub exp: u64,
+pub(crate) struct Claims {
+    pub(crate) sub: String,
+    pub(crate) aud: String,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
 }
 
 impl Claims {
-    /// Claims for a token issued at `now` living `lifetime_secs` seconds.
-    pub fn new(key: &KeyFile, now: SystemTime, lifetime_secs: u64) -> Claims {
+    /// Claims for a token of `sub` (the key's accessID) for `aud` (its adminRestApiUrl as
+    /// written), issued at `now`, living `lifetime_secs` seconds.
+    pub(crate) fn new(sub: &str, aud: &str, now: SystemTime, lifetime_secs: u64) -> Claims {
         let iat = unix_secs(now);
         Claims {
-            sub: key.access_id().to_string(),
-            aud: key.admin_rest_api_url().to_string(),
+            sub: sub.to_string(),
+            aud: aud.to_string(),
             iat,
             exp: iat + lifetime_secs,
         }
     }
 
-    pub fn expires_at(&self) -> SystemTime {
+    pub(crate) fn expires_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.exp)
     }
 }
@@ -53,7 +52,7 @@ impl Claims {
 /// same second as the one it replaces would be that token again: useless as the fresh token
 /// to retry a 403 with. The replacement then expires a second earlier (a lifetime a second
 /// shorter, still within RSA's hour), or, for a one-second token, was issued a second earlier.
-pub fn distinct_from(claims: Claims, previous: &Claims) -> Claims {
+pub(crate) fn distinct_from(claims: Claims, previous: &Claims) -> Claims {
     if claims.iat > previous.iat {
         return claims;
     }
@@ -66,19 +65,19 @@ pub fn distinct_from(claims: Claims, previous: &Claims) -> Claims {
 }
 
 /// The header, exactly `{"typ":"JWT","alg":"RS256"}` (anything else is answered 403).
-pub fn header() -> Header {
+pub(crate) fn header() -> Header {
     Header::new(Algorithm::RS256)
 }
 
-/// Signs `claims` with the key file's private key.
-pub fn sign(key: &KeyFile, claims: &Claims) -> anyhow::Result<SecretString> {
-    jsonwebtoken::encode(&header(), claims, key.signing_key())
+/// Signs `claims` with a key file's private key.
+pub(crate) fn sign(key: &EncodingKey, claims: &Claims) -> anyhow::Result<SecretString> {
+    jsonwebtoken::encode(&header(), claims, key)
         .map(SecretString::from)
         .map_err(|e| anyhow::anyhow!("signing the token failed: {}", describe_jwt_error(&e)))
 }
 
 /// Checks a requested lifetime: between 1 s and 60 min, whole seconds.
-pub fn check_lifetime(lifetime: Duration) -> Result<u64, String> {
+pub(crate) fn check_lifetime(lifetime: Duration) -> Result<u64, String> {
     if lifetime > MAX_LIFETIME {
         return Err(format!(
             "{} is longer than the 60 minutes RSA accepts: give at most 60m (default 55m)",
@@ -93,14 +92,14 @@ pub fn check_lifetime(lifetime: Duration) -> Result<u64, String> {
 
 /// How long before `exp` a token is replaced: a fifth of its lifetime, at most 5 minutes.
 /// Scales down with short test lifetimes so a 2 s token is still used for over a second.
-pub fn refresh_margin(lifetime: Duration) -> Duration {
+pub(crate) fn refresh_margin(lifetime: Duration) -> Duration {
     (lifetime / 5).min(MAX_REFRESH_MARGIN)
 }
 
 /// When a token minted at `now` with `claims` should be replaced: `margin` before `exp`, but
 /// never sooner than half its lifetime after minting (whole-second `iat` can make a short
 /// token look older than it is; minting on every request would be worse).
-pub fn renew_at(claims: &Claims, now: SystemTime, lifetime: Duration) -> SystemTime {
+pub(crate) fn renew_at(claims: &Claims, now: SystemTime, lifetime: Duration) -> SystemTime {
     let by_exp = claims
         .expires_at()
         .checked_sub(refresh_margin(lifetime))
@@ -110,7 +109,7 @@ pub fn renew_at(claims: &Claims, now: SystemTime, lifetime: Duration) -> SystemT
 
 /// The `exp` of a ready token, if it is a JWT with a numeric `exp`. Not verified: this only
 /// serves the warning that a token will run out during the run.
-pub fn unverified_exp(token: &str) -> Option<SystemTime> {
+pub(crate) fn unverified_exp(token: &str) -> Option<SystemTime> {
     let mut parts = token.split('.');
     let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -122,8 +121,19 @@ pub fn unverified_exp(token: &str) -> Option<SystemTime> {
     (exp.is_finite() && exp >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(exp))
 }
 
-pub fn unix_secs(t: SystemTime) -> u64 {
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A `jsonwebtoken` error as text; its messages name kinds of failures, not key bytes.
+pub(crate) fn describe_jwt_error(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidKeyFormat => "not a valid key of this kind".into(),
+        ErrorKind::InvalidRsaKey(_) => "not a valid RSA key".into(),
+        ErrorKind::InvalidEcdsaKey => "an EC key".into(),
+        _ => e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -140,7 +150,7 @@ mod tests {
     fn claims_are_sub_aud_iat_exp_in_whole_seconds() {
         let key = test_key();
         let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
-        let c = Claims::new(&key, now, 3300);
+        let c = key.claims(now, 3300);
         assert_eq!(c.sub, "test-only-access-id-3f9c");
         assert_eq!(c.aud, "https://test-only.invalid/AdminInterface/restapi/v1");
         assert_eq!((c.iat, c.exp), (1_700_000_000, 1_700_003_300));
@@ -153,30 +163,30 @@ mod tests {
     fn a_replacement_in_the_same_second_is_a_different_token() {
         let key = test_key();
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let first = Claims::new(&key, now, 3300);
-        let same_second = Claims::new(&key, now + Duration::from_millis(999), 3300);
+        let first = key.claims(now, 3300);
+        let same_second = key.claims(now + Duration::from_millis(999), 3300);
         let second = distinct_from(same_second, &first);
         assert_eq!((second.iat, second.exp), (first.iat, first.exp - 1));
-        let third = distinct_from(Claims::new(&key, now, 3300), &second);
+        let third = distinct_from(key.claims(now, 3300), &second);
         assert_eq!((third.iat, third.exp), (first.iat, first.exp - 2));
         assert_ne!(
-            sign(&key, &first).unwrap().expose_secret(),
-            sign(&key, &second).unwrap().expose_secret()
+            key.sign(&first).unwrap().expose_secret(),
+            key.sign(&second).unwrap().expose_secret()
         );
         // One-second tokens cannot expire earlier: issued a second earlier instead.
-        let short = Claims::new(&key, now, 1);
-        let again = distinct_from(Claims::new(&key, now, 1), &short);
+        let short = key.claims(now, 1);
+        let again = distinct_from(key.claims(now, 1), &short);
         assert_eq!((again.iat, again.exp), (short.iat - 1, short.exp));
         // A later second needs nothing.
-        let later = Claims::new(&key, now + Duration::from_secs(1), 3300);
+        let later = key.claims(now + Duration::from_secs(1), 3300);
         assert_eq!(distinct_from(later.clone(), &first), later);
     }
 
     #[test]
     fn signed_token_has_the_exact_header_and_verifies() {
         let key = test_key();
-        let claims = Claims::new(&key, SystemTime::now(), 60);
-        let token = sign(&key, &claims).unwrap();
+        let claims = key.claims(SystemTime::now(), 60);
+        let token = key.sign(&claims).unwrap();
         let token = token.expose_secret();
         let header = token.split('.').next().unwrap();
         assert_eq!(
@@ -223,14 +233,14 @@ mod tests {
     fn renewal_time_is_before_exp_and_never_immediate() {
         let key = test_key();
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let c = Claims::new(&key, now, 3300);
+        let c = key.claims(now, 3300);
         assert_eq!(
             renew_at(&c, now, DEFAULT_LIFETIME),
             now + Duration::from_secs(3000)
         );
         // A 1 s token minted late in a second: iat is floored, exp is close; still used a while.
         let late = now + Duration::from_millis(950);
-        let c = Claims::new(&key, late, 1);
+        let c = key.claims(late, 1);
         assert_eq!(
             renew_at(&c, late, Duration::from_secs(1)),
             late + Duration::from_millis(500)

@@ -1,18 +1,22 @@
-//! The tenant's Administration API key file (API.md §Auth): JSON with `accessID`, `accessKey`
-//! (a PEM RSA private key, PKCS#1 or PKCS#8) and `adminRestApiUrl`. Loading checks everything a
-//! run needs — including one trial signature — so a bad key is an exit 2 before anything is
-//! sent. The private key lives only in a `secrecy` box; errors and `Debug` never show it.
+//! The tenant's Administration API key file (docs/design.md#credentials): JSON with `accessID`,
+//! `accessKey` (a PEM RSA private key, PKCS#1 or PKCS#8) and `adminRestApiUrl`. Loading checks
+//! everything a run needs — including one trial signature — so a bad key is an exit 2 before
+//! anything is sent. The private key lives only in a `secrecy` box; errors and `Debug` never
+//! show it.
 
 use std::fmt;
 use std::path::Path;
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use jsonwebtoken::EncodingKey;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
+use super::jwt::{self, Claims, describe_jwt_error};
+
 /// Environment variable naming the key file (the `--key-file` flag wins over it).
-pub const KEY_FILE_ENV: &str = "DS100_KEY_FILE";
+pub(crate) const KEY_FILE_ENV: &str = "DS100_KEY_FILE";
 
 /// A parsed, checked key file.
 pub struct KeyFile {
@@ -30,7 +34,7 @@ pub struct KeyFile {
 
 impl KeyFile {
     /// Reads and checks the key file at `path`. Warns when other users can read it.
-    pub fn load(path: &Path) -> anyhow::Result<KeyFile> {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<KeyFile> {
         let shown = path.display();
         let meta = std::fs::metadata(path).with_context(|| {
             format!(
@@ -42,7 +46,7 @@ impl KeyFile {
         if meta.is_dir() {
             bail!("the key file {shown} is a directory: give the path of the key's JSON file");
         }
-        super::auth::warn_if_readable_by_others(path);
+        super::secret_file::warn_if_readable_by_others(path);
         let bytes = std::fs::read(path).with_context(|| {
             format!("cannot read the key file {shown}: check its permissions (you may need to run as its owner)")
         })?;
@@ -55,7 +59,7 @@ impl KeyFile {
     }
 
     /// Parses key-file JSON. `origin` names it in messages.
-    pub fn parse(text: &SecretString, origin: &str) -> anyhow::Result<KeyFile> {
+    pub(crate) fn parse(text: &SecretString, origin: &str) -> anyhow::Result<KeyFile> {
         // serde_json syntax errors say where, never what: safe to show.
         let value: serde_json::Value = serde_json::from_str(text.expose_secret()).map_err(|e| {
             anyhow::anyhow!(
@@ -96,24 +100,21 @@ impl KeyFile {
             public_key_der,
         };
         // A trial signature: whatever the crypto library objects to shows now, not mid-run.
-        super::jwt::sign(
-            &key,
-            &super::jwt::Claims::new(&key, std::time::UNIX_EPOCH, 60),
-        )
-        .with_context(|| format!("cannot sign a token with the key in {origin}"))?;
+        key.sign(&key.claims(std::time::UNIX_EPOCH, 60))
+            .with_context(|| format!("cannot sign a token with the key in {origin}"))?;
         Ok(key)
     }
 
-    pub fn access_id(&self) -> &str {
+    pub(crate) fn access_id(&self) -> &str {
         &self.access_id
     }
 
     /// `adminRestApiUrl` exactly as written in the file.
-    pub fn admin_rest_api_url(&self) -> &str {
+    pub(crate) fn admin_rest_api_url(&self) -> &str {
         &self.admin_rest_api_url
     }
 
-    pub fn origin(&self) -> &str {
+    pub(crate) fn origin(&self) -> &str {
         &self.origin
     }
 
@@ -121,8 +122,23 @@ impl KeyFile {
         self.signing_key.expose_secret()
     }
 
+    /// The claims of a token of this key issued at `now`, living `lifetime_secs` seconds.
+    pub(crate) fn claims(&self, now: SystemTime, lifetime_secs: u64) -> Claims {
+        Claims::new(
+            &self.access_id,
+            &self.admin_rest_api_url,
+            now,
+            lifetime_secs,
+        )
+    }
+
+    /// Signs `claims` with this key.
+    pub(crate) fn sign(&self, claims: &Claims) -> anyhow::Result<SecretString> {
+        jwt::sign(self.signing_key(), claims)
+    }
+
     /// PKCS#1 `RSAPublicKey` DER of the key pair.
-    pub fn public_key_der(&self) -> &[u8] {
+    pub(crate) fn public_key_der(&self) -> &[u8] {
         &self.public_key_der
     }
 }
@@ -189,17 +205,6 @@ fn parse_private_key(pem: &SecretString) -> anyhow::Result<(SecretBox<EncodingKe
     })?;
     let public = pair.public_key().as_ref().to_vec();
     Ok((key, public))
-}
-
-/// A `jsonwebtoken` error as text; its messages name kinds of failures, not key bytes.
-pub(crate) fn describe_jwt_error(e: &jsonwebtoken::errors::Error) -> String {
-    use jsonwebtoken::errors::ErrorKind;
-    match e.kind() {
-        ErrorKind::InvalidKeyFormat => "not a valid key of this kind".into(),
-        ErrorKind::InvalidRsaKey(_) => "not a valid RSA key".into(),
-        ErrorKind::InvalidEcdsaKey => "an EC key".into(),
-        _ => e.to_string(),
-    }
 }
 
 #[cfg(test)]

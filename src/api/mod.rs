@@ -1,10 +1,13 @@
 //! The DS100 HTTP API: wire types, endpoints, the client and its credentials.
 
 pub(crate) mod answer;
-pub mod auth;
+pub(crate) mod auth;
 pub mod client;
+pub(crate) mod credentials;
 mod direct;
-pub mod endpoints;
-pub mod jwt;
-pub mod keyfile;
+pub(crate) mod endpoints;
+pub(crate) mod jwt;
+pub(crate) mod keyfile;
+pub(crate) mod lookup;
+mod secret_file;
 pub mod types;

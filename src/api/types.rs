@@ -1,14 +1,27 @@
-//! Wire types of the DS100 endpoints (API.md): the delete body, the lookup body and answer.
+//! Wire types of the DS100 endpoints (docs/design.md#the-api-the-tool-relies-on): the delete
+//! body, the lookup body and answer, under the API's field names.
 
 use serde::{Deserialize, Serialize};
 
-/// One DS100 OTP credential as the delete call names it. Field names are the API's.
+use crate::credential::Credential;
+
+/// Body of `DELETE …/ds100/delete/otp`: one credential under the API's field names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Credential {
+pub struct DeleteRequest {
     pub token_serial_number: String,
     pub device_serial_number: String,
     pub user_id: String,
+}
+
+impl From<&Credential> for DeleteRequest {
+    fn from(cred: &Credential) -> DeleteRequest {
+        DeleteRequest {
+            token_serial_number: cred.token.clone(),
+            device_serial_number: cred.device.clone(),
+            user_id: cred.user.clone(),
+        }
+    }
 }
 
 /// Body of `POST …/ds100/lookup`.
@@ -36,4 +49,17 @@ pub struct LookupRecord {
     pub token_status_reason: Option<String>,
     pub assigned_at: Option<String>,
     pub assigned_by: Option<String>,
+}
+
+impl LookupRecord {
+    /// The credential this record lists on `device` (a record does not repeat the device it
+    /// was looked up by). A blank or missing field stays empty: unknown.
+    pub(crate) fn credential(&self, device: &str) -> Credential {
+        let field = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_string();
+        Credential::new(
+            field(&self.token_serial_number),
+            device,
+            field(&self.user_id),
+        )
+    }
 }

@@ -10,13 +10,12 @@ use anyhow::Context;
 use ds100_sim::{SimAuth, SimConfig};
 use secrecy::SecretString;
 
-use crate::api::auth::Credentials;
 use crate::api::client::TrustRoots;
+use crate::api::credentials::Credentials;
 use crate::api::endpoints::Endpoints;
 use crate::api::jwt;
 use crate::api::keyfile::KeyFile;
-use crate::cli::DemoArgs;
-use crate::config::{Confirm, OutputConfig, RunConfig, SummaryJson};
+use crate::config::{Confirm, DemoConfig, OutputConfig, RunConfig, SummaryJson};
 use crate::console::{errln, outln};
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;
@@ -44,7 +43,8 @@ const DESIGNED: [(&str, u64); 6] = [
 /// verifies them, exactly as a run against a tenant would. It grants nothing anywhere else.
 const DEMO_KEY: &str = include_str!("../../samples/demo-DO-NOT-USE-key.json");
 
-pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+pub async fn demo(demo: DemoConfig) -> anyhow::Result<ExitCode> {
+    let DemoConfig { report, quiet } = demo;
     // A fresh directory only this user can open, every time: a fixed name in the shared temp
     // directory could be a symlink someone else planted. Kept after the run for the report.
     let mut builder = tempfile::Builder::new();
@@ -66,9 +66,7 @@ pub async fn demo(args: DemoArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", seed_path.display()))?;
     std::fs::write(&input_path, INPUT_CSV)
         .with_context(|| format!("writing {}", input_path.display()))?;
-    let report: PathBuf = args
-        .report
-        .unwrap_or_else(|| dir.join("demo-offboarding.report.csv"));
+    let report: PathBuf = report.unwrap_or_else(|| dir.join("demo-offboarding.report.csv"));
     let summary_path = dir.join("demo-summary.json");
 
     let key = Arc::new(KeyFile::parse(

@@ -1,11 +1,11 @@
 //! One module per subcommand; each turns its configuration into an exit code.
 
-pub mod demo;
+pub(crate) mod demo;
 mod preflight;
-pub mod run;
-pub mod sim;
-pub mod token;
-pub mod validate;
+pub(crate) mod run;
+pub(crate) mod sim;
+pub(crate) mod token;
+pub(crate) mod validate;
 
 use crate::config::{OutputConfig, SummaryJson};
 use crate::console;

@@ -9,13 +9,15 @@ use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::answer::{self, NOT_THE_API_HINT};
-use crate::api::auth::{Credentials, TokenSource};
+use crate::api::auth::TokenSource;
 use crate::api::client::{Answer, ApiClient, ClientOptions};
+use crate::api::credentials::Credentials;
+use crate::api::lookup::parse_lookup;
 use crate::config::RunConfig;
 use crate::console::errln;
 use crate::engine::pacer::Pacer;
 use crate::engine::retry::{RetryPolicy, StatusClass, classify_status};
-use crate::engine::{Counters, Mode, Shared, worker};
+use crate::engine::{Counters, Mode, Shared, probe_lookup};
 use crate::input::{InputFile, RowCheck, Scan};
 
 /// Attempts the check makes at most (fewer with a lower `--max-attempts`): enough to ride out
@@ -73,7 +75,7 @@ pub(crate) async fn check_tenant(
                 cfg.endpoints.api_root()
             );
         }
-        let (answer, n_requests) = match worker::probe_lookup(&shared, &device).await {
+        let (answer, n_requests) = match probe_lookup(&shared, &device).await {
             Ok(sent) => sent,
             Err(why) => bail!("{}", unreachable(cfg, &why)),
         };
@@ -98,7 +100,7 @@ fn first_valid_device(input: &InputFile, scan: &Scan) -> anyhow::Result<Option<S
     for row in input.rows(scan)? {
         let row = row?;
         if matches!(row.check, RowCheck::Valid) {
-            return Ok(Some(row.device));
+            return Ok(Some(row.credential.device));
         }
     }
     Ok(None)
@@ -116,7 +118,7 @@ fn judge(cfg: &RunConfig, device: &str, answer: &Answer) -> anyhow::Result<()> {
                     "the tenant at {tenant} did not answer like the DS100 API: {why}. Nothing was deleted."
                 );
             }
-            if let Err(why) = worker::parse_lookup(&answer.body) {
+            if let Err(why) = parse_lookup(&answer.body) {
                 bail!(
                     "the tenant at {tenant} did not answer like the DS100 API: the read-only \
                      check lookup of device {device} answered {status}, but {why}; \

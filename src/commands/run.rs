@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
@@ -37,7 +36,7 @@ fn report_mode(mode: Mode) -> ReportMode {
     }
 }
 
-pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let started = SystemTime::now();
     // One run per report, from before it is read (resume) or created until the end.
     let _lock = ReportLock::acquire(&cfg.output.report)?;
@@ -203,14 +202,14 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
 
     let mut whole_job = carried.clone();
     whole_job.merge(&outcome.tally);
-    let (requests, throttled) = engine::requests_sent(&shared.counters);
+    let counts = shared.counters.snapshot();
     let mut summary = Summary::new(command, &cfg.input, &cfg.output.report, &whole_job)
         .with_elapsed(outcome.elapsed);
     summary.tenant = Some(tenant);
-    summary.rows_sent_this_run = shared.counters.rows_sent.load(Ordering::Relaxed);
+    summary.rows_sent_this_run = counts.rows_sent;
     summary.rows_carried_over = carried.total();
-    summary.requests_sent = requests;
-    summary.throttled_429 = throttled;
+    summary.requests_sent = counts.requests;
+    summary.throttled_429 = counts.throttled;
     summary.final_rate_per_second = Some(shared.pacer.current_rate().as_per_second());
     let mut code = whole_job.exit_code();
     match &outcome.stopped {

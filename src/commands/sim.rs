@@ -8,13 +8,13 @@ use secrecy::SecretString;
 use ds100_sim::{JwtPolicy, SimAuth, SimConfig};
 
 use crate::api::keyfile::KeyFile;
-use crate::api::types::Credential;
-use crate::cli::SimArgs;
+use crate::config::SimCommandConfig;
+use crate::credential::Credential;
 use crate::exit_codes::ExitCode;
 use crate::input;
 use crate::rate::Rate;
 
-pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
+pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
     let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
     let handle = ds100_sim::start(cfg).await?;
@@ -37,7 +37,7 @@ pub async fn serve(args: SimArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
+fn sim_config(args: SimCommandConfig) -> anyhow::Result<SimConfig> {
     let credentials = match &args.seed {
         Some(path) => input::read_credentials(path)
             .with_context(|| format!("seeding the simulator from {}", path.display()))?
@@ -75,7 +75,7 @@ fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
 }
 
 /// `--key-file` / `--public-key` (JWTs), else `--token`, else any bearer token.
-fn sim_auth(args: &SimArgs) -> anyhow::Result<SimAuth> {
+fn sim_auth(args: &SimCommandConfig) -> anyhow::Result<SimAuth> {
     // No DS100_KEY_FILE here: a rehearsal server must not pick up the operator's tenant key.
     let policy = match (&args.key_file, &args.public_key) {
         (Some(path), _) => Some(jwt_policy(&KeyFile::load(path)?)),
@@ -105,9 +105,9 @@ fn sim_auth(args: &SimArgs) -> anyhow::Result<SimAuth> {
 /// A credential as the simulator stores it: the same three fields, in its own wire type.
 pub(crate) fn sim_credential(cred: Credential) -> ds100_sim::Credential {
     ds100_sim::Credential {
-        token_serial_number: cred.token_serial_number,
-        device_serial_number: cred.device_serial_number,
-        user_id: cred.user_id,
+        token_serial_number: cred.token,
+        device_serial_number: cred.device,
+        user_id: cred.user,
     }
 }
 

@@ -4,26 +4,19 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::api::auth;
 use crate::api::jwt;
-use crate::api::keyfile::{KEY_FILE_ENV, KeyFile};
-use crate::cli::TokenArgs;
+use crate::api::keyfile::KeyFile;
+use crate::config::TokenConfig;
 use crate::exit_codes::ExitCode;
 
-pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
-    let Some(path) = auth::key_file_path(args.key_file.as_deref(), &|n| std::env::var_os(n)) else {
-        bail!(
-            "no key file: pass --key-file PATH (the Administration API key file) or set {KEY_FILE_ENV}"
-        );
-    };
-    let key = KeyFile::load(&path)?;
-    let lifetime = args.token_lifetime.unwrap_or(jwt::DEFAULT_LIFETIME);
-    let secs = jwt::check_lifetime(lifetime).map_err(anyhow::Error::msg)?;
-    let claims = jwt::Claims::new(&key, SystemTime::now(), secs);
-    let token = jwt::sign(&key, &claims)?;
+pub(crate) fn token(cfg: TokenConfig) -> anyhow::Result<ExitCode> {
+    let key = KeyFile::load(&cfg.key_file)?;
+    let secs = jwt::check_lifetime(cfg.lifetime).map_err(anyhow::Error::msg)?;
+    let claims = key.claims(SystemTime::now(), secs);
+    let token = key.sign(&claims)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", token.expose_secret())
         .and_then(|()| out.flush())

@@ -12,7 +12,7 @@ use crate::report::row::ReportRow;
 use crate::report::status::Status;
 use crate::report::summary::{Summary, Tally};
 
-pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
+pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let started_at = SystemTime::now();
     // One command per report: a run writing this report is not overwritten from here.
@@ -46,8 +46,8 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
                             .to_string(),
                     );
                 }
-                if scan.device_serials.is_short(&row.device) {
-                    notes.push(scan.device_serials.describe_short(&row.device));
+                if scan.device_serials.is_short(&row.credential.device) {
+                    notes.push(scan.device_serials.describe_short(&row.credential.device));
                 }
                 (Status::Valid, notes.join("; "))
             }

@@ -1,36 +1,14 @@
-//! Matching a row against the credentials a device lookup returned (SPEC §5): resolve missing
-//! fields, explain a 404, audit. Pure functions; the worker does the I/O.
+//! Matching a row against the credentials a device lookup returned: resolve missing fields,
+//! explain a 404, audit (docs/design.md#what-an-answer-means). Pure functions; the worker does
+//! the I/O.
 
 use crate::api::types::LookupRecord;
-
-/// What the row asks for; empty token or user means "unknown, resolve it".
-#[derive(Clone, Copy, Debug)]
-pub struct Wanted<'a> {
-    pub token: &'a str,
-    pub device: &'a str,
-    pub user: &'a str,
-}
-
-/// One credential the tenant holds on the device, as the lookup described it. Any field may
-/// be missing (API.md: "any field may be null"); a record that might be the row's credential
-/// is never taken as proof that the credential is gone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub token: Option<String>,
-    pub user: Option<String>,
-}
-
-/// A credential fully identified: what a DELETE needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Held {
-    pub token: String,
-    pub user: String,
-}
+use crate::credential::{Credential, same_user};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Exactly one credential matches; these are its exact values.
-    Match(Held),
+pub(crate) enum Verdict {
+    /// Exactly one credential matches; these are its exact values, every field known.
+    Match(Credential),
     /// Nothing of this row is on the device.
     Absent(String),
     /// The device holds a credential for this token with another user, or for this user with
@@ -40,65 +18,46 @@ pub enum Verdict {
     Ambiguous(String),
 }
 
-/// The records of a lookup answer, with blank fields taken as missing.
-pub fn held(records: &[LookupRecord]) -> Vec<Record> {
-    let field = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let mut held: Vec<Record> = Vec::with_capacity(records.len());
-    for r in records {
-        let record = Record {
-            token: field(&r.token_serial_number),
-            user: field(&r.user_id),
-        };
-        // The same credential listed twice is one credential, not two candidates.
-        let listed = held.iter().any(|h| {
-            h.token == record.token
-                && match (&h.user, &record.user) {
-                    (Some(a), Some(b)) => same_user(a, b),
-                    (a, b) => a == b,
-                }
-        });
+/// The credentials a lookup of `device` lists. A record may lack any field (the API allows
+/// null; blank counts as missing), and a record that might be the row's credential is never
+/// taken as proof that the credential is gone. The same credential listed twice is one
+/// credential, not two candidates.
+pub(crate) fn held(device: &str, records: &[LookupRecord]) -> Vec<Credential> {
+    let mut held: Vec<Credential> = Vec::with_capacity(records.len());
+    for record in records {
+        let cred = record.credential(device);
+        let listed = held
+            .iter()
+            .any(|h| h.token == cred.token && same_user(&h.user, &cred.user));
         if !listed {
-            held.push(record);
+            held.push(cred);
         }
     }
     held
 }
 
-fn same_user(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
+/// A field for a message: `?` when the lookup left it out.
+fn show(v: &str) -> &str {
+    if v.is_empty() { "?" } else { v }
 }
 
-fn show(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("?")
-}
-
-/// Classifies a row against everything the device holds.
-pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
+/// Classifies a row (`want`: empty fields are to be resolved) against everything its device
+/// holds.
+pub(crate) fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
     // A record is ruled out only by a field it states and that differs from the row.
-    let ruled_out = |r: &Record| {
-        (!want.token.is_empty() && r.token.as_deref().is_some_and(|t| t != want.token))
-            || (!want.user.is_empty()
-                && r.user.as_deref().is_some_and(|u| !same_user(u, want.user)))
+    let ruled_out = |r: &Credential| {
+        want.known_token()
+            .zip(r.known_token())
+            .is_some_and(|(w, t)| w != t)
+            || want
+                .known_user()
+                .zip(r.known_user())
+                .is_some_and(|(w, u)| !same_user(u, w))
     };
-    let candidates: Vec<&Record> = held.iter().filter(|r| !ruled_out(r)).collect();
+    let candidates: Vec<&Credential> = held.iter().filter(|r| !ruled_out(r)).collect();
     match candidates.as_slice() {
         [] => {}
-        [
-            Record {
-                token: Some(token),
-                user: Some(user),
-            },
-        ] => {
-            return Verdict::Match(Held {
-                token: token.clone(),
-                user: user.clone(),
-            });
-        }
+        [one] if one.is_complete() => return Verdict::Match((*one).clone()),
         [one] => {
             return Verdict::Ambiguous(format!(
                 "device {} holds a credential that may be this row's (tokenSerialNumber/userId {}/{}), \
@@ -131,24 +90,21 @@ pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
     if held.is_empty() {
         return Verdict::Absent(format!("device {} holds no DS100 credential", want.device));
     }
-    if !want.token.is_empty()
-        && !want.user.is_empty()
-        && let Some(r) = held.iter().find(|r| r.token.as_deref() == Some(want.token))
+    if let (Some(token), Some(user)) = (want.known_token(), want.known_user())
+        && let Some(r) = held.iter().find(|r| r.token == token)
     {
         return Verdict::Mismatch(format!(
-            "token {} on device {} belongs to user {}, not {}",
-            want.token,
+            "token {token} on device {} belongs to user {}, not {user}",
             want.device,
             show(&r.user),
-            want.user
         ));
     }
     // A spreadsheet that took the serial for a number dropped its leading zeros: the row
     // names no credential the tenant holds, but the one it meant is still there and working.
     // Never `absent` (which counts as done), never a deletion on a guess.
     if let Some((r, hint)) = held.iter().find_map(|r| {
-        let t = r.token.as_deref()?;
-        lost_zeros_hint(want.token, t).map(|hint| (r, hint))
+        let t = r.known_token()?;
+        lost_zeros_hint(&want.token, t).map(|hint| (r, hint))
     }) {
         return Verdict::Mismatch(format!(
             "device {} holds token {} (user {}), not {}{hint}",
@@ -158,25 +114,22 @@ pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
             want.token
         ));
     }
-    if !want.token.is_empty()
-        && !want.user.is_empty()
+    if let (Some(token), Some(user)) = (want.known_token(), want.known_user())
         && let Some(r) = held
             .iter()
-            .find(|r| r.user.as_deref().is_some_and(|u| same_user(u, want.user)))
+            .find(|r| r.known_user().is_some_and(|u| same_user(u, user)))
     {
         return Verdict::Mismatch(format!(
-            "user {} holds token {} on device {}, not {}",
-            want.user,
+            "user {user} holds token {} on device {}, not {token}",
             show(&r.token),
             want.device,
-            want.token
         ));
     }
-    let what = match (want.token.is_empty(), want.user.is_empty()) {
-        (false, false) => format!("token {} for user {}", want.token, want.user),
-        (false, true) => format!("token {}", want.token),
-        (true, false) => format!("credential for user {}", want.user),
-        (true, true) => "credential".to_string(),
+    let what = match (want.known_token(), want.known_user()) {
+        (Some(token), Some(user)) => format!("token {token} for user {user}"),
+        (Some(token), None) => format!("token {token}"),
+        (None, Some(user)) => format!("credential for user {user}"),
+        (None, None) => "credential".to_string(),
     };
     Verdict::Absent(format!(
         "device {} holds no {what} ({} other credential{} on it)",
@@ -189,7 +142,7 @@ pub fn classify(want: Wanted<'_>, held: &[Record]) -> Verdict {
 /// The device lookup of `device` found nothing, but its zero-padded form `padded` holds
 /// `held`: the row's serial lost its leading zeros and the credential it meant still works.
 /// A mismatch, never a deletion on a guess.
-pub fn lost_device_zeros(device: &str, padded: &str, held: &[Record]) -> String {
+pub(crate) fn lost_device_zeros(device: &str, padded: &str, held: &[Credential]) -> String {
     let listed = held
         .iter()
         .take(3)
@@ -211,7 +164,7 @@ pub fn lost_device_zeros(device: &str, padded: &str, held: &[Record]) -> String 
 /// Nothing under `device`, nor under its zero-padded forms `tried`, but the serial is shorter
 /// than others of the file: it may be damaged, so the row is not counted as done. `failures`
 /// are lookups of padded forms that got no answer.
-pub fn short_device_unknown(device: &str, tried: &[String], failures: &[String]) -> String {
+pub(crate) fn short_device_unknown(device: &str, tried: &[String], failures: &[String]) -> String {
     let failed = if failures.is_empty() {
         String::new()
     } else {
@@ -247,73 +200,73 @@ mod tests {
     const U1: &str = "87927fb7-e185-4c33-c7e3-8e077675973c";
     const U2: &str = "26c1e3d6-b31c-803e-cf7f-bdbe7687a72b";
 
-    fn h(token: &str, user: &str) -> Record {
-        Record {
-            token: Some(token.into()),
-            user: Some(user.into()),
-        }
+    const DEVICE: &str = "140100080";
+
+    /// A credential the device holds; "" for a field the lookup left out.
+    fn h(token: &str, user: &str) -> Credential {
+        Credential::new(token, DEVICE, user)
     }
 
     fn m(token: &str, user: &str) -> Verdict {
-        Verdict::Match(Held {
-            token: token.into(),
-            user: user.into(),
-        })
+        Verdict::Match(h(token, user))
     }
 
-    fn want<'a>(token: &'a str, user: &'a str) -> Wanted<'a> {
-        Wanted {
-            token,
-            device: "140100080",
-            user,
-        }
+    /// A row of the device; "" for a field to resolve.
+    fn want(token: &str, user: &str) -> Credential {
+        Credential::new(token, DEVICE, user)
     }
 
     #[test]
     fn exact_match_and_case_insensitive_user() {
         let held = [h("014010008038", U1), h("014010008039", U2)];
-        let v = classify(want("014010008038", &U1.to_uppercase()), &held);
+        let v = match_row(&want("014010008038", &U1.to_uppercase()), &held);
         assert_eq!(v, m("014010008038", U1));
     }
 
     #[test]
     fn resolution_with_zero_one_and_several_candidates() {
         let held = [h("1", U1), h("2", U1), h("3", U2)];
-        assert_eq!(classify(want("", U2), &held), m("3", U2));
-        assert_eq!(classify(want("2", ""), &held), m("2", U1));
-        match classify(want("", U1), &held) {
+        assert_eq!(match_row(&want("", U2), &held), m("3", U2));
+        assert_eq!(match_row(&want("2", ""), &held), m("2", U1));
+        match match_row(&want("", U1), &held) {
             Verdict::Ambiguous(msg) => assert!(msg.contains("1/") && msg.contains("2/"), "{msg}"),
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            classify(want("", ""), &held),
+            match_row(&want("", ""), &held),
             Verdict::Ambiguous(_)
         ));
-        assert!(matches!(classify(want("9", ""), &held), Verdict::Absent(_)));
-        let nobody = "00000000-0000-0000-0000-000000000000";
         assert!(matches!(
-            classify(want("", nobody), &held),
+            match_row(&want("9", ""), &held),
             Verdict::Absent(_)
         ));
-        assert!(matches!(classify(want("", ""), &[]), Verdict::Absent(_)));
+        let nobody = "00000000-0000-0000-0000-000000000000";
+        assert!(matches!(
+            match_row(&want("", nobody), &held),
+            Verdict::Absent(_)
+        ));
+        assert!(matches!(match_row(&want("", ""), &[]), Verdict::Absent(_)));
     }
 
     #[test]
     fn wrong_user_or_wrong_token_is_a_mismatch() {
         let held = [h("014010008038", U2)];
-        match classify(want("014010008038", U1), &held) {
+        match match_row(&want("014010008038", U1), &held) {
             Verdict::Mismatch(msg) => assert!(msg.contains(U2), "{msg}"),
             v => panic!("{v:?}"),
         }
-        match classify(want("999", U2), &held) {
+        match match_row(&want("999", U2), &held) {
             Verdict::Mismatch(msg) => assert!(msg.contains("014010008038"), "{msg}"),
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            classify(want("999", U1), &held),
+            match_row(&want("999", U1), &held),
             Verdict::Absent(_)
         ));
-        assert!(matches!(classify(want("999", U1), &[]), Verdict::Absent(_)));
+        assert!(matches!(
+            match_row(&want("999", U1), &[]),
+            Verdict::Absent(_)
+        ));
     }
 
     #[test]
@@ -321,7 +274,7 @@ mod tests {
         let held = [h("000123456789", U1), h("014010008038", U2)];
         // No user in the row (an HR file without the column): without the check, `absent`.
         for (token, user) in [("123456789", ""), ("123456789", U2), ("0123456789", "")] {
-            match classify(want(token, user), &held) {
+            match match_row(&want(token, user), &held) {
                 Verdict::Mismatch(msg) => {
                     assert!(msg.contains("000123456789"), "{msg}");
                     assert!(msg.contains("leading zeros"), "{msg}");
@@ -330,13 +283,13 @@ mod tests {
             }
         }
         // With the right user too.
-        match classify(want("123456789", U1), &held) {
+        match match_row(&want("123456789", U1), &held) {
             Verdict::Mismatch(msg) => assert!(msg.contains("leading zeros"), "{msg}"),
             v => panic!("{v:?}"),
         }
         // Other digits, or letters, are not zero loss.
         assert!(matches!(
-            classify(want("123456780", ""), &held),
+            match_row(&want("123456780", ""), &held),
             Verdict::Absent(_)
         ));
         assert_eq!(lost_zeros_hint("0A1", "A1"), None);
@@ -368,45 +321,39 @@ mod tests {
             rec("014010008038", &U1.to_uppercase()),
             rec("014010008039", U1),
         ];
-        let held = held(&records);
+        let held = held(DEVICE, &records);
         assert_eq!(held.len(), 2);
         assert_eq!(
-            classify(want("014010008038", ""), &held),
+            match_row(&want("014010008038", ""), &held),
             m("014010008038", U1)
         );
     }
 
     #[test]
     fn a_record_with_missing_fields_is_never_proof_of_absence() {
-        let no_token = Record {
-            token: None,
-            user: Some(U1.into()),
-        };
-        let nothing = Record {
-            token: None,
-            user: None,
-        };
+        let no_token = h("", U1);
+        let nothing = h("", "");
         // It might be the row's credential: not absent, not a match either.
         assert!(matches!(
-            classify(want("5", U1), std::slice::from_ref(&no_token)),
+            match_row(&want("5", U1), std::slice::from_ref(&no_token)),
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(
-            classify(want("5", U1), std::slice::from_ref(&nothing)),
+            match_row(&want("5", U1), std::slice::from_ref(&nothing)),
             Verdict::Ambiguous(_)
         ));
         assert!(matches!(
-            classify(want("", U1), std::slice::from_ref(&no_token)),
+            match_row(&want("", U1), std::slice::from_ref(&no_token)),
             Verdict::Ambiguous(_)
         ));
         // A stated field that differs rules the record out.
         assert!(matches!(
-            classify(want("5", U2), &[no_token]),
+            match_row(&want("5", U2), &[no_token]),
             Verdict::Absent(_)
         ));
         // A complete match beside an unclear record is still ambiguous: either may be it.
         assert!(matches!(
-            classify(want("5", U1), &[h("5", U1), nothing]),
+            match_row(&want("5", U1), &[h("5", U1), nothing]),
             Verdict::Ambiguous(_)
         ));
     }
@@ -425,15 +372,6 @@ mod tests {
                 ..Default::default()
             },
         ];
-        assert_eq!(
-            held(&recs),
-            vec![
-                Record {
-                    token: None,
-                    user: None
-                },
-                h("2", U1)
-            ]
-        );
+        assert_eq!(held(DEVICE, &recs), vec![h("", ""), h("2", U1)]);
     }
 }

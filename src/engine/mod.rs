@@ -1,14 +1,17 @@
-//! The pipeline (SPEC §4): reader → bounded channel → exactly N workers → one report writer.
-//! Rows that need no request (invalid, duplicate, skipped) go straight to the writer.
+//! The pipeline: reader → bounded channel → exactly N workers → one report writer. Rows that
+//! need no request (invalid, duplicate, skipped) go straight to the writer
+//! (docs/design.md#the-pipeline).
 
 mod batch;
-pub mod matching;
-pub mod pacer;
-pub mod retry;
-pub mod worker;
+pub(crate) mod counters;
+pub(crate) mod matching;
+pub(crate) mod pacer;
+mod request;
+pub(crate) mod retry;
+mod state;
+pub(crate) mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -20,14 +23,16 @@ use crate::report::row::ReportRow;
 use crate::report::status::Status;
 use crate::report::summary::Tally;
 use crate::report::writer::ReportWriter;
-pub use worker::{Counters, Mode, Shared, StopReason};
+pub(crate) use counters::Counters;
+pub(crate) use request::probe_lookup;
+pub(crate) use state::{Mode, Shared, StopReason};
 
 /// How a pipeline run ended.
 #[derive(Debug)]
-pub struct Outcome {
-    pub tally: Tally,
-    pub stopped: Option<StopReason>,
-    pub elapsed: Duration,
+pub(crate) struct PipelineOutcome {
+    pub(crate) tally: Tally,
+    pub(crate) stopped: Option<StopReason>,
+    pub(crate) elapsed: Duration,
 }
 
 /// Rows the reader hands to the workers per wake-up (see `batch`).
@@ -35,17 +40,17 @@ const JOB_BATCH: usize = 64;
 
 /// Settings of the pipeline itself (the per-request ones live in `Shared`).
 #[derive(Clone, Copy, Debug)]
-pub struct PipelineOptions {
-    pub concurrency: usize,
+pub(crate) struct PipelineOptions {
+    pub(crate) concurrency: usize,
 }
 
 /// Rows of the input the pipeline leaves out (`--resume`: already final in the report).
-pub use crate::report::resume::RowSet;
+pub(crate) use crate::report::resume::RowSet;
 
 /// Streams the rows of the plan `scan` of `input` through the workers into `writer`. Returns
 /// when every input row has a report row, or when that became impossible: an I/O error, or an
 /// input that is no longer the planned one (then no row past the change is sent).
-pub async fn run_pipeline(
+pub(crate) async fn run_pipeline(
     shared: Arc<Shared>,
     input: InputFile,
     scan: Arc<Scan>,
@@ -53,7 +58,7 @@ pub async fn run_pipeline(
     progress: Progress,
     opts: PipelineOptions,
     done: RowSet,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<PipelineOutcome> {
     let started = Instant::now();
     let n_workers = opts.concurrency.max(1);
     let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>((n_workers * 2).max(2 * JOB_BATCH));
@@ -122,7 +127,7 @@ pub async fn run_pipeline(
     let (tally, write_result) = writer_task.await.context("the report writer panicked")?;
     read_result.context("reading the input")?;
     write_result?;
-    Ok(Outcome {
+    Ok(PipelineOutcome {
         tally,
         stopped: shared.stop_reason.get().cloned(),
         elapsed: started.elapsed(),
@@ -177,12 +182,4 @@ async fn write_rows(
         while rows_rx.recv().await.is_some() {}
     }
     (tally, result)
-}
-
-/// Reads the request counters.
-pub fn requests_sent(counters: &Counters) -> (u64, u64) {
-    (
-        counters.requests.load(Ordering::Relaxed),
-        counters.throttled.load(Ordering::Relaxed),
-    )
 }

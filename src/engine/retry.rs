@@ -3,18 +3,18 @@
 
 use std::time::Duration;
 
-/// Backoff starts here and doubles per failed attempt (SPEC §4).
-pub const BASE_BACKOFF: Duration = Duration::from_millis(500);
+/// Backoff starts here and doubles per failed attempt (docs/design.md#pace-and-retries).
+pub(crate) const BASE_BACKOFF: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub max_backoff: Duration,
+pub(crate) struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) max_backoff: Duration,
 }
 
 impl RetryPolicy {
     /// Full jitter: uniform in [0, min(cap, base · 2^(failures-1))].
-    pub fn backoff(&self, failures: u32) -> Duration {
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
         let ceiling = self.ceiling(failures);
         ceiling.mul_f64(rand::random::<f64>())
     }
@@ -26,7 +26,7 @@ impl RetryPolicy {
 
     /// The wait before the next attempt: the server's Retry-After when it gave one, else the
     /// jittered backoff; never longer than `--max-backoff`.
-    pub fn wait(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn wait(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
         match retry_after {
             Some(ra) => ra.min(self.max_backoff),
             None => self.backoff(failures),
@@ -36,7 +36,7 @@ impl RetryPolicy {
 
 /// How the engine treats an HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusClass {
+pub(crate) enum StatusClass {
     Success,
     NotFound,
     Forbidden,
@@ -48,7 +48,7 @@ pub enum StatusClass {
     Rejected,
 }
 
-pub fn classify_status(status: u16) -> StatusClass {
+pub(crate) fn classify_status(status: u16) -> StatusClass {
     match status {
         200..=299 => StatusClass::Success,
         404 => StatusClass::NotFound,

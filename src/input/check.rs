@@ -1,22 +1,20 @@
-//! Row validation (SPEC §2): which records are blank, which are invalid and why, in plain words.
+//! Row validation: which records are blank, which are invalid and why, in plain words
+//! (docs/design.md#input).
 
 use csv::ByteRecord;
 
-use super::Field;
-use super::header::{Columns, show};
+use super::header::Columns;
+use super::text::{is_serial, is_uuid, show};
+use crate::credential::Field;
 
 /// The longest cell a row may have. Real serials and ids are short; a kilobyte cell is a broken
 /// export (an unclosed quote swallowing the rest of the file) and must not reach the report whole.
 pub(crate) const MAX_CELL_BYTES: usize = 1024;
 
-/// How many characters of a value a message or an invalid row's echo carries.
-pub(crate) const ECHO_CHARS: usize = 64;
-
-pub(crate) const MAX_SERIAL_CHARS: usize = 36;
 const UUID_EXAMPLE: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 
 /// The verdict on one non-blank record.
-pub(crate) enum Outcome<'r> {
+pub(crate) enum Validity<'r> {
     /// Trimmed values; an absent column reads as "".
     Valid {
         token: &'r str,
@@ -113,17 +111,17 @@ pub(crate) fn is_blank(record: &ByteRecord) -> bool {
 /// Validates one non-blank record; `odd_quotes` says its bytes in the file hold an odd
 /// number of `"`. Check order: an unclosed quote, field count, UTF-8, cell length, then the
 /// device, token and user values.
-pub(crate) fn classify<'r>(
+pub(crate) fn validate<'r>(
     record: &'r ByteRecord,
     cols: &Columns,
     odd_quotes: bool,
-) -> Outcome<'r> {
+) -> Validity<'r> {
     let expected = cols.n_fields();
     if let Some(problem) = swallowed_lines(record, odd_quotes) {
-        return Outcome::Invalid(problem);
+        return Validity::Invalid(problem);
     }
     if record.len() != expected {
-        return Outcome::Invalid(Problem::FieldCount {
+        return Validity::Invalid(Problem::FieldCount {
             expected,
             found: record.len(),
         });
@@ -135,7 +133,7 @@ pub(crate) fn classify<'r>(
     let mut too_long = None;
     for (column, cell) in record.iter().enumerate() {
         if !all_ascii && std::str::from_utf8(cell).is_err() {
-            return Outcome::Invalid(Problem::NotUtf8 { column });
+            return Validity::Invalid(Problem::NotUtf8 { column });
         }
         if too_long.is_none() && cell.len() > MAX_CELL_BYTES {
             too_long = Some(Problem::TooLong {
@@ -145,7 +143,7 @@ pub(crate) fn classify<'r>(
         }
     }
     if let Some(problem) = too_long {
-        return Outcome::Invalid(problem);
+        return Validity::Invalid(problem);
     }
     // Every cell was just checked to be UTF-8, so "" below is unreachable, not a silent default.
     let cell = |i: Option<usize>| -> &'r str {
@@ -157,24 +155,24 @@ pub(crate) fn classify<'r>(
     let token = cell(cols.token);
     let user = cell(cols.user);
     if device.is_empty() {
-        return Outcome::Invalid(Problem::DeviceEmpty);
+        return Validity::Invalid(Problem::DeviceEmpty);
     }
     if !is_serial(device) {
-        return Outcome::Invalid(Problem::BadSerial {
+        return Validity::Invalid(Problem::BadSerial {
             field: Field::Device,
             value: device,
         });
     }
     if !token.is_empty() && !is_serial(token) {
-        return Outcome::Invalid(Problem::BadSerial {
+        return Validity::Invalid(Problem::BadSerial {
             field: Field::Token,
             value: token,
         });
     }
     if !user.is_empty() && !is_uuid(user) {
-        return Outcome::Invalid(Problem::BadUser { value: user });
+        return Validity::Invalid(Problem::BadUser { value: user });
     }
-    Outcome::Valid {
+    Validity::Valid {
         token,
         device,
         user,
@@ -206,29 +204,6 @@ fn swallowed_lines(record: &ByteRecord, odd_quotes: bool) -> Option<Problem<'_>>
                 .count();
         (lines > 0).then_some(Problem::UnclosedQuote { column, lines })
     })
-}
-
-/// 1–36 characters of `[A-Za-z0-9]`.
-pub(crate) fn is_serial(v: &str) -> bool {
-    (1..=MAX_SERIAL_CHARS).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// 8-4-4-4-12 hex digits, any case. No version or variant check: real tenants use ids that
-/// are not RFC 4122 UUIDs.
-pub(crate) fn is_uuid(v: &str) -> bool {
-    let b = v.as_bytes();
-    let hex = |part: &[u8]| part.iter().all(u8::is_ascii_hexdigit);
-    // Indexing cannot panic: the length is checked first.
-    b.len() == 36
-        && b[8] == b'-'
-        && b[13] == b'-'
-        && b[18] == b'-'
-        && b[23] == b'-'
-        && hex(&b[..8])
-        && hex(&b[9..13])
-        && hex(&b[14..18])
-        && hex(&b[19..23])
-        && hex(&b[24..])
 }
 
 fn serial_reason(field: Field, value: &str) -> String {
@@ -312,14 +287,6 @@ fn looks_decimal(v: &str) -> bool {
         .is_some_and(|(int, frac)| digits(int) && digits(frac))
 }
 
-/// The first `ECHO_CHARS` characters of `s`, cut on a character boundary.
-pub(crate) fn truncate_chars(s: &str) -> &str {
-    match s.char_indices().nth(ECHO_CHARS) {
-        Some((end, _)) => &s[..end],
-        None => s,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,46 +306,20 @@ mod tests {
     fn reason(cells: &[&[u8]]) -> String {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(cells);
-        match classify(&r, &c, false) {
-            Outcome::Invalid(p) => p.reason(&c, b','),
-            Outcome::Valid { .. } => panic!("valid: {cells:?}"),
+        match validate(&r, &c, false) {
+            Validity::Invalid(p) => p.reason(&c, b','),
+            Validity::Valid { .. } => panic!("valid: {cells:?}"),
         }
     }
 
     const U: &[u8] = b"3F2504E0-4F89-11D3-9A0C-0305E82C3301";
 
     #[test]
-    fn uuid_shape_only() {
-        assert!(is_uuid("3f2504e0-4f89-11d3-9a0c-0305e82c3301"));
-        assert!(is_uuid("3F2504E0-4f89-11D3-9a0c-0305E82C3301"));
-        // Not RFC 4122 (version 0, odd variant) but UUID-shaped: accepted.
-        assert!(is_uuid("00000000-0000-0000-0000-000000000000"));
-        assert!(is_uuid("ffffffff-ffff-ffff-ffff-ffffffffffff"));
-        assert!(!is_uuid("3f2504e04f8911d39a0c0305e82c3301"));
-        assert!(!is_uuid("{3f2504e0-4f89-11d3-9a0c-0305e82c3301}"));
-        assert!(!is_uuid("3f2504e0-4f89-11d3-9a0c-0305e82c330g"));
-        assert!(!is_uuid("3f2504e0-4f89-11d3-9a0c-0305e82c33011"));
-        assert!(!is_uuid("3f2504e0_4f89-11d3-9a0c-0305e82c3301"));
-        assert!(!is_uuid(""));
-    }
-
-    #[test]
-    fn serial_shape() {
-        assert!(is_serial("014010008038"));
-        assert!(is_serial("a"));
-        assert!(is_serial(&"Z".repeat(36)));
-        assert!(!is_serial(&"Z".repeat(37)));
-        assert!(!is_serial(""));
-        assert!(!is_serial("0140-1000"));
-        assert!(!is_serial("Ä1"));
-    }
-
-    #[test]
     fn valid_rows_are_trimmed_and_keep_leading_zeros() {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(&[b" 000123 ", b"\t0077\xC2\xA0", U]);
-        match classify(&r, &c, false) {
-            Outcome::Valid {
+        match validate(&r, &c, false) {
+            Validity::Valid {
                 token,
                 device,
                 user,
@@ -387,7 +328,7 @@ mod tests {
                 assert_eq!(device, "0077");
                 assert_eq!(user.as_bytes(), U);
             }
-            Outcome::Invalid(p) => panic!("invalid: {p:?}"),
+            Validity::Invalid(p) => panic!("invalid: {p:?}"),
         }
     }
 
@@ -396,8 +337,8 @@ mod tests {
         let c = cols(&["tokenSerialNumber", "deviceSerialNumber", "userId"]);
         let r = rec(&[b"", b"D1", b"  "]);
         assert!(matches!(
-            classify(&r, &c, false),
-            Outcome::Valid {
+            validate(&r, &c, false),
+            Validity::Valid {
                 token: "",
                 device: "D1",
                 user: ""
@@ -406,8 +347,8 @@ mod tests {
         let c = cols(&["deviceSerialNumber"]);
         let r = rec(&[b"D1"]);
         assert!(matches!(
-            classify(&r, &c, false),
-            Outcome::Valid {
+            validate(&r, &c, false),
+            Validity::Valid {
                 token: "",
                 device: "D1",
                 user: ""
@@ -489,15 +430,6 @@ mod tests {
         let quoted = r.split('"').nth(1).expect("quoted value");
         assert_eq!(quoted.chars().count(), 65); // 64 characters and the ellipsis
         assert!(quoted.ends_with('…'));
-    }
-
-    #[test]
-    fn truncation_is_char_boundary_safe() {
-        assert_eq!(truncate_chars("abc"), "abc");
-        let s = "€".repeat(70);
-        assert_eq!(truncate_chars(&s), "€".repeat(64));
-        let s = format!("{}{}", "a".repeat(63), "😀😀");
-        assert_eq!(truncate_chars(&s), format!("{}😀", "a".repeat(63)));
     }
 
     #[test]

@@ -123,18 +123,18 @@ pub(crate) type KeyMap<V> = HashMap<RowKey, V, BuildHasherDefault<KeyHasher>>;
 /// Which rows repeat an earlier row, and which row they repeat. Holds only the true duplicates,
 /// as (row, first_row) pairs sorted by row: 16 bytes per duplicate row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DuplicateIndex {
+pub(crate) struct DuplicateIndex {
     pairs: Vec<(u64, u64)>,
 }
 
 impl DuplicateIndex {
     /// An index with no duplicates, for reading rows without a prior `scan`.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self::default()
     }
 
     /// The earlier row that `row` repeats, if it is a duplicate.
-    pub fn first_of(&self, row: u64) -> Option<u64> {
+    pub(crate) fn first_of(&self, row: u64) -> Option<u64> {
         self.pairs
             .binary_search_by_key(&row, |&(r, _)| r)
             .ok()
@@ -142,12 +142,8 @@ impl DuplicateIndex {
     }
 
     /// The number of duplicate rows.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.pairs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
     }
 
     /// Builds the index from pairs pushed in increasing row order (the order of a pass).
@@ -204,6 +200,6 @@ mod tests {
         assert_eq!(idx.first_of(9), Some(4));
         assert_eq!(idx.first_of(4), None);
         assert_eq!(idx.len(), 3);
-        assert!(DuplicateIndex::empty().is_empty());
+        assert_eq!(DuplicateIndex::empty().len(), 0);
     }
 }

@@ -22,19 +22,19 @@ type BlockDigest = [u8; 16];
 
 /// The bytes a pass read: size, SHA-256 and per-block digests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     size: u64,
     sha256: [u8; 32],
     blocks: Vec<BlockDigest>,
 }
 
 impl Fingerprint {
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     /// The SHA-256 of the whole file, lowercase hex.
-    pub fn sha256_hex(&self) -> String {
+    pub(crate) fn sha256_hex(&self) -> String {
         hex(&self.sha256)
     }
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::Field;
+use super::text::{is_uuid, show};
+use crate::credential::Field;
 
 /// How much of the file `open` reads up front to sniff the delimiter. A header line longer than
 /// this is not a header a person wrote; refusing it keeps a binary file without line breaks from
@@ -351,27 +352,7 @@ fn no_device_message(path: &Path, names: &[String]) -> String {
 /// A header cell that is a serial or a UUID suggests the file has no header line at all.
 fn looks_like_data(name: &str) -> bool {
     let n = name.trim();
-    super::check::is_uuid(n) || (n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// A header name or value made fit for a one-line message: at most 64 characters, control
-/// characters escaped, in double quotes.
-pub(crate) fn show(value: &str) -> String {
-    let mut out = String::with_capacity(value.len().min(80) + 2);
-    out.push('"');
-    let mut chars = value.chars();
-    for c in chars.by_ref().take(super::check::ECHO_CHARS) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if chars.next().is_some() {
-        out.push('…');
-    }
-    out.push('"');
-    out
+    is_uuid(n) || (n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -590,14 +571,5 @@ mod tests {
             cols.ignored(),
             ["\"Name\"", "column 3 (no name)", "\"x\\ty\""]
         );
-    }
-
-    #[test]
-    fn show_truncates_and_escapes() {
-        assert_eq!(show("a\nb"), "\"a\\nb\"");
-        let long = "é".repeat(100);
-        let shown = show(&long);
-        assert_eq!(shown.chars().filter(|&c| c == 'é').count(), 64);
-        assert!(shown.ends_with("…\""));
     }
 }

@@ -1,5 +1,6 @@
-//! Input (SPEC §2): streams the CSV of credentials to remove — header mapping, delimiter
-//! sniffing, row validation and duplicate detection — in memory that does not grow with the file.
+//! Input: streams the CSV of credentials to remove — header mapping, delimiter sniffing, row
+//! validation and duplicate detection — in memory that does not grow with the file
+//! (docs/design.md#input).
 //!
 //! # Reading
 //!
@@ -32,8 +33,8 @@
 //! # Duplicates in bounded memory
 //!
 //! A row is a duplicate when its (token, device, lowercased user) equals that of an earlier
-//! valid row. Remembering every key would make memory grow with the file (SPEC §11), so
-//! [`InputFile::scan`] works in two streaming passes:
+//! valid row. Remembering every key would make memory grow with the file
+//! (docs/design.md#the-pipeline), so [`InputFile::scan`] works in two streaming passes:
 //!
 //! 1. Every valid row's key is hashed to 128 bits and added to a fixed 4 MiB Bloom filter. A key
 //!    whose bits were all set already *may* have been seen: it goes into a candidate set.
@@ -52,7 +53,9 @@ mod dedup;
 mod fingerprint;
 mod header;
 mod reader;
+mod row;
 mod serials;
+mod text;
 
 use std::collections::hash_map::Entry;
 use std::fs::File;
@@ -62,17 +65,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
-use crate::api::types::Credential;
-use check::Outcome;
+use crate::credential::{Credential, Field};
+use check::Validity;
 use dedup::{Bloom, DEFAULT_LOG2_BLOCKS, KeyMap, KeySet, row_key};
 use fingerprint::Source;
 use header::{Columns, EXAMPLE_HEADER, HEAD_LIMIT, Head};
 use reader::{Check, DataReader, RecordSource};
 
-pub use dedup::DuplicateIndex;
-pub use fingerprint::Fingerprint;
+pub(crate) use dedup::DuplicateIndex;
+pub(crate) use fingerprint::Fingerprint;
 pub use reader::Rows;
-pub use serials::{DeviceSerials, Padding};
+pub use row::{InputRow, RowCheck};
+pub(crate) use serials::{DeviceSerials, Padding};
 
 /// How to read the input file.
 #[derive(Clone, Debug, Default)]
@@ -82,25 +86,6 @@ pub struct InputOptions {
     /// `--ignore-column`: columns that look like credential fields but are not (compared like
     /// header names). Each must name a column of the file that the tool does not read.
     pub ignore_columns: Vec<String>,
-}
-
-/// The known columns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Field {
-    Token,
-    Device,
-    User,
-}
-
-impl Field {
-    /// The column's canonical name, as the report header spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::Token => "tokenSerialNumber",
-            Field::Device => "deviceSerialNumber",
-            Field::User => "userId",
-        }
-    }
 }
 
 /// An opened input file whose header has been checked. Each pass (`scan`, `rows`) reopens
@@ -127,66 +112,19 @@ pub struct Scan {
     pub n_needs_lookup: u64,
     /// Valid rows naming no user: resolved by the device alone, they delete whatever
     /// credential the device holds.
-    pub n_no_user: u64,
+    pub(crate) n_no_user: u64,
     /// Valid rows whose device serial is all digits and shorter than others of the file.
-    pub n_short_device: u64,
+    pub(crate) n_short_device: u64,
     /// The lengths of the file's all-digit device serials.
-    pub device_serials: DeviceSerials,
+    pub(crate) device_serials: DeviceSerials,
     /// The columns the tool does not read, as the plan lists them.
-    pub ignored_columns: Vec<String>,
-    pub duplicates: DuplicateIndex,
+    pub(crate) ignored_columns: Vec<String>,
+    pub(crate) duplicates: DuplicateIndex,
     /// The file's size in bytes and SHA-256 (lowercase hex), as the plan read it.
-    pub size: u64,
-    pub sha256: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
     /// What the plan read, block by block: every later pass is checked against it.
-    pub fingerprint: Fingerprint,
-}
-
-/// One data record of the input.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputRow {
-    /// 1-based index of the data record (header and blank rows excluded).
-    pub row: u64,
-    /// The file line the record starts on (the header is line 1).
-    pub line: u64,
-    /// Trimmed values; "" when the column is absent or the cell empty. For invalid rows, the
-    /// first 64 characters (bytes that are not UTF-8 shown as U+FFFD).
-    pub token: String,
-    pub device: String,
-    pub user: String,
-    pub check: RowCheck,
-}
-
-/// The verdict on one row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RowCheck {
-    Valid,
-    Invalid {
-        reason: String,
-    },
-    /// Repeats the valid row `first_row`; never sent.
-    Duplicate {
-        first_row: u64,
-    },
-}
-
-impl InputRow {
-    /// Valid, but the token or the user is missing: a lookup by device must resolve it.
-    pub fn needs_lookup(&self) -> bool {
-        self.check == RowCheck::Valid && (self.token.is_empty() || self.user.is_empty())
-    }
-
-    /// The credential to delete, when the row is valid and names all three values.
-    pub fn credential(&self) -> Option<Credential> {
-        if self.check != RowCheck::Valid || self.needs_lookup() {
-            return None;
-        }
-        Some(Credential {
-            token_serial_number: self.token.clone(),
-            device_serial_number: self.device.clone(),
-            user_id: self.user.clone(),
-        })
-    }
+    pub(crate) fingerprint: Fingerprint,
 }
 
 impl InputFile {
@@ -264,22 +202,8 @@ impl InputFile {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The delimiter in use: `--delimiter` or the sniffed one.
-    pub fn delimiter(&self) -> u8 {
-        self.delimiter
-    }
-
-    /// The columns the tool does not read, as the plan lists them.
-    pub fn ignored_columns(&self) -> Vec<String> {
-        self.cols.ignored()
-    }
-
     /// Whether the header has this column (`Device` always: `open` requires it).
-    pub fn has_column(&self, f: Field) -> bool {
+    pub(crate) fn has_column(&self, f: Field) -> bool {
         match f {
             Field::Token => self.cols.token.is_some(),
             Field::Device => true,
@@ -305,9 +229,9 @@ impl InputFile {
         let mut data = self.data(Check::Record)?;
         while let Some(raw) = data.next_row()? {
             n_rows += 1;
-            match raw.outcome {
-                Outcome::Invalid(_) => n_invalid += 1,
-                Outcome::Valid {
+            match raw.validity {
+                Validity::Invalid(_) => n_invalid += 1,
+                Validity::Valid {
                     token,
                     device,
                     user,
@@ -339,11 +263,11 @@ impl InputFile {
             let mut data = self.data(Check::Verify(&fingerprint))?;
             while let Some(raw) = data.next_row()? {
                 n_rows_again += 1;
-                let Outcome::Valid {
+                let Validity::Valid {
                     token,
                     device,
                     user,
-                } = raw.outcome
+                } = raw.validity
                 else {
                     continue;
                 };
@@ -405,19 +329,20 @@ impl InputFile {
     pub fn rows<'a>(&self, scan: &'a Scan) -> Result<Rows<'a>> {
         Ok(Rows::planned(
             self.data(Check::Verify(&scan.fingerprint))?,
-            scan,
+            scan.n_rows,
+            &scan.duplicates,
         ))
     }
 
     /// A streaming pass without a plan, marking duplicates with `dups`
     /// (`DuplicateIndex::empty()` marks none): for files read once (the simulator's seed).
-    pub fn rows_unplanned<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
+    pub(crate) fn rows_unplanned<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
         Ok(Rows::new(self.data(Check::None)?, dups))
     }
 
     /// Reads the whole file again and fails unless it is byte for byte what `scan` read: for
     /// the moment after the operator's go-ahead, however long the confirmation waited.
-    pub fn check_unchanged(&self, scan: &Scan) -> Result<()> {
+    pub(crate) fn check_unchanged(&self, scan: &Scan) -> Result<()> {
         let file = File::open(&self.path).with_context(|| {
             format!(
                 "cannot open input file {} again — was it moved or deleted? Nothing was sent",
@@ -441,19 +366,14 @@ impl InputFile {
         Ok(())
     }
 
-    /// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the
-    /// first row that is invalid or lacks a token or user. Duplicates are kept.
-    pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
-        read_credentials(path)
-    }
-
     fn data(&self, check: Check<'_>) -> Result<DataReader> {
         DataReader::open(&self.path, self.delimiter, &self.cols, &self.header, check)
     }
 }
 
-/// See [`InputFile::read_credentials`].
-pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
+/// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the first
+/// row that is invalid or lacks a token or user. Duplicates are kept.
+pub(crate) fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
     let input = InputFile::open(path, &InputOptions::default())?;
     for f in [Field::Token, Field::User] {
         if !input.has_column(f) {
@@ -477,8 +397,8 @@ pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
                 row.line
             );
         }
-        let Some(credential) = row.credential() else {
-            let missing = if row.token.is_empty() {
+        if !row.credential.is_complete() {
+            let missing = if row.credential.token.is_empty() {
                 Field::Token
             } else {
                 Field::User
@@ -491,15 +411,15 @@ pub fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
                 row.line,
                 missing.name()
             );
-        };
-        credentials.push(credential);
+        }
+        credentials.push(row.credential);
     }
     Ok(credentials)
 }
 
 /// What `validate` and `run` say (exit 1, nothing sent) of a header without data rows: an
 /// empty export is a mistake to look into, not a job done.
-pub fn no_rows_message(path: &Path) -> String {
+pub(crate) fn no_rows_message(path: &Path) -> String {
     format!(
         "the file has no rows: {} has a header line but no data rows under it, so there is \
          nothing to check or delete. An empty export is usually a mistake: check the export or \

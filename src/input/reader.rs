@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
-use super::check::{Outcome, classify, is_blank, truncate_chars};
+use super::check::{Validity, is_blank, validate};
+use super::dedup::DuplicateIndex;
 use super::fingerprint::{Changed, Fingerprint, Recorder, Source, Verifier};
 use super::header::Columns;
-use super::{InputRow, RowCheck, Scan};
-use crate::input::DuplicateIndex;
+use super::row::{InputRow, RowCheck};
+use super::text::truncate_chars;
+use crate::credential::Credential;
 
 /// csv's own buffer; larger than its 8 KiB default for fewer read calls on big files.
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -260,7 +262,7 @@ impl RecordSource {
 pub(crate) struct RawRow<'r> {
     pub(crate) row: u64,
     pub(crate) line: u64,
-    pub(crate) outcome: Outcome<'r>,
+    pub(crate) validity: Validity<'r>,
     pub(crate) record: &'r ByteRecord,
     pub(crate) cols: &'r Columns,
 }
@@ -358,7 +360,7 @@ impl DataReader {
         Ok(Some(RawRow {
             row: self.n_rows,
             line: self.src.line,
-            outcome: classify(&self.src.record, &self.cols, self.src.odd_quotes),
+            validity: validate(&self.src.record, &self.cols, self.src.odd_quotes),
             record: &self.src.record,
             cols: &self.cols,
         }))
@@ -427,11 +429,11 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// The rows of the plan `scan`: its duplicates marked, its row count enforced.
-    pub(crate) fn planned(data: DataReader, scan: &'a Scan) -> Rows<'a> {
+    /// The rows of a plan: its `n_rows` enforced, its duplicates `dups` marked.
+    pub(crate) fn planned(data: DataReader, n_rows: u64, dups: &'a DuplicateIndex) -> Rows<'a> {
         Rows {
-            planned: Some(scan.n_rows),
-            ..Rows::new(data, &scan.duplicates)
+            planned: Some(n_rows),
+            ..Rows::new(data, dups)
         }
     }
 }
@@ -476,23 +478,21 @@ impl Iterator for Rows<'_> {
         }
         self.n_read = raw.row;
         self.last_line = raw.line;
-        let row = match raw.outcome {
-            Outcome::Valid {
+        let row = match raw.validity {
+            Validity::Valid {
                 token,
                 device,
                 user,
             } => InputRow {
                 row: raw.row,
                 line: raw.line,
-                token: token.to_string(),
-                device: device.to_string(),
-                user: user.to_string(),
+                credential: Credential::new(token, device, user),
                 check: match dups.first_of(raw.row) {
                     Some(first_row) => RowCheck::Duplicate { first_row },
                     None => RowCheck::Valid,
                 },
             },
-            Outcome::Invalid(ref problem) => {
+            Validity::Invalid(ref problem) => {
                 let cols = raw.cols;
                 let echo = |i: Option<usize>| {
                     i.and_then(|i| raw.record.get(i))
@@ -502,9 +502,11 @@ impl Iterator for Rows<'_> {
                 InputRow {
                     row: raw.row,
                     line: raw.line,
-                    token: echo(cols.token),
-                    device: echo(Some(cols.device)),
-                    user: echo(cols.user),
+                    credential: Credential::new(
+                        echo(cols.token),
+                        echo(Some(cols.device)),
+                        echo(cols.user),
+                    ),
                     check: RowCheck::Invalid {
                         reason: problem.reason(cols, delimiter),
                     },

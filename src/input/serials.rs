@@ -11,24 +11,24 @@
 //! no length to pad to: a one-row file, or every serial damaged alike); a credential there makes
 //! the row a mismatch, nothing there leaves it `absent`. It is never deleted on a guess.
 
-use super::check::MAX_SERIAL_CHARS;
+use super::text::MAX_SERIAL_CHARS;
 
 /// How many padded forms a short serial is tried in: bounds the extra lookups per row.
 pub(crate) const MAX_PADDED_FORMS: usize = 2;
 
 /// The lookups to try when nothing is found under a device serial.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Padding {
+pub(crate) struct Padding {
     /// Zero-padded forms of the serial, in the order to look them up.
-    pub forms: Vec<String>,
+    pub(crate) forms: Vec<String>,
     /// Whether the file itself suggests damage (the serial is short): then finding nothing
     /// under any form is not proof of absence.
-    pub suspicious: bool,
+    pub(crate) suspicious: bool,
 }
 
 /// How many valid rows have an all-digit device serial of each length (1–36).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceSerials {
+pub(crate) struct DeviceSerials {
     by_len: [u64; MAX_SERIAL_CHARS + 1],
 }
 
@@ -55,12 +55,12 @@ impl DeviceSerials {
     }
 
     /// The length of the longest all-digit device serial, if any.
-    pub fn longest(&self) -> Option<usize> {
+    pub(crate) fn longest(&self) -> Option<usize> {
         self.by_len.iter().rposition(|&n| n > 0)
     }
 
     /// Whether `device` is all digits and shorter than another all-digit serial of the file.
-    pub fn is_short(&self, device: &str) -> bool {
+    pub(crate) fn is_short(&self, device: &str) -> bool {
         all_digits(device) && self.longest().is_some_and(|l| device.len() < l)
     }
 
@@ -75,7 +75,7 @@ impl DeviceSerials {
     /// What to look up when nothing is found under `device`: for a short serial its padded
     /// forms (`padded_forms`, suspicious); for any other all-digit serial under 36 characters
     /// the serial with one `0` in front; nothing for a serial with letters.
-    pub fn padding(&self, device: &str) -> Padding {
+    pub(crate) fn padding(&self, device: &str) -> Padding {
         if self.is_short(device) {
             return Padding {
                 forms: self.padded_forms(device),
@@ -94,7 +94,7 @@ impl DeviceSerials {
     /// The zero-padded forms to look a short serial up in: the longer lengths the file's
     /// all-digit serials have, the most frequent first (the longest on a tie), at most
     /// `MAX_PADDED_FORMS`. Empty when the serial is not short.
-    pub fn padded_forms(&self, device: &str) -> Vec<String> {
+    pub(crate) fn padded_forms(&self, device: &str) -> Vec<String> {
         if !self.is_short(device) {
             return Vec::new();
         }
@@ -110,7 +110,7 @@ impl DeviceSerials {
     }
 
     /// The sentence a validation report or an error gives for a short serial.
-    pub fn describe_short(&self, device: &str) -> String {
+    pub(crate) fn describe_short(&self, device: &str) -> String {
         let longest = self.longest().unwrap_or(device.len());
         format!(
             "deviceSerialNumber {device} has {} digits where other rows of this file have up to \

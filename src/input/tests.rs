@@ -168,22 +168,22 @@ fn bad_delimiter_option() {
 #[test]
 fn header_variants_and_column_presence() {
     let (_f, input) = open(b"Note;Device Serial Number;user_id\nx;D1;\n");
-    assert_eq!(input.delimiter(), b';');
+    assert_eq!(input.delimiter, b';');
     assert!(input.has_column(Field::Device));
     assert!(input.has_column(Field::User));
     assert!(!input.has_column(Field::Token));
     let rows = rows_of(&input, &DuplicateIndex::empty());
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].device, "D1");
-    assert_eq!(rows[0].token, "");
+    assert_eq!(rows[0].credential.device, "D1");
+    assert_eq!(rows[0].credential.token, "");
     assert!(rows[0].needs_lookup());
-    assert_eq!(rows[0].credential(), None);
+    assert!(!rows[0].credential.is_complete());
 }
 
 #[test]
 fn tab_and_override() {
     let (_f, input) = open(b"deviceSerialNumber\tuserId\nD1\t\n");
-    assert_eq!(input.delimiter(), b'\t');
+    assert_eq!(input.delimiter, b'\t');
     // Overriding with the wrong delimiter makes the header one column: no device column.
     let f = file(b"deviceSerialNumber;userId\nD1;\n");
     let err = InputFile::open(
@@ -216,18 +216,11 @@ fn bom_crlf_and_leading_zeros() {
             .as_bytes(),
     );
     assert_eq!(scan.n_valid, 1);
-    assert_eq!(rows[0].token, "000123");
-    assert_eq!(rows[0].device, "0077");
+    assert_eq!(rows[0].credential.token, "000123");
+    assert_eq!(rows[0].credential.device, "0077");
     assert_eq!(rows[0].line, 2);
     assert_eq!(rows[0].check, RowCheck::Valid);
-    assert_eq!(
-        rows[0].credential(),
-        Some(Credential {
-            token_serial_number: "000123".into(),
-            device_serial_number: "0077".into(),
-            user_id: U1.into(),
-        })
-    );
+    assert_eq!(rows[0].credential, Credential::new("000123", "0077", U1));
 }
 
 #[test]
@@ -333,20 +326,19 @@ fn invalid_rows_carry_reason_and_truncated_echo() {
     assert_eq!(reasons[2], "deviceSerialNumber is empty");
     assert!(reasons[3].contains("not valid UTF-8"), "{reasons:?}");
     // Echo: first 64 characters, never split inside a character; lossy for bad bytes.
-    assert_eq!(rows[1].device.chars().count(), 64);
-    assert!(rows[1].device.starts_with("Dé\u{301}-xxx"));
-    assert_eq!(rows[3].device, "D\u{FFFD}4");
-    assert_eq!(rows[3].user, "nobody");
-    assert_eq!(rows[0].user, U1);
+    assert_eq!(rows[1].credential.device.chars().count(), 64);
+    assert!(rows[1].credential.device.starts_with("Dé\u{301}-xxx"));
+    assert_eq!(rows[3].credential.device, "D\u{FFFD}4");
+    assert_eq!(rows[3].credential.user, "nobody");
+    assert_eq!(rows[0].credential.user, U1);
     assert!(!rows[0].needs_lookup());
-    assert_eq!(rows[0].credential(), None);
 }
 
 #[test]
 fn short_rows_echo_what_they_have() {
     let (_s, rows) = all_rows(b"tokenSerialNumber,deviceSerialNumber,userId\nT1\n");
-    assert_eq!(rows[0].token, "T1");
-    assert_eq!(rows[0].device, "");
+    assert_eq!(rows[0].credential.token, "T1");
+    assert_eq!(rows[0].credential.device, "");
     assert_eq!(
         rows[0].check,
         RowCheck::Invalid {
@@ -398,9 +390,8 @@ fn duplicates_case_insensitive_user_and_after_invalid_rows() {
     assert_eq!(checks[7], &RowCheck::Duplicate { first_row: 7 });
     assert_eq!(checks[8], &RowCheck::Duplicate { first_row: 4 });
     // A duplicate keeps its full values but is neither sent nor looked up.
-    assert_eq!(rows[2].user, U1.to_uppercase());
+    assert_eq!(rows[2].credential.user, U1.to_uppercase());
     assert!(!rows[7].needs_lookup());
-    assert_eq!(rows[5].credential(), None);
     assert_eq!(scan.duplicates.first_of(3), Some(1));
     assert_eq!(scan.duplicates.first_of(2), None);
 }
@@ -427,7 +418,8 @@ fn naive_duplicates(input: &InputFile) -> HashMap<u64, u64> {
         if r.check != RowCheck::Valid {
             continue;
         }
-        let key = (r.token, r.device, r.user.to_ascii_lowercase());
+        let c = r.credential;
+        let key = (c.token, c.device, c.user.to_ascii_lowercase());
         match first.get(&key) {
             Some(&f) => {
                 dups.insert(r.row, f);
@@ -472,10 +464,9 @@ fn read_credentials_reads_all_or_names_the_bad_row() {
     let f = file(
         format!("userId,deviceSerialNumber,tokenSerialNumber\n{U1},D1,T1\n{U2},D2,T2\n").as_bytes(),
     );
-    let creds = InputFile::read_credentials(f.path()).expect("reads");
+    let creds = read_credentials(f.path()).expect("reads");
     assert_eq!(creds.len(), 2);
-    assert_eq!(creds[1].token_serial_number, "T2");
-    assert_eq!(creds[1].user_id, U2);
+    assert_eq!(creds[1], Credential::new("T2", "D2", U2));
 
     let f = file(
         format!("userId,deviceSerialNumber,tokenSerialNumber\n{U1},D1,T1\n\n{U2},D-2,T2\n")
@@ -529,7 +520,7 @@ fn the_plan_counts_rows_naming_no_user_and_short_device_serials() {
     // Rows 2, 3 and 5; row 4 repeats row 3, row 6 is invalid.
     assert_eq!(scan.n_no_user, 3);
     assert_eq!(scan.n_short_device, 1);
-    assert!(scan.device_serials.is_short(&rows[2].device));
+    assert!(scan.device_serials.is_short(&rows[2].credential.device));
     assert!(scan.ignored_columns.is_empty());
 }
 
@@ -567,7 +558,14 @@ fn a_pass_after_the_plan_reads_only_the_planned_rows() {
     assert!(err.contains("nothing was sent"), "{err}");
     let mut rows = input.rows(&scan).expect("opens");
     for want in ["D1", "D2"] {
-        assert_eq!(rows.next().expect("a row").expect("planned").device, want);
+        assert_eq!(
+            rows.next()
+                .expect("a row")
+                .expect("planned")
+                .credential
+                .device,
+            want
+        );
     }
     let err = format!(
         "{:#}",
@@ -628,7 +626,7 @@ fn credential_like_columns_stop_opening_unless_ignored() {
         ..InputOptions::default()
     };
     let input = InputFile::open(f.path(), &opts).expect("opens");
-    assert_eq!(input.ignored_columns(), ["\"User ID (UUID)\"", "\"Name\""]);
+    assert_eq!(input.cols.ignored(), ["\"User ID (UUID)\"", "\"Name\""]);
 }
 
 // ---- properties ---------------------------------------------------------------------------
@@ -661,7 +659,8 @@ fn check_any_file(bytes: &[u8]) {
             assert_eq!(r.row, i as u64 + 1);
             assert!(r.line > 1 && r.line >= prev_line, "{rows:?}");
             prev_line = r.line;
-            for v in [&r.token, &r.device, &r.user] {
+            let c = &r.credential;
+            for v in [&c.token, &c.device, &c.user] {
                 assert!(v.chars().count() <= 64 || r.check == RowCheck::Valid);
             }
         }
@@ -677,12 +676,14 @@ fn check_any_file(bytes: &[u8]) {
         assert_eq!(n(|r| r.check == RowCheck::Valid), scan.n_valid);
         assert_eq!(n(InputRow::needs_lookup), scan.n_needs_lookup);
         assert_eq!(
-            n(|r| r.check == RowCheck::Valid && r.user.is_empty()),
+            n(|r| r.check == RowCheck::Valid && r.credential.user.is_empty()),
             scan.n_no_user
         );
         let n_short = rows
             .iter()
-            .filter(|r| r.check == RowCheck::Valid && scan.device_serials.is_short(&r.device))
+            .filter(|r| {
+                r.check == RowCheck::Valid && scan.device_serials.is_short(&r.credential.device)
+            })
             .count() as u64;
         assert_eq!(n_short, scan.n_short_device);
         assert_eq!(
@@ -697,7 +698,8 @@ fn check_any_file(bytes: &[u8]) {
     }
 }
 
-/// SPEC §2, written out independently of `check.rs`: what a row must be to be sent.
+/// The row rules of docs/design.md#input, written out independently of `check.rs`: what a row
+/// must be to be sent.
 fn assert_follows_the_rules(r: &InputRow) {
     let serial =
         |v: &str| (1..=36).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -708,9 +710,18 @@ fn assert_follows_the_rules(r: &InputRow) {
                 .iter()
                 .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
     };
-    assert!(serial(&r.device), "valid row with a bad device: {r:?}");
-    assert!(r.token.is_empty() || serial(&r.token), "bad token: {r:?}");
-    assert!(r.user.is_empty() || uuid(&r.user), "bad user: {r:?}");
+    assert!(
+        serial(&r.credential.device),
+        "valid row with a bad device: {r:?}"
+    );
+    assert!(
+        r.credential.token.is_empty() || serial(&r.credential.token),
+        "bad token: {r:?}"
+    );
+    assert!(
+        r.credential.user.is_empty() || uuid(&r.credential.user),
+        "bad user: {r:?}"
+    );
 }
 
 /// Bytes that look enough like a CSV input to reach every branch of the reader.
@@ -756,14 +767,7 @@ fn csvish() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// A credential as a row holds it; token and user may be empty (resolved by lookup).
-#[derive(Clone, Debug)]
-struct Values {
-    token: String,
-    device: String,
-    user: String,
-}
-
-fn values() -> impl Strategy<Value = Values> {
+fn values() -> impl Strategy<Value = Credential> {
     let serial = "[A-Za-z0-9]{1,36}";
     let hex = |n: usize| {
         proptest::collection::vec(
@@ -779,11 +783,7 @@ fn values() -> impl Strategy<Value = Values> {
         serial,
         prop_oneof![3 => user, 1 => Just(String::new())],
     )
-        .prop_map(|(token, device, user)| Values {
-            token,
-            device,
-            user,
-        })
+        .prop_map(|(token, device, user)| Credential::new(token, device, user))
 }
 
 /// How a spreadsheet or script may have written the file: every accepted dialect.
@@ -847,7 +847,7 @@ const SPELLINGS: [[&str; 4]; 3] = [
 /// after the rows flagged in `blanks`. Returns the bytes and each record's start line.
 fn write_dialect(
     d: &Dialect,
-    rows: &[Values],
+    rows: &[Credential],
     extras: &[(String, String)],
     blanks: &[bool],
     pads: &[bool],
@@ -937,7 +937,7 @@ proptest! {
     ) {
         // Rows that repeat an earlier one are duplicates, not valid: keep the first of each.
         let mut seen = std::collections::HashSet::new();
-        let mut rows: Vec<Values> = rows;
+        let mut rows: Vec<Credential> = rows;
         for v in &mut rows {
             if !d.with_token {
                 v.token.clear();
@@ -957,7 +957,7 @@ proptest! {
         let got = rows_of(&input, &scan.duplicates);
         for ((v, r), line) in rows.iter().zip(&got).zip(&lines) {
             prop_assert_eq!(&r.check, &RowCheck::Valid);
-            prop_assert_eq!((&r.token, &r.device, &r.user), (&v.token, &v.device, &v.user));
+            prop_assert_eq!(&r.credential, v);
             prop_assert_eq!(r.line, *line);
         }
     }

@@ -3,8 +3,8 @@
 pub(crate) mod files;
 pub(crate) mod lock;
 pub(crate) mod meta;
-pub mod resume;
+pub(crate) mod resume;
 pub mod row;
 pub mod status;
-pub mod summary;
-pub mod writer;
+pub(crate) mod summary;
+pub(crate) mod writer;

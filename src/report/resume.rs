@@ -1,5 +1,6 @@
-//! Reading an existing report back for `--resume` (SPEC §8): the latest status of every row,
-//! keyed on row identity (row number and values), tolerant of a partial last line after a crash.
+//! Reading an existing report back for `--resume` (docs/design.md#report-resume-lock): the
+//! latest status of every row, keyed on row identity (row number and values), tolerant of a
+//! partial last line after a crash.
 //!
 //! Memory is a few bytes per row (a status and three 32-bit fingerprints), never the rows.
 
@@ -27,25 +28,25 @@ struct Entry {
 
 /// An existing report, read back.
 #[derive(Debug)]
-pub struct PriorReport {
+pub(crate) struct PriorReport {
     /// Indexed by `row - 1`; `None` for rows the report does not hold (yet).
     entries: Vec<Option<Entry>>,
     /// Bytes of the file that hold complete rows; a damaged tail beyond this is cut off
     /// before appending.
     complete_len: u64,
     /// Whether a damaged tail (a crash mid-write) was found.
-    pub had_partial_tail: bool,
-    pub n_report_rows: u64,
+    pub(crate) had_partial_tail: bool,
+    pub(crate) n_report_rows: u64,
 }
 
 /// Rows of the input that a resumed run leaves alone.
 #[derive(Clone, Debug, Default)]
-pub struct RowSet {
+pub(crate) struct RowSet {
     bits: Vec<u64>,
 }
 
 impl RowSet {
-    pub fn insert(&mut self, row: u64) {
+    pub(crate) fn insert(&mut self, row: u64) {
         let (word, bit) = ((row / 64) as usize, row % 64);
         if self.bits.len() <= word {
             self.bits.resize(word + 1, 0);
@@ -53,7 +54,7 @@ impl RowSet {
         self.bits[word] |= 1 << bit;
     }
 
-    pub fn contains(&self, row: u64) -> bool {
+    pub(crate) fn contains(&self, row: u64) -> bool {
         let (word, bit) = ((row / 64) as usize, row % 64);
         self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
@@ -61,25 +62,25 @@ impl RowSet {
 
 /// What resuming will do, worked out before anything is sent.
 #[derive(Debug)]
-pub struct ResumePlan {
+pub(crate) struct ResumePlan {
     /// Rows whose latest status is final: not sent, not written again.
-    pub done: RowSet,
+    pub(crate) done: RowSet,
     /// Their statuses, for the summary of the whole job.
-    pub carried: Tally,
+    pub(crate) carried: Tally,
     /// Valid rows that will be sent again (not final, or missing from the report).
-    pub to_send: u64,
-    pub to_send_needing_lookup: u64,
+    pub(crate) to_send: u64,
+    pub(crate) to_send_needing_lookup: u64,
     /// Of those, rows naming no user (resolved by the device alone).
-    pub to_send_naming_no_user: u64,
+    pub(crate) to_send_naming_no_user: u64,
     /// Invalid and duplicate rows missing from the report (written, never sent).
-    pub unsent_missing: u64,
+    pub(crate) unsent_missing: u64,
     /// Rows missing from the report altogether (in flight at a crash, or never reached).
-    pub missing: u64,
-    pub complete_len: u64,
+    pub(crate) missing: u64,
+    pub(crate) complete_len: u64,
 }
 
 impl ResumePlan {
-    pub fn rows_to_write(&self) -> u64 {
+    pub(crate) fn rows_to_write(&self) -> u64 {
         self.to_send + self.unsent_missing
     }
 }
@@ -93,7 +94,7 @@ fn fingerprint(s: &str) -> u32 {
 impl PriorReport {
     /// Reads `path`, refusing a file that is not a report of this tool or holds rows beyond
     /// `n_input_rows`.
-    pub fn read(path: &Path, n_input_rows: u64) -> anyhow::Result<PriorReport> {
+    pub(crate) fn read(path: &Path, n_input_rows: u64) -> anyhow::Result<PriorReport> {
         let mut file = File::open(path).with_context(|| {
             format!(
                 "nothing to resume: cannot open report {} — run without --resume to start, \
@@ -233,11 +234,6 @@ impl PriorReport {
         Ok(())
     }
 
-    /// The byte length to keep before appending.
-    pub fn complete_len(&self) -> u64 {
-        self.complete_len
-    }
-
     fn entry(&self, row: u64) -> Option<Entry> {
         self.entries
             .get((row.checked_sub(1)?) as usize)
@@ -248,18 +244,19 @@ impl PriorReport {
     /// Checks one input row against what the report says of it: the device always, the token
     /// and user where the input gives them (lookups may have filled them in). Invalid rows are
     /// compared as echoed (at most 64 characters), which is what `rows()` yields too.
-    pub fn check_identity(&self, input: &InputRow) -> Result<(), String> {
+    pub(crate) fn check_identity(&self, input: &InputRow) -> Result<(), String> {
         let Some(e) = self.entry(input.row) else {
             return Ok(());
         };
         let same = |given: &str, fp: u32| given.is_empty() || fingerprint(given) == fp;
-        if fingerprint(&input.device) != e.device
-            || !same(&input.token, e.token)
-            || !same(&input.user.to_ascii_lowercase(), e.user)
+        let cred = &input.credential;
+        if fingerprint(&cred.device) != e.device
+            || !same(&cred.token, e.token)
+            || !same(&cred.user.to_ascii_lowercase(), e.user)
         {
             return Err(format!(
                 "row {} (line {}) of the input is {}/{}/{}, which is not what the report says of row {}",
-                input.row, input.line, input.token, input.device, input.user, input.row
+                input.row, input.line, cred.token, cred.device, cred.user, input.row
             ));
         }
         Ok(())
@@ -267,7 +264,7 @@ impl PriorReport {
 
     /// Works out what a resumed run does with every input row. `final_status` says which
     /// statuses are finished in this mode.
-    pub fn plan<I>(
+    pub(crate) fn plan<I>(
         &self,
         rows: I,
         final_status: impl Fn(Status) -> bool,
@@ -312,7 +309,7 @@ impl PriorReport {
                     if row.needs_lookup() {
                         plan.to_send_needing_lookup += 1;
                     }
-                    if row.user.is_empty() {
+                    if row.credential.user.is_empty() {
                         plan.to_send_naming_no_user += 1;
                     }
                 }
@@ -326,6 +323,7 @@ impl PriorReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credential::Credential;
     use crate::report::writer::ReportWriter;
     use std::io::Write;
     use std::time::SystemTime;
@@ -356,9 +354,7 @@ mod tests {
         InputRow {
             row,
             line: row + 1,
-            token: r.token,
-            device: r.device,
-            user: r.user,
+            credential: Credential::new(r.token, r.device, r.user),
             check: RowCheck::Valid,
         }
     }
@@ -409,7 +405,7 @@ mod tests {
                 .plan((1..=2).map(|i| Ok(input(i))), Status::is_final, &path)
                 .unwrap();
             assert!(plan.done.contains(1) && !plan.done.contains(2), "cut {cut}");
-            let kept = &full[..prior.complete_len() as usize];
+            let kept = &full[..plan.complete_len as usize];
             assert!(kept.ends_with(b"\n"), "cut {cut}");
         }
     }
@@ -450,14 +446,14 @@ mod tests {
         );
         let prior = PriorReport::read(&path, 9).unwrap();
         let mut other = input(1);
-        other.device = "999999999".into();
+        other.credential.device = "999999999".into();
         let err = prior
             .plan(std::iter::once(Ok(other)), Status::is_final, &path)
             .unwrap_err();
         assert!(err.to_string().contains("another input"), "{err}");
         // A row resolved by lookup: the input's empty token matches whatever was resolved.
         let mut resolved = input(1);
-        resolved.token.clear();
+        resolved.credential.token.clear();
         assert!(prior.check_identity(&resolved).is_ok());
     }
 

@@ -31,22 +31,22 @@ pub const COLUMNS: [&str; 16] = [
 
 /// The requests spent on one row, as the report counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Spent {
+pub(crate) struct Spent {
     /// The answer to the row's change request (the DELETE); `None` when none was sent.
-    pub change_status: Option<u16>,
+    pub(crate) change_status: Option<u16>,
     /// Change requests sent, retries included.
-    pub changes: u32,
+    pub(crate) changes: u32,
     /// The answer to the row's last lookup; `None` when none was sent.
-    pub lookup_status: Option<u16>,
+    pub(crate) lookup_status: Option<u16>,
     /// Lookups sent, retries included.
-    pub lookups: u32,
+    pub(crate) lookups: u32,
     /// From the first request to the final answer; `None` when nothing was sent.
-    pub elapsed_ms: Option<u64>,
+    pub(crate) elapsed_ms: Option<u64>,
 }
 
 impl Spent {
     /// Requests of any kind.
-    pub fn requests(&self) -> u32 {
+    pub(crate) fn requests(&self) -> u32 {
         self.changes + self.lookups
     }
 }
@@ -82,7 +82,12 @@ pub struct ReportRow {
 impl ReportRow {
     /// The report row of an input row after the requests spent on it, finished now. `detail`
     /// goes to `error` when the status needs attention, to `note` when it does not.
-    pub fn finished(input: InputRow, status: Status, detail: String, spent: Spent) -> ReportRow {
+    pub(crate) fn finished(
+        input: InputRow,
+        status: Status,
+        detail: String,
+        spent: Spent,
+    ) -> ReportRow {
         let (error, note) = if status.is_ok() {
             (String::new(), detail)
         } else {
@@ -91,9 +96,9 @@ impl ReportRow {
         ReportRow {
             row: input.row,
             line: input.line,
-            token: input.token,
-            device: input.device,
-            user: input.user,
+            token: input.credential.token,
+            device: input.credential.device,
+            user: input.credential.user,
             email: String::new(),
             status,
             http_status: spent.change_status,
@@ -109,7 +114,7 @@ impl ReportRow {
     }
 
     /// The report row of an input row that got no request.
-    pub fn unsent(input: InputRow, status: Status, detail: String) -> ReportRow {
+    pub(crate) fn unsent(input: InputRow, status: Status, detail: String) -> ReportRow {
         ReportRow::finished(input, status, detail, Spent::default())
     }
 
@@ -119,7 +124,7 @@ impl ReportRow {
     }
 
     /// The cells, escaped, in column order.
-    pub fn to_record(&self) -> [String; COLUMNS.len()] {
+    pub(crate) fn to_record(&self) -> [String; COLUMNS.len()] {
         let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
         [
             self.row.to_string(),
@@ -193,9 +198,9 @@ impl ReportRow {
     }
 }
 
-/// A cell that a spreadsheet would read as a formula gets a leading `'` (SPEC §3). A cell that
+/// A cell that a spreadsheet would read as a formula gets a leading `'`. A cell that
 /// already starts with `'` gets one too, so that reading back (strip one `'`) is exact.
-pub fn escape_cell(s: &str) -> String {
+pub(crate) fn escape_cell(s: &str) -> String {
     match s.as_bytes().first() {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r' | b'\'') => format!("'{s}"),
         _ => s.to_string(),
@@ -203,7 +208,7 @@ pub fn escape_cell(s: &str) -> String {
 }
 
 /// The inverse of `escape_cell`.
-pub fn unescape_cell(s: &str) -> &str {
+pub(crate) fn unescape_cell(s: &str) -> &str {
     s.strip_prefix('\'').unwrap_or(s)
 }
 

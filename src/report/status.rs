@@ -1,4 +1,4 @@
-//! Row statuses of the report (SPEC §3) and what each counts as.
+//! Row statuses of the report (docs/design.md#statuses) and what each counts as.
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,7 +21,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 12] = [
+    pub(crate) const ALL: [Status; 12] = [
         Status::Deleted,
         Status::Absent,
         Status::WouldDelete,
@@ -36,7 +36,7 @@ impl Status {
         Status::Skipped,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Deleted => "deleted",
             Status::Absent => "absent",
@@ -53,8 +53,8 @@ impl Status {
         }
     }
 
-    /// Counts as ok for the exit code (SPEC §3 "counts as").
-    pub fn is_ok(self) -> bool {
+    /// Counts as ok for the exit code (docs/design.md#statuses, "counts as").
+    pub(crate) fn is_ok(self) -> bool {
         matches!(
             self,
             Status::Deleted
@@ -65,8 +65,8 @@ impl Status {
         )
     }
 
-    /// A resumed run does not send this row again (SPEC §8).
-    pub fn is_final(self) -> bool {
+    /// A resumed run does not send this row again (docs/design.md#report-resume-lock).
+    pub(crate) fn is_final(self) -> bool {
         matches!(
             self,
             Status::Deleted
@@ -78,7 +78,7 @@ impl Status {
         )
     }
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }

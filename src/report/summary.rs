@@ -1,4 +1,5 @@
-//! Counting rows per status, and the end summary (SPEC §10) for people and for pipelines.
+//! Counting rows per status, and the end summary for people and for pipelines
+//! (docs/design.md#progress-logs-and-the-summary).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,31 +13,31 @@ use crate::exit_codes::ExitCode;
 
 /// Rows per status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     counts: [u64; Status::ALL.len()],
 }
 
 impl Tally {
-    pub fn add(&mut self, status: Status) {
+    pub(crate) fn add(&mut self, status: Status) {
         self.counts[status.index()] += 1;
     }
 
-    pub fn get(&self, status: Status) -> u64 {
+    pub(crate) fn get(&self, status: Status) -> u64 {
         self.counts[status.index()]
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
 
     /// Adds every count of `other`.
-    pub fn merge(&mut self, other: &Tally) {
+    pub(crate) fn merge(&mut self, other: &Tally) {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
             *mine += theirs;
         }
     }
 
-    pub fn failures(&self) -> u64 {
+    pub(crate) fn failures(&self) -> u64 {
         Status::ALL
             .into_iter()
             .filter(|s| !s.is_ok())
@@ -45,7 +46,7 @@ impl Tally {
     }
 
     /// Non-zero counts, in the report's status order.
-    pub fn nonzero(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
+    pub(crate) fn nonzero(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
         Status::ALL
             .into_iter()
             .map(|s| (s, self.get(s)))
@@ -53,7 +54,7 @@ impl Tally {
     }
 
     /// 0 when every row is ok, else 1 (stops and interrupts are merged in by the caller).
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         if self.failures() == 0 {
             ExitCode::Success
         } else {
@@ -62,7 +63,7 @@ impl Tally {
     }
 
     /// A one-line "deleted 10 · failed 2" for progress displays.
-    pub fn brief(&self) -> String {
+    pub(crate) fn brief(&self) -> String {
         let parts: Vec<String> = self.nonzero().map(|(s, n)| format!("{s} {n}")).collect();
         parts.join(" · ")
     }
@@ -70,36 +71,36 @@ impl Tally {
 
 /// What the end of a command prints, and `--summary-json` writes.
 #[derive(Clone, Debug, Serialize)]
-pub struct Summary {
-    pub command: String,
-    pub input: PathBuf,
-    pub report: PathBuf,
+pub(crate) struct Summary {
+    pub(crate) command: String,
+    pub(crate) input: PathBuf,
+    pub(crate) report: PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
-    pub rows: u64,
+    pub(crate) tenant: Option<String>,
+    pub(crate) rows: u64,
     /// Every status with its count (zeros included, so pipelines need no defaults).
-    pub statuses: std::collections::BTreeMap<&'static str, u64>,
-    pub ok: u64,
-    pub failures: u64,
+    pub(crate) statuses: std::collections::BTreeMap<&'static str, u64>,
+    pub(crate) ok: u64,
+    pub(crate) failures: u64,
     /// Rows this invocation sent requests for (after a resume, the job has more).
-    pub rows_sent_this_run: u64,
+    pub(crate) rows_sent_this_run: u64,
     /// Rows whose final status came from the report of an earlier invocation (`--resume`).
-    pub rows_carried_over: u64,
+    pub(crate) rows_carried_over: u64,
     /// Requests this invocation sent.
-    pub requests_sent: u64,
-    pub throttled_429: u64,
+    pub(crate) requests_sent: u64,
+    pub(crate) throttled_429: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub final_rate_per_second: Option<f64>,
-    pub elapsed_seconds: f64,
+    pub(crate) final_rate_per_second: Option<f64>,
+    pub(crate) elapsed_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
-    pub exit_code: u8,
+    pub(crate) stopped: Option<String>,
+    pub(crate) exit_code: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resume_command: Option<String>,
+    pub(crate) resume_command: Option<String>,
 }
 
 impl Summary {
-    pub fn new(command: &str, input: &Path, report: &Path, tally: &Tally) -> Summary {
+    pub(crate) fn new(command: &str, input: &Path, report: &Path, tally: &Tally) -> Summary {
         Summary {
             command: command.to_string(),
             input: input.to_path_buf(),
@@ -124,13 +125,13 @@ impl Summary {
         }
     }
 
-    pub fn with_elapsed(mut self, elapsed: Duration) -> Summary {
+    pub(crate) fn with_elapsed(mut self, elapsed: Duration) -> Summary {
         self.elapsed_seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
         self
     }
 
     /// The human summary.
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(out, "Summary ({})", self.command)?;
         writeln!(out, "  rows             {}", self.rows)?;
@@ -225,13 +226,13 @@ impl Summary {
     }
 
     /// The JSON form.
-    pub fn to_json(&self) -> anyhow::Result<Vec<u8>> {
+    pub(crate) fn to_json(&self) -> anyhow::Result<Vec<u8>> {
         serde_json::to_vec_pretty(self).context("encoding the summary")
     }
 
     /// Writes the JSON form to `path`, replacing it whole (a symlink there is replaced, not
     /// followed).
-    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         let json = self.to_json()?;
         super::files::write_atomic(path, &json)
             .with_context(|| format!("writing summary {}", path.display()))

@@ -1,5 +1,5 @@
 //! The report file: created without clobbering, rows written as they finish and handed to the
-//! OS at once, fsynced at least every second and at the end (SPEC §3).
+//! OS at once, fsynced at least every second and at the end (docs/design.md#report-resume-lock).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -13,7 +13,7 @@ use super::row::{COLUMNS, ReportRow};
 /// How often buffered-to-OS rows are forced to disk.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
-pub struct ReportWriter {
+pub(crate) struct ReportWriter {
     path: PathBuf,
     csv: csv::Writer<File>,
     /// Rows written since the last flush to the OS.
@@ -26,7 +26,7 @@ pub struct ReportWriter {
 impl ReportWriter {
     /// Creates the report and writes its header. An existing file is refused unless
     /// `overwrite`, with a message that names the ways forward.
-    pub fn create(path: &Path, overwrite: bool) -> anyhow::Result<ReportWriter> {
+    pub(crate) fn create(path: &Path, overwrite: bool) -> anyhow::Result<ReportWriter> {
         let mut opts = OpenOptions::new();
         opts.write(true);
         if overwrite {
@@ -55,7 +55,7 @@ impl ReportWriter {
 
     /// Reopens a report for `--resume`: cuts a damaged tail (a row half-written when the
     /// process died) at `complete_len`, then appends after it.
-    pub fn append(path: &Path, complete_len: u64) -> anyhow::Result<ReportWriter> {
+    pub(crate) fn append(path: &Path, complete_len: u64) -> anyhow::Result<ReportWriter> {
         let file = OpenOptions::new()
             .write(true)
             .open(path)
@@ -81,12 +81,8 @@ impl ReportWriter {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Buffers one row; `flush` hands buffered rows to the OS.
-    pub fn write(&mut self, row: &ReportRow) -> anyhow::Result<()> {
+    pub(crate) fn write(&mut self, row: &ReportRow) -> anyhow::Result<()> {
         self.csv
             .write_record(row.to_record())
             .with_context(|| format!("writing report {}", self.path.display()))?;
@@ -96,7 +92,7 @@ impl ReportWriter {
 
     /// Hands every buffered row to the OS (a crash of this process then loses none of them),
     /// and fsyncs when the last fsync is a second old.
-    pub fn flush(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn flush(&mut self) -> anyhow::Result<()> {
         if self.pending {
             self.csv
                 .flush()
@@ -111,7 +107,7 @@ impl ReportWriter {
     }
 
     /// Forces the rows handed to the OS onto the disk.
-    pub fn sync(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn sync(&mut self) -> anyhow::Result<()> {
         self.csv
             .flush()
             .with_context(|| format!("writing report {}", self.path.display()))?;
@@ -126,13 +122,13 @@ impl ReportWriter {
     }
 
     /// Flushes and fsyncs; the file is complete when this returns Ok.
-    pub fn finish(mut self) -> anyhow::Result<()> {
+    pub(crate) fn finish(mut self) -> anyhow::Result<()> {
         self.sync()
     }
 }
 
-/// The refusal for an existing report, pointing at the ways forward (SPEC §3).
-pub fn existing_report_message(path: &Path) -> String {
+/// The refusal for an existing report, pointing at the ways forward.
+pub(crate) fn existing_report_message(path: &Path) -> String {
     format!(
         "report {} already exists, and reports are never overwritten silently. \
          Use --resume to continue the run that wrote it, --report PATH to write elsewhere, \

@@ -1,0 +1,171 @@
+//! One request of a row, sent until it has a final answer: through the pacer, retried on
+//! throttling, server errors and transport failures with backoff, and once with a fresh token
+//! after a 403 (docs/design.md#pace-and-retries). Counts what it spends for the report.
+
+use tokio::time::Instant;
+
+use super::retry::{StatusClass, classify_status};
+use super::state::Shared;
+use crate::api::client::Answer;
+use crate::credential::Credential;
+use crate::report::row::Spent;
+
+/// A request the engine can send.
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    Delete(&'a Credential),
+    Lookup(&'a str),
+}
+
+/// A request that got no usable final answer.
+pub(crate) enum RequestError {
+    /// Retries exhausted, or an error that retrying cannot fix.
+    GaveUp(String),
+    /// Interrupted between attempts.
+    Aborted(String),
+}
+
+/// The requests of one row: where they go and what they spent so far.
+pub(crate) struct RowRequests<'a> {
+    pub(crate) shared: &'a Shared,
+    /// Requests sent so far and their last answers.
+    pub(crate) spent: Spent,
+    pub(crate) first_sent: Option<Instant>,
+    /// A DELETE attempt got no answer: the server may have deleted before the connection broke.
+    pub(crate) unanswered: bool,
+}
+
+impl<'a> RowRequests<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> RowRequests<'a> {
+        RowRequests {
+            shared,
+            spent: Spent::default(),
+            first_sent: None,
+            unanswered: false,
+        }
+    }
+
+    /// Sends one request until it has a final answer: paced, retried on 429/5xx/transport
+    /// errors, with one fresh token after a 403 when the token source can make one.
+    pub(crate) async fn send(&mut self, request: Request<'_>) -> Result<Answer, RequestError> {
+        let sh = self.shared;
+        let mut bearer = sh
+            .tokens
+            .current()
+            .await
+            .map_err(|e| RequestError::GaveUp(format!("no bearer token: {e:#}")))?;
+        let mut renewed = false;
+        let mut tries = 0u32;
+        loop {
+            tokio::select! {
+                biased;
+                _ = sh.abort.cancelled() => return Err(self.aborted()),
+                // A row that has sent nothing yet is not in flight: after a stop it is not
+                // started (the other workers' rows wait here for their first slot).
+                _ = sh.stop.cancelled(), if self.spent.requests() == 0 => {
+                    return Err(RequestError::Aborted(sh.skipped_note()));
+                }
+                _ = sh.pacer.acquire() => {}
+            }
+            if !renewed {
+                // After the pacer, per attempt: a wait or a row retried for minutes must not
+                // outlive a minted token.
+                bearer = sh
+                    .tokens
+                    .current()
+                    .await
+                    .map_err(|e| RequestError::GaveUp(format!("no bearer token: {e:#}")))?;
+            }
+            tries += 1;
+            match request {
+                Request::Delete(_) => self.spent.changes += 1,
+                Request::Lookup(_) => self.spent.lookups += 1,
+            }
+            self.first_sent.get_or_insert_with(Instant::now);
+            let sent_at = Instant::now();
+            sh.counters.count_request();
+            let sent = match request {
+                Request::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
+                Request::Lookup(device) => sh.client.lookup(device, &bearer).await,
+            };
+            let (wait, why) = match sent {
+                Ok(answer) => {
+                    sh.pacer.on_answer(sent_at, answer.status == 429);
+                    match request {
+                        Request::Delete(_) => self.spent.change_status = Some(answer.status),
+                        Request::Lookup(_) => self.spent.lookup_status = Some(answer.status),
+                    }
+                    match classify_status(answer.status) {
+                        StatusClass::Throttled => {
+                            sh.counters.count_throttled();
+                            // Everyone holds off; this worker then waits in acquire() too.
+                            sh.pacer.hold_off(sh.retry.wait(tries, answer.retry_after));
+                            (None, "HTTP 429 Too Many Requests".to_string())
+                        }
+                        StatusClass::Transient => (
+                            Some(sh.retry.wait(tries, answer.retry_after)),
+                            format!("HTTP {} {}", answer.status, answer.body_excerpt()),
+                        ),
+                        StatusClass::Forbidden if !renewed => {
+                            match sh.tokens.renew_after_forbidden(&bearer).await {
+                                Some(fresh) => {
+                                    tracing::debug!("403: retrying once with a fresh token");
+                                    bearer = fresh;
+                                    renewed = true;
+                                    continue;
+                                }
+                                None => return Ok(answer),
+                            }
+                        }
+                        _ => return Ok(answer),
+                    }
+                }
+                Err(err) if err.is_retryable() => {
+                    // Not a throttle: for the measured admitted rate it counts like any
+                    // answer other than 429, or a flaky network would drain the rate.
+                    sh.pacer.on_answer(sent_at, false);
+                    if matches!(request, Request::Delete(_)) {
+                        self.unanswered = true;
+                    }
+                    (Some(sh.retry.backoff(tries)), err.to_string())
+                }
+                Err(err) => return Err(RequestError::GaveUp(err.to_string())),
+            };
+            if tries >= sh.retry.max_attempts {
+                let what = match request {
+                    Request::Delete(_) => "DELETE",
+                    Request::Lookup(_) => "lookup",
+                };
+                return Err(RequestError::GaveUp(format!(
+                    "retries exhausted: {what} failed {tries} times; last: {why}"
+                )));
+            }
+            tracing::debug!(attempt = tries, reason = %why, "retrying");
+            if let Some(wait) = wait {
+                tokio::select! {
+                    biased;
+                    _ = sh.abort.cancelled() => return Err(self.aborted()),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    fn aborted(&self) -> RequestError {
+        RequestError::Aborted(format!(
+            "interrupted after {} request(s) without a final answer; it will be retried on resume",
+            self.spent.requests()
+        ))
+    }
+}
+
+/// One read-only lookup of `device` through the same pacer, retries and token renewal as
+/// every row's requests: the check of the credentials before the plan. The answer as it came
+/// and the requests it took, or why none came.
+pub(crate) async fn probe_lookup(shared: &Shared, device: &str) -> Result<(Answer, u32), String> {
+    let mut requests = RowRequests::new(shared);
+    match requests.send(Request::Lookup(device)).await {
+        Ok(answer) => Ok((answer, requests.spent.lookups)),
+        Err(RequestError::GaveUp(why) | RequestError::Aborted(why)) => Err(why),
+    }
+}
