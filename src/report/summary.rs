@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
 
 use super::status::Status;
+use super::summary_json::{self, InvocationDoc, JobFacts, SummaryDoc};
 use crate::exit_codes::ExitCode;
 
 /// Rows per status.
@@ -68,13 +68,12 @@ impl Tally {
     }
 }
 
-/// What the end of a command prints, and `--summary-json` writes.
-#[derive(Clone, Debug, Serialize)]
+/// What the end of a command prints, and `--summary-json` writes (as a `SummaryDoc`).
+#[derive(Clone, Debug)]
 pub struct Summary {
     pub command: String,
     pub input: PathBuf,
     pub report: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     pub rows: u64,
     /// Every status with its count (zeros included, so pipelines need no defaults).
@@ -88,14 +87,17 @@ pub struct Summary {
     /// Requests this invocation sent.
     pub requests_sent: u64,
     pub throttled_429: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub final_rate_per_second: Option<f64>,
     pub elapsed_seconds: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     pub exit_code: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resume_command: Option<String>,
+    /// The job as the report's sidecar records it (filled in by `report::invocation`).
+    pub job: JobFacts,
+    /// This command's start and end, and its `--rate` (none for `validate`).
+    pub started_at: Option<std::time::SystemTime>,
+    pub finished_at: Option<std::time::SystemTime>,
+    pub rate_per_second: Option<f64>,
 }
 
 impl Summary {
@@ -121,6 +123,10 @@ impl Summary {
             stopped: None,
             exit_code: tally.exit_code().code(),
             resume_command: None,
+            job: JobFacts::default(),
+            started_at: None,
+            finished_at: None,
+            rate_per_second: None,
         }
     }
 
@@ -224,9 +230,59 @@ impl Summary {
         Ok(())
     }
 
+    /// The summary JSON document (schema 1, docs/summary-schema.md). Paths are made absolute
+    /// where they can be: the document outlives the shell it was written from.
+    pub fn to_doc(&self) -> SummaryDoc {
+        let absolute = |p: &Path| {
+            p.canonicalize()
+                .unwrap_or_else(|_| p.to_path_buf())
+                .to_string_lossy()
+                .into_owned()
+        };
+        let sending = self.command != "validate";
+        SummaryDoc {
+            schema: summary_json::SCHEMA,
+            tool: env!("CARGO_PKG_NAME"),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            command: self.command.clone(),
+            mode: self.job.mode.clone(),
+            tenant: self.tenant.clone().or_else(|| self.job.tenant.clone()),
+            identity: self.job.identity.clone(),
+            input: Some(absolute(&self.input)),
+            input_sha256: self.job.input_sha256.clone(),
+            report: absolute(&self.report),
+            started_at: self.job.started_at.clone(),
+            finished_at: self
+                .job
+                .finished_at
+                .clone()
+                .or_else(|| self.finished_at.map(summary_json::rfc3339)),
+            rows: self.rows,
+            statuses: self.statuses.clone(),
+            ok: self.ok,
+            failures: self.failures,
+            rows_missing: 0,
+            stopped: self.stopped.clone(),
+            resume_command: self.resume_command.clone(),
+            exit_code: self.exit_code,
+            invocation: InvocationDoc {
+                command: Some(self.command.clone()),
+                started_at: self.started_at.map(summary_json::rfc3339),
+                finished_at: self.finished_at.map(summary_json::rfc3339),
+                elapsed_seconds: Some(self.elapsed_seconds),
+                rows_sent: Some(self.rows_sent_this_run),
+                rows_carried_over: Some(self.rows_carried_over),
+                requests_sent: Some(self.requests_sent),
+                throttled_429: Some(self.throttled_429),
+                rate_per_second: self.rate_per_second.filter(|_| sending),
+                final_rate_per_second: self.final_rate_per_second.filter(|_| sending),
+            },
+        }
+    }
+
     /// The JSON form.
     pub fn to_json(&self) -> anyhow::Result<Vec<u8>> {
-        serde_json::to_vec_pretty(self).context("encoding the summary")
+        self.to_doc().to_json().context("encoding the summary")
     }
 
     /// Writes the JSON form to `path`, replacing it whole (a symlink there is replaced, not
@@ -301,7 +357,7 @@ mod tests {
         let mut t = Tally::default();
         t.add(Status::Deleted);
         let s = Summary::new("run", Path::new("in.csv"), Path::new("in.report.csv"), &t);
-        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&s.to_json().unwrap()).unwrap();
         assert_eq!(v["statuses"]["deleted"], 1);
         assert_eq!(v["statuses"]["not_found"], 0);
         assert_eq!(v["exit_code"], 0);
