@@ -18,6 +18,7 @@ pub mod engine;
 pub mod exit_codes;
 pub mod input;
 pub mod logging;
+mod manual;
 pub mod progress;
 pub mod rate;
 pub mod report;
@@ -42,6 +43,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => runtime()?.block_on(commands::sim::serve(args)),
         Command::Demo(args) => runtime()?.block_on(commands::demo::demo(args, quiet)),
         Command::Token(args) => commands::token::token(args),
+        Command::Report(args) => {
+            commands::report::report(config::ReportConfig::from_args(args, quiet))
+        }
+        Command::Completions(args) => manual::completions(args.shell),
+        Command::Man => manual::man(),
     }
 }
 

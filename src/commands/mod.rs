@@ -2,6 +2,7 @@
 
 pub mod demo;
 mod preflight;
+pub mod report;
 pub mod run;
 pub mod sim;
 pub mod token;

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::meta::{Invocation, ReportMeta};
 use super::summary::Summary;
-use super::summary_json::{JobFacts, rfc3339};
+use super::summary_json::{JobFacts, rfc3339, round3};
 
 /// What the command knows about itself that its summary does not say.
 pub(crate) struct Facts {
@@ -43,7 +43,7 @@ pub(crate) fn record(report: &Path, summary: &mut Summary, facts: Facts) {
         requests_sent: Some(summary.requests_sent),
         throttled_429: Some(summary.throttled_429),
         rate_per_second: facts.rate_per_second,
-        final_rate_per_second: summary.final_rate_per_second,
+        final_rate_per_second: summary.final_rate_per_second.map(round3),
         stopped: summary.stopped.clone(),
         exit_code: Some(summary.exit_code),
     };

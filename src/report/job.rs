@@ -14,11 +14,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use super::meta::ReportMeta;
+use super::meta::{Invocation, ReportMeta};
 use super::row::{COLUMNS, ReportRow};
 use super::status::Status;
 use super::summary::Tally;
+use super::summary_json::{self, InvocationDoc, SummaryDoc, rfc3339};
 use super::timeline::{Spans, Timeline};
+use crate::exit_codes::ExitCode;
 
 /// No latest status (the row has no line in the report).
 const NONE: u8 = u8::MAX;
@@ -401,6 +403,153 @@ impl Job {
     }
 }
 
+impl Job {
+    /// The exit code `report` gives: 0 when every row's latest status is ok, else 1.
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        if self.n_attention() == 0 {
+            ExitCode::Success
+        } else {
+            ExitCode::RowFailures
+        }
+    }
+
+    /// The last command the sidecar recorded.
+    pub(crate) fn last_invocation(&self) -> Option<&Invocation> {
+        self.meta.as_ref().and_then(|m| m.invocations.last())
+    }
+
+    /// When the job started: the sidecar's record, else the first row's first request.
+    pub(crate) fn started_at(&self) -> Option<String> {
+        match &self.meta {
+            Some(m) => Some(m.started_at.clone()),
+            None => self.first_start.map(rfc3339),
+        }
+    }
+
+    /// When the job last did something: its last recorded command's end or its last row,
+    /// whichever is later (a command killed before it could record itself left rows).
+    pub(crate) fn finished_at(&self) -> Option<String> {
+        let recorded = self
+            .last_invocation()
+            .and_then(|i| humantime::parse_rfc3339_weak(&i.finished_at).ok());
+        let latest = match (recorded, self.last_finish) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        latest.map(rfc3339)
+    }
+
+    /// The whole job's summary JSON (`report --json`).
+    pub(crate) fn to_doc(&self) -> SummaryDoc {
+        let meta = self.meta.as_ref();
+        let last = self.last_invocation();
+        let path = self
+            .path
+            .canonicalize()
+            .unwrap_or_else(|_| self.path.clone());
+        SummaryDoc {
+            schema: summary_json::SCHEMA,
+            tool: env!("CARGO_PKG_NAME"),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            command: "report".to_string(),
+            mode: meta.map(|m| m.mode.as_str().to_string()),
+            tenant: meta.and_then(|m| m.tenant.clone()),
+            identity: meta.and_then(|m| m.identity.clone()),
+            input: meta.map(|m| m.input.clone()),
+            input_sha256: meta.and_then(|m| m.input_sha256.clone()),
+            report: path.to_string_lossy().into_owned(),
+            started_at: self.started_at(),
+            finished_at: self.finished_at(),
+            rows: self.n_rows,
+            statuses: Status::ALL
+                .into_iter()
+                .map(|s| (s.as_str(), self.tally.get(s)))
+                .collect(),
+            ok: self.tally.total() - self.tally.failures(),
+            failures: self.tally.failures(),
+            rows_missing: self.n_missing(),
+            stopped: last.and_then(|i| i.stopped.clone()),
+            resume_command: None,
+            exit_code: self.exit_code().code(),
+            invocation: last.map_or_else(InvocationDoc::default, |i| InvocationDoc {
+                command: Some(i.command.clone()),
+                started_at: Some(i.started_at.clone()),
+                finished_at: Some(i.finished_at.clone()),
+                elapsed_seconds: i.elapsed_seconds,
+                rows_sent: i.rows_sent,
+                rows_carried_over: i.rows_carried_over,
+                requests_sent: i.requests_sent,
+                throttled_429: i.throttled_429,
+                rate_per_second: i.rate_per_second,
+                final_rate_per_second: i.final_rate_per_second,
+            }),
+        }
+    }
+}
+
+/// What to do about a row with this latest status (`None`: the row has no line).
+pub(crate) fn fix_for(status: Option<Status>) -> &'static str {
+    match status {
+        None => {
+            "No line in the report (a run was killed before it wrote the row): resume with \
+             --resume; it sends exactly the rows the report does not account for."
+        }
+        Some(Status::Mismatch) => {
+            "The device holds a credential for another user or another token serial; nothing \
+             was deleted. Check the HR file's userId and tokenSerialNumber for this device \
+             (and leading zeros) against the tenant before sending the row again."
+        }
+        Some(Status::Ambiguous) => {
+            "Several credentials fit the row; nothing was deleted. Add the tokenSerialNumber \
+             and userId so the row names exactly one, then send it in a new file."
+        }
+        Some(Status::NotFound) => {
+            "A 404 no lookup could explain. Check the serials for lost leading zeros (import \
+             the file as text), and that the key may read (lookup); then resume with --resume."
+        }
+        Some(Status::Invalid) => {
+            "Never sent: the value named in the error is malformed. Fix the row in the input \
+             and send it in a new file (a resume does not send invalid rows again)."
+        }
+        Some(Status::Unauthorized) => {
+            "The tenant refused the credentials even after a fresh token. Check the key's role, \
+             expiry and tenant, then resume with --resume."
+        }
+        Some(Status::Failed) => {
+            "Read the error. After a transient cause (5xx, timeouts, resets) resume with \
+             --resume; after an answer that is not the API's (an HTML page) check --base-url \
+             and what sits in front of the tenant first."
+        }
+        Some(Status::Skipped) => {
+            "Never attempted: the run stopped first (safety stop or Ctrl-C). Resume with \
+             --resume."
+        }
+        Some(_) => "Nothing to do.",
+    }
+}
+
+/// `s` with control and bidirectional-formatting characters written as `\u{…}`: report cells
+/// and sidecar fields are shown on terminals and pages, and such characters could hide or
+/// reorder what is shown (an escape sequence, a right-to-left override).
+pub(crate) fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The byte at `len - 1` of `path`, if any.
 fn last_byte(path: &Path, len: u64) -> anyhow::Result<Option<u8>> {
     if len == 0 {
@@ -553,6 +702,13 @@ mod tests {
         drop(f);
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("damaged at line 3"), "{err}");
+    }
+
+    #[test]
+    fn hidden_characters_are_shown() {
+        assert_eq!(visible("plain 014010008038"), "plain 014010008038");
+        assert_eq!(visible("a\u{1b}[31mb"), "a\\u{001b}[31mb");
+        assert_eq!(visible("x\u{202e}y\nz"), "x\\u{202e}y\\u{000a}z");
     }
 
     #[test]

@@ -275,7 +275,10 @@ impl Summary {
                 requests_sent: Some(self.requests_sent),
                 throttled_429: Some(self.throttled_429),
                 rate_per_second: self.rate_per_second.filter(|_| sending),
-                final_rate_per_second: self.final_rate_per_second.filter(|_| sending),
+                final_rate_per_second: self
+                    .final_rate_per_second
+                    .filter(|_| sending)
+                    .map(summary_json::round3),
             },
         }
     }

@@ -99,6 +99,11 @@ impl SummaryDoc {
     }
 }
 
+/// `v` to three decimals: a rate of 5.729750309009331/s says no more than 5.73/s.
+pub(crate) fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
 /// RFC 3339 UTC with seconds, as the sidecar writes times.
 pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()

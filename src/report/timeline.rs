@@ -62,10 +62,6 @@ impl Spans {
         self.spans = merged;
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
     pub(crate) fn spans(&self) -> &[(i64, i64)] {
         &self.spans
     }
