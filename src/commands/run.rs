@@ -105,6 +105,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
                     identity: None,
                     input_sha256: scan.sha256.clone(),
                     rate_per_second: Some(cfg.rate.as_per_second()),
+                    resume: cfg.resume,
                 },
             );
             super::publish(&summary, &cfg.output)?;
@@ -252,6 +253,7 @@ pub async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
             identity: Some(shared.tokens.identity()),
             input_sha256: scan.sha256.clone(),
             rate_per_second: Some(cfg.rate.as_per_second()),
+            resume: cfg.resume,
         },
     );
     if let Err(e) = super::publish(&summary, &cfg.output) {

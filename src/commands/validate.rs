@@ -72,6 +72,7 @@ pub fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
             identity: None,
             input_sha256: scan.sha256.clone(),
             rate_per_second: None,
+            resume: false,
         },
     );
     super::publish(&summary, &cfg.output)?;

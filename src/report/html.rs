@@ -20,6 +20,7 @@ use super::job::{Job, fix_for, visible};
 use super::meta::{Invocation, ReportMode};
 use super::row::ReportRow;
 use super::status::Status;
+use super::summary::Tally;
 use super::timeline::Timeline;
 use crate::rate::Rate;
 
@@ -33,8 +34,8 @@ const CELL_CAP: usize = 400;
 /// Writes the page for `job` to `out`, replacing it whole.
 pub(crate) fn write(job: &Job, out: &Path) -> anyhow::Result<()> {
     let rows = job.attention_rows(TABLE_CAP)?;
-    let timeline = job.timeline(MAX_BINS)?;
-    let page = render(job, &rows, &timeline, SystemTime::now());
+    let (timeline, unsent) = job.timeline(MAX_BINS)?;
+    let page = render(job, &rows, &timeline, &unsent, SystemTime::now());
     files::write_atomic(out, page.into_string().as_bytes())
         .with_context(|| format!("cannot write --html {}", out.display()))
 }
@@ -44,7 +45,7 @@ const CSS: &str = r#"
 * { box-sizing: border-box; }
 html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 body { font: 10pt/1.4 "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; color: #1d232b;
-       margin: 0 auto; padding: 10mm 0; max-width: 186mm; background: #fff; }
+       margin: 0 auto; padding: 10mm 6mm; max-width: 250mm; background: #fff; }
 h1 { font-size: 17pt; margin: 0; letter-spacing: -0.01em; }
 h2 { font-size: 11.5pt; margin: 7mm 0 2mm; padding-bottom: 1mm; border-bottom: 1.5px solid #1d3557;
      color: #1d3557; break-after: avoid; }
@@ -66,7 +67,8 @@ table.grid td.n { text-align: right; white-space: nowrap; }
 table.grid tr { break-inside: avoid; }
 thead { display: table-header-group; }
 td.err { word-break: break-word; }
-td.vals { word-break: break-all; }
+td.vals { white-space: nowrap; }
+td.t { white-space: nowrap; }
 .st { display: inline-block; padding: 0 1.5mm; border-radius: 1mm; font-weight: 600; white-space: nowrap; }
 .st.bad { background: #fdecea; color: #8e1b1b; }
 .st.warn { background: #fff4e0; color: #7a4a00; }
@@ -79,17 +81,20 @@ svg text { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif;
 .legend i { display: inline-block; width: 3mm; height: 3mm; margin: 0 1mm -0.4mm 3mm; border-radius: 0.5mm; }
 .note { font-size: 9pt; background: #f6f7f9; border-left: 3px solid #9aa5b1; padding: 2mm 3mm; margin: 2mm 0; }
 footer { margin-top: 8mm; padding-top: 2mm; border-top: 1px solid #d5dbe2; font-size: 8pt; color: #6b7480; }
-@media print { body { padding: 0; max-width: none; } }
+@media print { body { padding: 0; max-width: none; font-size: 9.5pt; } td.vals { white-space: normal; word-break: break-all; } }
 "#;
 
 /// Colours of the outcome chart.
 const GREEN: &str = "#43a047";
+/// Ok, but nothing was changed (absent, duplicate).
+const LIGHT_GREEN: &str = "#9ccc65";
 const RED: &str = "#e53935";
 const AMBER: &str = "#fb8c00";
 const GREY: &str = "#8d99a6";
 
 fn status_colour(status: Option<Status>) -> &'static str {
     match status {
+        Some(Status::Absent | Status::Duplicate) => LIGHT_GREEN,
         Some(s) if s.is_ok() => GREEN,
         Some(Status::Skipped) | None => AMBER,
         Some(Status::Invalid) => GREY,
@@ -112,6 +117,13 @@ fn cell(s: &str) -> String {
         Some((cut, _)) => format!("{}… (cut; the report holds it whole)", &v[..cut]),
         None => v.into_owned(),
     }
+}
+
+/// A report cell for the page: `cell`, with links defanged (`https[:]//…`). Cells quote the
+/// input and the tenant's answers; a viewer or a PDF of the page must not turn them into
+/// something to click.
+fn data(s: &str) -> String {
+    cell(s).replace("://", "[:]//")
 }
 
 fn rfc3339_ms(ms: i64) -> String {
@@ -193,6 +205,7 @@ pub(crate) fn render(
     job: &Job,
     rows: &[ReportRow],
     timeline: &Timeline,
+    unsent: &Tally,
     generated: SystemTime,
 ) -> Markup {
     let meta = job.meta.as_ref();
@@ -249,7 +262,7 @@ pub(crate) fn render(
                 }
                 h2 { "The job" }
                 table.facts id="facts" {
-                    tr { th { "Tenant" } td.mono { @match meta.and_then(|m| m.tenant.as_deref()) { Some(t) => (cell(t)), None => @if meta.is_some() { span.muted { "none (offline)" } } @else { (unknown) } } } }
+                    tr { th { "Tenant" } td.mono id="tenant" { @match meta.and_then(|m| m.tenant.as_deref()) { Some(t) => (cell(t)), None => @if meta.is_some() { span.muted { "none (offline)" } } @else { (unknown) } } } }
                     tr { th { "Identity" } td.mono { @match meta.and_then(|m| m.identity.as_deref()) { Some(t) => (cell(t)), None => @if meta.is_some() { span.muted { "none (offline)" } } @else { (unknown) } } } }
                     tr { th { "Input" } td.mono { @match meta { Some(m) => (cell(&m.input)), None => (unknown) } } }
                     tr { th { "Input SHA-256" } td.mono { @match meta.and_then(|m| m.input_sha256.as_deref()) { Some(t) => (cell(t)), None => (unknown) } } }
@@ -268,10 +281,10 @@ pub(crate) fn render(
                 h2 { "Outcome" }
                 figure {
                     (outcome_chart(job))
-                    figcaption { "Latest status of every input row. Green: ok; red: needs attention; amber: not attempted or no line; grey: invalid (never sent)." }
+                    figcaption { "Latest status of every input row. Green: ok (light: nothing to change); red: needs attention; amber: not attempted or no line; grey: invalid (never sent)." }
                 }
                 h2 { "Rows finished over time" }
-                (timeline_figure(timeline, meta.map(|m| m.invocations.as_slice()).unwrap_or(&[])))
+                (timeline_figure(timeline, unsent, meta.map(|m| m.invocations.as_slice()).unwrap_or(&[])))
                 @if n_attention > 0 {
                     h2 { "What to do" }
                     (fixes_table(job))
@@ -290,7 +303,8 @@ pub(crate) fn render(
                     "Made by " (env!("CARGO_PKG_NAME")) " " (env!("CARGO_PKG_VERSION")) " on "
                     (humantime::format_rfc3339_seconds(generated).to_string())
                     " from the report and its sidecar. The report is the record; this page summarises it "
-                    "(the latest line per input row counts). Times are UTC."
+                    "(the latest line per input row counts). Times are UTC; links quoted in report cells are "
+                    "shown defanged ([:]//)."
                 }
             }
         }
@@ -312,8 +326,8 @@ fn invocations_table(invocations: &[Invocation]) -> Markup {
                     tr {
                         td.n { (i + 1) }
                         td { (cell(&inv.command)) @if let Some(why) = &inv.stopped { br; span.muted { (cell(why)) } } }
-                        td { (cell(&inv.started_at)) }
-                        td { (cell(&inv.finished_at)) }
+                        td.t { (cell(&inv.started_at.replacen('T', " ", 1))) }
+                        td.t { (cell(&inv.finished_at.replacen('T', " ", 1))) }
                         td.n { (opt_n(inv.rows_sent)) }
                         td.n { (opt_n(inv.requests_sent)) }
                         td.n { (opt_n(inv.throttled_429)) }
@@ -366,9 +380,19 @@ fn outcome_chart(job: &Job) -> Markup {
 }
 
 /// The timeline chart with its caption and legend.
-fn timeline_figure(t: &Timeline, invocations: &[Invocation]) -> Markup {
+fn timeline_figure(t: &Timeline, unsent: &Tally, invocations: &[Invocation]) -> Markup {
+    let not_sent = html! {
+        @if unsent.total() > 0 {
+            " Lines of rows that sent nothing are not drawn: "
+            @for (k, (status, n)) in unsent.nonzero().enumerate() {
+                @if k > 0 { ", " }
+                (number(n)) " " (status.as_str())
+            }
+            "."
+        }
+    };
     if t.segments.is_empty() {
-        return html! { p.muted { "The report holds no finished rows." } };
+        return html! { p.muted { "No row of this report sent a request, so there is nothing to show over time." (not_sent) } };
     }
     let width = 680.0;
     let height = 210.0;
@@ -387,7 +411,10 @@ fn timeline_figure(t: &Timeline, invocations: &[Invocation]) -> Markup {
         .filter_map(|i| i.rate_per_second)
         .filter(|r| *r <= 4.0 * peak.max(1.0))
         .collect();
-    let y_max = nice_ceiling(rates.iter().copied().fold(peak, f64::max).max(1.0) * 1.05);
+    let top_value = rates.iter().copied().fold(peak, f64::max).max(1.0) * 1.05;
+    let step = nice_ceiling(top_value / 4.0);
+    let n_ticks = (top_value / step).ceil().max(1.0) as u32;
+    let y_max = step * f64::from(n_ticks);
     let y = |v: f64| top + plot_h - (v / y_max * plot_h);
     // Segment x offsets.
     let mut xs = Vec::with_capacity(t.segments.len());
@@ -402,7 +429,7 @@ fn timeline_figure(t: &Timeline, invocations: &[Invocation]) -> Markup {
                 .then(|| x0 + (ms - seg.start) as f64 / t.width as f64 * bin_w)
         })
     };
-    let ticks: Vec<f64> = (0..=4).map(|i| y_max * f64::from(i) / 4.0).collect();
+    let ticks: Vec<f64> = (0..=n_ticks).map(|i| step * f64::from(i)).collect();
     let width_label = if t.width >= 60_000 {
         format!("{} min", t.width / 60_000)
     } else {
@@ -421,7 +448,7 @@ fn timeline_figure(t: &Timeline, invocations: &[Invocation]) -> Markup {
                 // Axis and grid.
                 @for v in &ticks {
                     line x1=(left) x2=(width - right) y1=(fmt_f(y(*v))) y2=(fmt_f(y(*v))) stroke="#e3e7ec" stroke-width="1" {}
-                    text x=(left - 5.0) y=(fmt_f(y(*v) + 3.5)) font-size="9" text-anchor="end" fill="#5b6573" { (format_axis(*v)) }
+                    text x=(left - 5.0) y=(fmt_f(y(*v) + 3.5)) font-size="9" text-anchor="end" fill="#5b6573" { (format_axis(*v, step)) }
                 }
                 text x="4" y=(top - 12.0) font-size="9" fill="#5b6573" { "rows/s" }
                 @for (i, (seg, x0)) in t.segments.iter().zip(&xs).enumerate() {
@@ -478,7 +505,8 @@ fn timeline_figure(t: &Timeline, invocations: &[Invocation]) -> Markup {
                 }
             }
             figcaption {
-                "Report lines finished per second (bins of " (width_label) "), superseded lines of a resumed job included. Stretches more than five minutes apart are shown side by side, the pause marked."
+                "Rows that sent requests, finished per second (bins of " (width_label) "); superseded lines of a resumed job included. Stretches more than five minutes apart are shown side by side, the pause marked."
+                (not_sent)
             }
             p.legend {
                 i style=(format!("background:{GREEN}")) {} "ok"
@@ -492,8 +520,8 @@ fn timeline_figure(t: &Timeline, invocations: &[Invocation]) -> Markup {
     }
 }
 
-fn format_axis(v: f64) -> String {
-    if v >= 10.0 || v == 0.0 {
+fn format_axis(v: f64, step: f64) -> String {
+    if step >= 1.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.1}")
@@ -548,18 +576,18 @@ fn attention_table(rows: &[ReportRow]) -> Markup {
                         td.n.row { (r.row) }
                         td.n.line { (r.line) }
                         td.vals.mono {
-                            span.token { (cell(&r.token)) } br;
-                            span.device { (cell(&r.device)) } br;
-                            span.user { (cell(&r.user)) }
-                            @if !r.email.is_empty() { br; span.email { (cell(&r.email)) } }
-                            @if !r.resolved.is_empty() { br; span.muted { "resolved: " (cell(&r.resolved)) } }
+                            span.token { (data(&r.token)) } br;
+                            span.device { (data(&r.device)) } br;
+                            span.user { (data(&r.user)) }
+                            @if !r.email.is_empty() { br; span.email { (data(&r.email)) } }
+                            @if !r.resolved.is_empty() { br; span.muted { "resolved: " (data(&r.resolved)) } }
                         }
                         td { span class=(format!("st {}", status_class(r.status))) { (r.status.as_str()) } }
                         td.n {
                             @if let Some(h) = r.http_status { "DELETE " (h) br; }
                             @if let Some(h) = r.lookup_status { span.muted { "lookup " (h) } }
                         }
-                        td.err { (cell(&r.error)) }
+                        td.err { (data(&r.error)) }
                     }
                 }
             }
@@ -588,5 +616,9 @@ mod tests {
         let long = "x".repeat(CELL_CAP + 10);
         assert!(cell(&long).ends_with("(cut; the report holds it whole)"));
         assert_eq!(cell("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(
+            data("see https://evil.example/x"),
+            "see https[:]//evil.example/x"
+        );
     }
 }

@@ -20,6 +20,8 @@ pub(crate) struct Facts {
     pub(crate) input_sha256: String,
     /// `--rate` in requests per second; none for `validate`.
     pub(crate) rate_per_second: Option<f64>,
+    /// `--resume`: the command continued the job.
+    pub(crate) resume: bool,
 }
 
 /// Records the command in the sidecar of `report` and fills in `summary.job`. Never fails the
@@ -31,7 +33,11 @@ pub(crate) fn record(report: &Path, summary: &mut Summary, facts: Facts) {
     summary.finished_at = Some(finished);
     summary.rate_per_second = facts.rate_per_second;
     let entry = Invocation {
-        command: summary.command.clone(),
+        command: if facts.resume {
+            format!("{} --resume", summary.command)
+        } else {
+            summary.command.clone()
+        },
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: rfc3339(facts.started),
         finished_at: rfc3339(finished),
@@ -47,6 +53,7 @@ pub(crate) fn record(report: &Path, summary: &mut Summary, facts: Facts) {
         stopped: summary.stopped.clone(),
         exit_code: Some(summary.exit_code),
     };
+    summary.invocation_command = Some(entry.command.clone());
     let recorded = match ReportMeta::read_if_present(report) {
         Ok(Some(mut meta)) => {
             meta.invocations.push(entry);
@@ -111,6 +118,7 @@ mod tests {
             identity: Some("accessID alice".into()),
             input_sha256: "ab".repeat(32),
             rate_per_second: Some(10.0),
+            resume: false,
         }
     }
 

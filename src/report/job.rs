@@ -36,6 +36,8 @@ const ROW_LEAD: u64 = 1_000_000;
 pub(crate) struct DamagedTail {
     /// The file line it starts on.
     pub(crate) line: u64,
+    /// The row it names, when that much of it can be read.
+    pub(crate) row: Option<u64>,
     pub(crate) why: String,
 }
 
@@ -162,8 +164,11 @@ impl Job {
                 let start = reader.position().clone();
                 let parsed = match reader.read_record(&mut record) {
                     Ok(false) => break,
-                    Ok(true) => ReportRow::from_record(&record),
-                    Err(e) => Err(e.to_string()),
+                    Ok(true) => ReportRow::from_record(&record).map_err(|why| {
+                        // A cut line may still name its row: the row is then known to exist.
+                        (why, record.get(0).and_then(|r| r.parse::<u64>().ok()))
+                    }),
+                    Err(e) => Err((e.to_string(), None)),
                 };
                 if let Some(d) = damaged.take() {
                     bail!(
@@ -180,9 +185,10 @@ impl Job {
                 }
                 match parsed {
                     Ok(row) => pending = Some((row, start.byte())),
-                    Err(why) => {
+                    Err((why, row)) => {
                         damaged = Some(DamagedTail {
                             line: start.line(),
+                            row,
                             why,
                         })
                     }
@@ -196,6 +202,7 @@ impl Job {
                 (Some((row, offset)), None) => {
                     job.damaged_tail = Some(DamagedTail {
                         line: line_of(path, offset)?,
+                        row: Some(row.row),
                         why: format!(
                             "row {} has no line end, so it may be cut short (a run killed while \
                              writing it)",
@@ -207,7 +214,14 @@ impl Job {
             }
         }
         job.sha256 = hex(&hashing.hash.finalize());
-        let max_row = job.statuses.len() as u64;
+        // A row whose only line is the damaged one still exists: it counts as having no line.
+        let damaged_row = job
+            .damaged_tail
+            .as_ref()
+            .and_then(|d| d.row)
+            .filter(|&r| r <= job.n_lines + ROW_LEAD)
+            .unwrap_or(0);
+        let max_row = (job.statuses.len() as u64).max(damaged_row);
         job.n_rows = max_row.max(job.meta.as_ref().and_then(|m| m.input_rows).unwrap_or(0));
         Ok(job.finish())
     }
@@ -244,7 +258,11 @@ impl Job {
             .unwrap_or(finished);
         self.first_start = Some(self.first_start.map_or(started, |t| t.min(started)));
         self.last_finish = Some(self.last_finish.map_or(finished, |t| t.max(finished)));
-        self.spans.add(millis(finished));
+        // Only rows that sent something are work over time; rows never sent (invalid,
+        // duplicate, skipped) finish in a burst and say nothing about the pace.
+        if row.requests() > 0 {
+            self.spans.add(millis(finished));
+        }
         Ok(())
     }
 
@@ -379,10 +397,12 @@ impl Job {
         Ok(out)
     }
 
-    /// Every complete line (superseded ones too: they are work that was done) binned by when
-    /// it finished, in at most about `max_bins` bins.
-    pub(crate) fn timeline(&self, max_bins: usize) -> anyhow::Result<Timeline> {
+    /// Every complete line of a row that sent a request (superseded ones too: they are work
+    /// that was done) binned by when it finished, in at most about `max_bins` bins; and the
+    /// lines of rows that sent nothing, per status.
+    pub(crate) fn timeline(&self, max_bins: usize) -> anyhow::Result<(Timeline, Tally)> {
         let mut timeline = Timeline::new(&self.spans, max_bins);
+        let mut unsent = Tally::default();
         let mut reader = self.reopen()?;
         let mut record = csv::StringRecord::new();
         // The header, then exactly the lines the first pass counted.
@@ -392,6 +412,10 @@ impl Job {
                 break;
             }
             if let Ok(row) = ReportRow::from_record(&record) {
+                if row.requests() == 0 {
+                    unsent.add(row.status);
+                    continue;
+                }
                 timeline.add(
                     millis(row.finished_at),
                     row.status.is_ok(),
@@ -399,7 +423,7 @@ impl Job {
                 );
             }
         }
-        Ok(timeline)
+        Ok((timeline, unsent))
     }
 }
 
@@ -666,7 +690,8 @@ mod tests {
         let attention = job.attention_rows(1).unwrap();
         assert_eq!(attention.len(), 1);
         assert_eq!(attention[0].row, 3);
-        let t = job.timeline(100).unwrap();
+        let (t, unsent) = job.timeline(100).unwrap();
+        assert_eq!(unsent.total(), 0);
         assert_eq!(
             t.segments
                 .iter()
@@ -692,6 +717,13 @@ mod tests {
             assert_eq!(job.status(1), Some(Status::Failed), "cut {cut}");
             assert_eq!(job.n_lines, 1);
         }
+        // A row whose only line is cut is a row without a line, not a row less.
+        write_report(&path, &[rr(1, Status::Deleted), rr(2, Status::Deleted)]);
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() - 30]).unwrap();
+        let job = read(&path).unwrap();
+        assert_eq!((job.n_rows, job.n_missing()), (2, 1));
+        assert_eq!(job.exit_code(), ExitCode::RowFailures);
         write_report(&path, &[rr(1, Status::Deleted)]);
         let mut f = std::fs::OpenOptions::new()
             .append(true)

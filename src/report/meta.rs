@@ -79,7 +79,7 @@ pub(crate) struct ReportMeta {
 /// Every field but the first four may be missing in a hand-made or damaged record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Invocation {
-    /// `run`, `run --dry-run` or `validate`.
+    /// `run`, `run --dry-run`, `validate`; `--resume` added when it continued the job.
     pub(crate) command: String,
     pub(crate) tool_version: String,
     /// When the command started (before its plan and confirmation), RFC 3339 UTC.

@@ -98,6 +98,8 @@ pub struct Summary {
     pub started_at: Option<std::time::SystemTime>,
     pub finished_at: Option<std::time::SystemTime>,
     pub rate_per_second: Option<f64>,
+    /// This command as the sidecar records it (`run --resume`); `command` when not recorded.
+    pub invocation_command: Option<String>,
 }
 
 impl Summary {
@@ -127,6 +129,7 @@ impl Summary {
             started_at: None,
             finished_at: None,
             rate_per_second: None,
+            invocation_command: None,
         }
     }
 
@@ -266,7 +269,11 @@ impl Summary {
             resume_command: self.resume_command.clone(),
             exit_code: self.exit_code,
             invocation: InvocationDoc {
-                command: Some(self.command.clone()),
+                command: Some(
+                    self.invocation_command
+                        .clone()
+                        .unwrap_or_else(|| self.command.clone()),
+                ),
                 started_at: self.started_at.map(summary_json::rfc3339),
                 finished_at: self.finished_at.map(summary_json::rfc3339),
                 elapsed_seconds: Some(self.elapsed_seconds),
