@@ -29,10 +29,21 @@ fn write_man(out: &mut Vec<u8>) -> anyhow::Result<()> {
     use clap_mangen::roff::{Roff, bold, italic, roman};
 
     let cmd = Cli::command();
-    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    let page = clap_mangen::Man::new(cmd.clone());
+    page.render_title(out)?;
+    page.render_name_section(out)?;
+    page.render_synopsis_section(out)?;
+    page.render_description_section(out)?;
+    page.render_options_section(out)?;
+    page.render_subcommands_section(out)?;
+    let mut roff = Roff::new();
+    // The top-level help's examples (clap_mangen would title them EXTRA).
+    if let Some(after) = cmd.get_after_long_help().or(cmd.get_after_help()) {
+        roff.control("SH", ["EXAMPLES"]);
+        after_help(&mut roff, &after.to_string());
+    }
     // One section per subcommand, with its options: that is where the real manual is (the
     // generated page lists subcommands by name only).
-    let mut roff = Roff::new();
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let title = format!("{} {}", cmd.get_name(), sub.get_name());
         roff.control("SH", [title.to_uppercase().as_str()]);
@@ -68,14 +79,21 @@ fn write_man(out: &mut Vec<u8>) -> anyhow::Result<()> {
         }
         if let Some(after) = sub.get_after_long_help().or(sub.get_after_help()) {
             roff.control("PP", []);
-            for line in after.to_string().lines() {
-                roff.text([roman(line.to_string())]);
-                roff.control("br", []);
-            }
+            after_help(&mut roff, &after.to_string());
         }
     }
     roff.to_writer(out)?;
+    page.render_version_section(out)?;
     Ok(())
+}
+
+/// Help text laid out as written: examples are aligned by hand, so no filling.
+fn after_help(roff: &mut clap_mangen::roff::Roff, text: &str) {
+    roff.control("nf", []);
+    for line in text.lines() {
+        roff.text([clap_mangen::roff::roman(line.to_string())]);
+    }
+    roff.control("fi", []);
 }
 
 #[cfg(test)]
@@ -89,7 +107,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         for name in ["VALIDATE", "RUN", "REPORT", "SIM", "COMPLETIONS", "MAN"] {
             assert!(
-                text.contains(&format!(".SH \"DS100\\-OFFBOARD {name}\"")),
+                text.contains(&format!(".SH \"DS100-OFFBOARD {name}\"")),
                 "{name} missing"
             );
         }
