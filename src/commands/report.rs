@@ -78,6 +78,10 @@ fn check_outputs(cfg: &ReportConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+const RESAVED: &str = "the report starts with a byte-order mark, which ds100-offboard \
+     never writes: another program (a spreadsheet?) saved it again, and values such as serials \
+     may differ from what was sent (leading zeros). Use the file the tool wrote.";
+
 /// What the reader of the summary should know about the files themselves.
 fn warn_about(job: &Job) {
     if let Some(why) = &job.meta_problem {
@@ -90,6 +94,9 @@ fn warn_about(job: &Job) {
             "warning: no sidecar next to the report ({}): tenant, mode, identity and input are unknown",
             sidecar_path(&job.path).display()
         );
+    }
+    if job.resaved {
+        errln!("warning: {}", RESAVED);
     }
     if let Some(d) = &job.damaged_tail {
         errln!(

@@ -180,7 +180,7 @@ fn number(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -249,6 +249,9 @@ pub(crate) fn render(
                             span { "See “What to do” and the table of rows below." }
                         }
                     }
+                }
+                @if job.resaved {
+                    p.note id="resaved" { "This report was saved again by another program after the tool wrote it (it starts with a byte-order mark, which the tool never writes). Values such as serials may differ from what was sent: a spreadsheet drops leading zeros." }
                 }
                 @if job.meta_problem.is_some() || meta.is_none() || job.damaged_tail.is_some() {
                     @if let Some(why) = &job.meta_problem {

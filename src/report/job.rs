@@ -68,6 +68,9 @@ pub(crate) struct Job {
     /// The SHA-256 of the report file as read (lowercase hex), and its size.
     pub(crate) sha256: String,
     pub(crate) size: u64,
+    /// The file starts with a UTF-8 byte-order mark, which the tool never writes: another
+    /// program (a spreadsheet, which also drops leading zeros) saved it again.
+    pub(crate) resaved: bool,
 }
 
 /// Hashes everything read through it.
@@ -136,6 +139,7 @@ impl Job {
             spans: Spans::default(),
             sha256: String::new(),
             size: 0,
+            resaved: false,
         };
         let ends_with_newline;
         {
@@ -148,9 +152,19 @@ impl Job {
                 Ok(true) if record.iter().eq(COLUMNS.iter().copied()) => {}
                 Ok(true) => {
                     let header: Vec<&str> = record.iter().take(4).collect();
+                    let resaved = record
+                        .iter()
+                        .map(str::to_ascii_lowercase)
+                        .eq(COLUMNS.iter().map(|c| c.to_ascii_lowercase()));
+                    let hint = if resaved {
+                        "; it looks like a report saved again by a spreadsheet, which also \
+                         drops leading zeros: use the file the tool wrote"
+                    } else {
+                        ""
+                    };
                     return Err(not_a_report(
                         path,
-                        &format!("its header starts {}", header.join(",")),
+                        &format!("its header starts {}{hint}", visible(&header.join(","))),
                     ));
                 }
                 Ok(false) => return Err(not_a_report(path, "it is empty")),
@@ -214,6 +228,7 @@ impl Job {
             }
         }
         job.sha256 = hex(&hashing.hash.finalize());
+        job.resaved = first_bytes(path)?.starts_with(b"\xef\xbb\xbf");
         // A row whose only line is the damaged one still exists: it counts as having no line.
         let damaged_row = job
             .damaged_tail
@@ -227,12 +242,9 @@ impl Job {
     }
 
     fn add(&mut self, row: ReportRow, offset: u64) -> anyhow::Result<()> {
-        let limit = self
-            .meta
-            .as_ref()
-            .and_then(|m| m.input_rows)
-            .unwrap_or(0)
-            .max(self.n_lines + ROW_LEAD);
+        // Not the sidecar's row count: a sidecar is as easy to edit as the report, and the
+        // bound is what keeps the per-row state small.
+        let limit = self.n_lines + ROW_LEAD;
         if row.row == 0 || row.row > limit {
             return Err(not_a_report(
                 &self.path,
@@ -299,19 +311,27 @@ impl Job {
     /// Up to `limit` ranges of rows with no line, in row order (`first..=last`).
     pub(crate) fn missing_ranges(&self, limit: usize) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
-        for row in 1..=self.n_rows {
-            if self.status(row).is_some() {
-                continue;
-            }
-            if let Some(last) = out.last_mut()
-                && last.1 + 1 == row
+        let push = |out: &mut Vec<(u64, u64)>, first: u64, last: u64| -> bool {
+            if let Some(prev) = out.last_mut()
+                && prev.1 + 1 == first
             {
-                last.1 = row;
+                prev.1 = last;
             } else if out.len() == limit {
-                break;
+                return false;
             } else {
-                out.push((row, row));
+                out.push((first, last));
             }
+            true
+        };
+        let seen = self.statuses.len() as u64;
+        for row in 1..=seen {
+            if self.status(row).is_none() && !push(&mut out, row, row) {
+                return out;
+            }
+        }
+        // Rows beyond the last one the report names are one range, however many there are.
+        if self.n_rows > seen {
+            push(&mut out, seen + 1, self.n_rows);
         }
         out
     }
@@ -574,6 +594,13 @@ pub(crate) fn visible(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The first three bytes of `path` (fewer in a shorter file).
+fn first_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(3);
+    File::open(path)?.take(3).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// The byte at `len - 1` of `path`, if any.
 fn last_byte(path: &Path, len: u64) -> anyhow::Result<Option<u8>> {
     if len == 0 {
@@ -765,5 +792,32 @@ mod tests {
         );
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("far beyond"), "{err}");
+        std::fs::write(&path, COLUMNS.join(",").to_uppercase()).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("ROW,LINE") && err.contains("spreadsheet"),
+            "{err}"
+        );
+        // The csv reader takes a byte-order mark in its stride; the tool never writes one.
+        std::fs::write(&path, format!("\u{feff}{}\n", COLUMNS.join(","))).unwrap();
+        assert!(read(&path).unwrap().resaved);
+    }
+
+    #[test]
+    fn rows_without_a_line_are_ranges_however_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        write_report(&path, &[rr(2, Status::Deleted), rr(5, Status::Deleted)]);
+        let mut job = read(&path).unwrap();
+        assert_eq!(job.missing_ranges(10), [(1, 1), (3, 4)]);
+        // A sidecar claiming a huge input costs nothing: the rest is one range.
+        job.n_rows = 1_000_000_000_000;
+        assert_eq!(
+            job.missing_ranges(10),
+            [(1, 1), (3, 4), (6, 1_000_000_000_000)]
+        );
+        assert_eq!(job.missing_ranges(1), [(1, 1)]);
+        job.n_rows = 6;
+        assert_eq!(job.missing_ranges(10), [(1, 1), (3, 4), (6, 6)]);
     }
 }

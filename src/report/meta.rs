@@ -158,9 +158,22 @@ impl ReportMeta {
     /// when there is none, `Err` (the reason) when it cannot be used. Unlike `read`, it gives
     /// no advice about resuming.
     pub(crate) fn read_if_present(report: &Path) -> Result<Option<ReportMeta>, String> {
+        // A sidecar is a few kilobytes; one grown beyond this is not one of ours.
+        const MAX_BYTES: u64 = 16 * 1024 * 1024;
         let path = sidecar_path(report);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let text = match std::fs::File::open(&path) {
+            Ok(f) => {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(f, MAX_BYTES + 1),
+                    &mut text,
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+                if text.len() as u64 > MAX_BYTES {
+                    return Err(format!("{} is larger than 16 MiB", path.display()));
+                }
+                text
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
