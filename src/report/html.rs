@@ -66,8 +66,9 @@ table.grid td { padding: 1mm 1.5mm; border-bottom: 1px solid #e3e7ec; vertical-a
 table.grid td.n { text-align: right; white-space: nowrap; }
 table.grid tr { break-inside: avoid; }
 thead { display: table-header-group; }
-td.err { word-break: break-word; }
-td.vals { white-space: nowrap; }
+table.fixed { table-layout: fixed; }
+td.vals { overflow-wrap: anywhere; }
+td.err { overflow-wrap: anywhere; }
 td.t { white-space: nowrap; }
 .st { display: inline-block; padding: 0 1.5mm; border-radius: 1mm; font-weight: 600; white-space: nowrap; }
 .st.bad { background: #fdecea; color: #8e1b1b; }
@@ -81,7 +82,7 @@ svg text { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif;
 .legend i { display: inline-block; width: 3mm; height: 3mm; margin: 0 1mm -0.4mm 3mm; border-radius: 0.5mm; }
 .note { font-size: 9pt; background: #f6f7f9; border-left: 3px solid #9aa5b1; padding: 2mm 3mm; margin: 2mm 0; }
 footer { margin-top: 8mm; padding-top: 2mm; border-top: 1px solid #d5dbe2; font-size: 8pt; color: #6b7480; }
-@media print { body { padding: 0; max-width: none; font-size: 9.5pt; } td.vals { white-space: normal; word-break: break-all; } }
+@media print { body { padding: 0; max-width: none; font-size: 9.5pt; } td.vals { font-size: 6.8pt; } }
 "#;
 
 /// Colours of the outcome chart.
@@ -569,7 +570,11 @@ fn fixes_table(job: &Job) -> Markup {
 
 fn attention_table(rows: &[ReportRow]) -> Markup {
     html! {
-        table.grid id="attention" {
+        table.grid.fixed id="attention" {
+            colgroup {
+                col style="width:6%" {} col style="width:6%" {} col style="width:33%" {}
+                col style="width:11%" {} col style="width:10%" {} col style="width:34%" {}
+            }
             thead { tr {
                 th.n { "Row" } th.n { "Line" } th { "Token · device · user" } th { "Status" } th { "HTTP" } th { "Error" }
             } }
