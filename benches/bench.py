@@ -242,7 +242,7 @@ def bench_overhead(tmp):
             f"{med([m['rss_mib'] for m in ms]):.1f}",
         ]
 
-    sent = med([m["summary"]["requests_sent"] for m in ours])
+    sent = med([m["summary"]["invocation"]["requests_sent"] for m in ours])
     rows = [row(f"ds100-offboard run ({n:,} rows)", ours, n)]
     if base:
         rows.append(row(f"baseline run ({Path(BASELINE).name})", base, n))
@@ -255,7 +255,7 @@ def bench_overhead(tmp):
         rows.append(row(f"oha ({n:,} DELETEs)", theirs, n))
         ratio = med([(n / o["wall"]) / (n / t["wall"]) for o, t in zip(ours, theirs)])
         own = med([o["own_rps"] for o in theirs])
-        pipeline = med([n / o["summary"]["elapsed_seconds"] for o in ours])
+        pipeline = med([n / o["summary"]["invocation"]["elapsed_seconds"] for o in ours])
         notes.append(
             f"run / oha req/s: **{ratio:.0%}** (median of per-repetition ratios; target ≥ 70 %). "
             f"oha's own req/s figure: {own:,.0f}; run's rows/s over its pipeline alone: "
@@ -340,16 +340,17 @@ def bench_throttled(tmp):
                     )
                     results.append(m)
             s = [m["summary"] for m in results]
+            inv = [x["invocation"] for x in s]
             rows.append(
                 [
                     server,
                     client,
                     f"{med([m['wall'] for m in results]):.1f}",
                     f"{med([m['wall'] / ideal for m in results]):.3f}",
-                    f"{med([x['throttled_429'] / x['requests_sent'] for x in s]):.2%}",
-                    f"{med([x['requests_sent'] for x in s]):.0f}",
+                    f"{med([x['throttled_429'] / x['requests_sent'] for x in inv]):.2%}",
+                    f"{med([x['requests_sent'] for x in inv]):.0f}",
                     f"{med([x['statuses'].get('deleted', 0) for x in s]):.0f}",
-                    f"{med([x.get('final_rate_per_second') or 0 for x in s]):.1f}/s",
+                    f"{med([x.get('final_rate_per_second') or 0 for x in inv]):.1f}/s",
                 ]
             )
     head = ["server", "client", "wall s", "× ideal", "429 share", "requests", "deleted",

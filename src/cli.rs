@@ -11,7 +11,7 @@ use crate::rate::Rate;
 /// Bulk removal of RSA SecurID DS100 OTP credentials, with a report of every row.
 #[derive(Debug, Parser)]
 #[command(name = "ds100-offboard", version, about, long_about = None)]
-#[command(after_help = "Try it without a tenant: ds100-offboard demo")]
+#[command(after_help = TOP_EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogArgs,
@@ -41,11 +41,46 @@ pub enum LogFormat {
     Json,
 }
 
+const TOP_EXAMPLES: &str = "\
+Examples, in the order of a job:
+  ds100-offboard validate leavers.csv                  offline check -> leavers.validation.csv
+  ds100-offboard run leavers.csv --dry-run --key-file ~/secure/acme-admin-key.json
+                                                       read-only audit -> leavers.dry-run.csv
+  ds100-offboard run leavers.csv --key-file ~/secure/acme-admin-key.json
+                                                       deletes after you confirm -> leavers.report.csv
+  ds100-offboard report leavers.report.csv --html leavers.audit.html
+                                                       the job's summary and its audit page
+
+Try it without a tenant: ds100-offboard demo";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  ds100-offboard validate leavers.csv
+  ds100-offboard validate leavers.csv --report /audit/leavers.validation.csv --summary-json -
+  ds100-offboard validate hr-export.csv --delimiter ';' --ignore-column \"Employee ID\"
+
+Next: ds100-offboard run leavers.csv --dry-run (a read-only audit against the tenant).";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  ds100-offboard run leavers.csv --dry-run --key-file ~/secure/acme-admin-key.json
+  ds100-offboard run leavers.csv --key-file ~/secure/acme-admin-key.json
+  ds100-offboard run leavers.csv --key-file key.json --rate 600/min --max-deletes 500
+  ds100-offboard run leavers.csv --key-file key.json --resume     (after a stop or a crash)
+  DS100_TOKEN=… ds100-offboard run leavers.csv --base-url https://acme.access.securid.com --yes
+
+Then: ds100-offboard report leavers.report.csv --html leavers.audit.html
+
+Exit codes: 0 every row ok · 1 a row needs attention · 2 usage, configuration or input error
+(nothing sent) · 3 safety stop · 130 interrupted.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check an input file offline: every row valid, invalid or duplicate. Sends nothing.
+    #[command(after_help = VALIDATE_EXAMPLES)]
     Validate(ValidateArgs),
     /// Delete the credentials listed in INPUT (asks for confirmation first).
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Serve a local DS100 API simulator for rehearsals, tests and benchmarks.
     Sim(SimArgs),
@@ -54,6 +89,57 @@ pub enum Command {
     /// Print one freshly minted bearer token from a key file, for debugging with curl:
     /// curl -H "Authorization: Bearer $(ds100-offboard token --key-file key.json)" …
     Token(TokenArgs),
+    /// Summarise the whole job from a report (resumed ones too: the latest line per row
+    /// counts); optionally a compact report, the summary JSON or the audit page. Sends nothing.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReadReportArgs),
+    /// Print shell completions. Example: ds100-offboard completions bash > /etc/bash_completion.d/ds100-offboard
+    Completions(CompletionsArgs),
+    /// Print the man page (roff). Example: ds100-offboard man | man -l -
+    Man,
+}
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  ds100-offboard report leavers.report.csv
+  ds100-offboard report leavers.report.csv --html leavers.audit.html
+  ds100-offboard report leavers.report.csv --compact leavers.final.csv
+  ds100-offboard report leavers.dry-run.csv --json | jq .statuses
+
+Exit codes: 0 every row's latest status is ok · 1 a row needs attention (or has no line) ·
+2 not a report of ds100-offboard, or damaged before its last line.";
+
+#[derive(Debug, Args)]
+pub struct ReadReportArgs {
+    /// A report written by run, run --dry-run or validate. Its sidecar (<report stem>.meta.json)
+    /// is read too when it is there. Example: leavers.report.csv
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+
+    /// Also write one line per input row, in input order (the latest line of each row).
+    /// Example: --compact leavers.final.csv
+    #[arg(long, value_name = "OUT.csv")]
+    pub compact: Option<PathBuf>,
+
+    /// Print the summary JSON (schema 1, docs/summary-schema.md) on stdout instead of the text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the audit page: one self-contained HTML file (no script, nothing fetched),
+    /// printable on A4. Example: --html leavers.audit.html
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+
+    /// Replace an existing --compact or --html file instead of refusing.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

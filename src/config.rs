@@ -89,6 +89,30 @@ pub(crate) struct ValidateConfig {
     pub(crate) output: OutputConfig,
 }
 
+/// Everything `report` needs.
+#[derive(Debug)]
+pub struct ReportConfig {
+    pub report: PathBuf,
+    pub compact: Option<PathBuf>,
+    pub json: bool,
+    pub html: Option<PathBuf>,
+    pub overwrite: bool,
+    pub quiet: bool,
+}
+
+impl ReportConfig {
+    pub fn from_args(args: crate::cli::ReadReportArgs, quiet: bool) -> ReportConfig {
+        ReportConfig {
+            report: args.report,
+            compact: args.compact,
+            json: args.json,
+            html: args.html,
+            overwrite: args.overwrite,
+            quiet,
+        }
+    }
+}
+
 impl ValidateConfig {
     pub(crate) fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
         let input = args.input.input;

@@ -30,6 +30,8 @@ mod exit_codes;
 pub mod input;
 /// Logging setup, printed above the progress bar.
 pub mod logging;
+/// Shell completions and the man page.
+mod manual;
 /// The progress display.
 mod progress;
 /// Request rates as operators write them (`10/s`).
@@ -61,6 +63,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)))
         }
         Command::Token(args) => commands::token::token(TokenConfig::from_args(args)?),
+        Command::Report(args) => {
+            commands::report::report(config::ReportConfig::from_args(args, quiet))
+        }
+        Command::Completions(args) => manual::completions(args.shell),
+        Command::Man => manual::man(),
     }
 }
 

@@ -408,7 +408,7 @@ fn a_mixed_fault_run_loses_no_row_and_deletes_exactly_the_targets() {
     // connection the server was just closing as idle, they were retried.
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
-    let sent = s["requests_sent"].as_u64().unwrap();
+    let sent = s["invocation"]["requests_sent"].as_u64().unwrap();
     let attempts: u64 = read_report(&dir.path().join("mixed.report.csv"))
         .iter()
         .map(|r| u64::from(r.requests()))
@@ -568,7 +568,7 @@ fn every_transient_answer_is_retried_until_the_delete_succeeds() {
     assert_eq!(stats["deletes_of_already_deleted"], 0);
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
-    assert_eq!(s["throttled_429"], 2);
+    assert_eq!(s["invocation"]["throttled_429"], 2);
 }
 
 /// A DELETE the server committed and then reset: the retry's 404 is confirmed by a lookup and
@@ -811,8 +811,11 @@ fn resets_between_sporadic_429s_do_not_drain_the_rate() {
         .code(0);
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-    assert!(s["throttled_429"].as_u64().unwrap() >= 10, "{s}");
-    let rate = s["final_rate_per_second"].as_f64().unwrap();
+    assert!(
+        s["invocation"]["throttled_429"].as_u64().unwrap() >= 10,
+        "{s}"
+    );
+    let rate = s["invocation"]["final_rate_per_second"].as_f64().unwrap();
     // Each cut goes to what the tenant admitted, which here is everything sent but the 429s:
     // the rate settles well above the few requests a second the ratchet used to leave.
     assert!(rate >= 40.0, "the rate drained to {rate}/s: {s}");

@@ -43,7 +43,7 @@ fn clean_run_deletes_every_row_and_reports_each_once() {
     assert_eq!(s["statuses"]["deleted"], 50);
     // The 50 DELETEs and the read-only lookup that checked the credentials before the plan.
     assert_eq!(sim.stat("lookups"), 1);
-    assert_eq!(s["requests_sent"], 51);
+    assert_eq!(s["invocation"]["requests_sent"], 51);
     assert_eq!(s["exit_code"], 0);
 }
 
@@ -92,7 +92,7 @@ fn throttle_storm(retry_after: &str) {
     assert!(throttled > 0, "the storm never happened");
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
-    assert_eq!(s["throttled_429"].as_u64(), Some(throttled));
+    assert_eq!(s["invocation"]["throttled_429"].as_u64(), Some(throttled));
     // Every 429 was followed by a retry: rows that saw one spent more than one attempt.
     let extra: u32 = rows.values().map(|r| r.attempts - 1).sum();
     assert_eq!(u64::from(extra), throttled);

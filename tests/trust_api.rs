@@ -762,7 +762,7 @@ fn the_check_is_retried_like_any_request_and_counted_in_the_summary() {
     assert_eq!(sim.stat("deletes"), 4);
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
-    assert_eq!(s["requests_sent"], 7, "{s}");
+    assert_eq!(s["invocation"]["requests_sent"], 7, "{s}");
     let rows = report_by_row(&dir.path().join("in.report.csv"), 4);
     assert!(rows.values().all(|r| r.attempts == 1 && r.lookups == 0));
 }

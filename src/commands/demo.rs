@@ -157,6 +157,11 @@ pub async fn demo(demo: DemoConfig) -> anyhow::Result<ExitCode> {
             "Open the report to see every row's outcome: {}",
             report.display()
         );
+        outln!(
+            "Or the audit page of the job: ds100-offboard report {} --html {}",
+            report.display(),
+            report.with_extension("html").display()
+        );
     }
     // The rows needing attention are the sample's deliberate mistakes: a demo that ended as
     // designed exits 0 (a real run ending like this exits 1). Anything else is a demo that

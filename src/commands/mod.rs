@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 mod preflight;
+pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod sim;
 pub(crate) mod token;

@@ -15,6 +15,7 @@ use crate::exit_codes::ExitCode;
 use crate::input::{InputFile, InputOptions};
 use crate::progress::{Notices, Progress};
 use crate::report::files;
+use crate::report::invocation;
 use crate::report::lock::ReportLock;
 use crate::report::meta::{self, ReportMeta, ReportMode};
 use crate::report::resume::PriorReport;
@@ -95,6 +96,17 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
             let mut summary = Summary::new(command, &cfg.input, &cfg.output.report, &rplan.carried);
             summary.tenant = Some(tenant);
             summary.rows_carried_over = rplan.carried.total();
+            invocation::record(
+                &cfg.output.report,
+                &mut summary,
+                invocation::Facts {
+                    started,
+                    identity: None,
+                    input_sha256: scan.sha256.clone(),
+                    rate_per_second: Some(cfg.rate.as_per_second()),
+                    resume: cfg.resume,
+                },
+            );
             super::publish(&summary, &cfg.output)?;
             return Ok(rplan.carried.exit_code());
         }
@@ -148,7 +160,8 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
                 Some(tokens.identity()),
                 &cfg.input,
                 started,
-            );
+            )
+            .with_input(&scan.sha256, scan.n_rows);
             meta::create_report(&cfg.output.report, cfg.output.overwrite, &meta)?
         }
     };
@@ -231,6 +244,17 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         summary.resume_command = resume_command(&cfg);
     }
     summary.exit_code = code.code();
+    invocation::record(
+        &cfg.output.report,
+        &mut summary,
+        invocation::Facts {
+            started,
+            identity: Some(shared.tokens.identity()),
+            input_sha256: scan.sha256.clone(),
+            rate_per_second: Some(cfg.rate.as_per_second()),
+            resume: cfg.resume,
+        },
+    );
     if let Err(e) = super::publish(&summary, &cfg.output) {
         // Requests were sent: not the "nothing was sent" exit 2.
         errln!("error: {e:#}");

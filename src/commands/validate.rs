@@ -6,6 +6,7 @@ use crate::config::ValidateConfig;
 use crate::console::errln;
 use crate::exit_codes::ExitCode;
 use crate::input::{InputFile, InputOptions, RowCheck, Scan};
+use crate::report::invocation;
 use crate::report::lock::ReportLock;
 use crate::report::meta::{self, ReportMeta, ReportMode};
 use crate::report::row::ReportRow;
@@ -32,7 +33,8 @@ pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
     if !cfg.output.quiet {
         print_file_notes(&scan);
     }
-    let meta = ReportMeta::new(ReportMode::Validate, None, None, &cfg.input, started_at);
+    let meta = ReportMeta::new(ReportMode::Validate, None, None, &cfg.input, started_at)
+        .with_input(&scan.sha256, scan.n_rows);
     let mut writer = meta::create_report(&cfg.output.report, cfg.output.overwrite, &meta)?;
     let mut tally = Tally::default();
     for item in input.rows(&scan)? {
@@ -60,8 +62,19 @@ pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
         writer.write(&ReportRow::unsent(row, status, error))?;
     }
     writer.finish()?;
-    let summary = Summary::new("validate", &cfg.input, &cfg.output.report, &tally)
+    let mut summary = Summary::new("validate", &cfg.input, &cfg.output.report, &tally)
         .with_elapsed(started.elapsed());
+    invocation::record(
+        &cfg.output.report,
+        &mut summary,
+        invocation::Facts {
+            started: started_at,
+            identity: None,
+            input_sha256: scan.sha256.clone(),
+            rate_per_second: None,
+            resume: false,
+        },
+    );
     super::publish(&summary, &cfg.output)?;
     Ok(tally.exit_code())
 }

@@ -41,6 +41,27 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Writes `path` whole from `fill`, streaming: into a fresh file in the same folder, synced,
+/// then renamed over `path`. For outputs too large to hold in memory; like `write_atomic`, a
+/// crash leaves the old file or the new one, and a symlink at `path` is replaced, not followed.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let tmp = temp_sibling(path)?;
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        fill(&mut file)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Checks that a file can be created next to `path` (its folder exists and is writable),
 /// without leaving anything behind.
 pub(crate) fn probe_writable(path: &Path) -> io::Result<()> {
@@ -96,21 +117,33 @@ pub(crate) fn check_summary_json(
     overwrite: bool,
     taken: &[(&Path, &str)],
 ) -> anyhow::Result<()> {
+    check_output("--summary-json", "the summary", path, overwrite, taken)
+}
+
+/// Refuses an output file (`flag` names it in messages, `what` says what it holds) that is one
+/// of `taken`, a symlink, not a regular file, or an existing file without `overwrite`.
+pub(crate) fn check_output(
+    flag: &str,
+    what_out: &str,
+    path: &Path,
+    overwrite: bool,
+    taken: &[(&Path, &str)],
+) -> anyhow::Result<()> {
     let shown = path.display();
     for (other, what) in taken {
         if same_file(path, other) {
-            bail!("--summary-json {shown} is {what}: choose another path for the summary");
+            bail!("{flag} {shown} is {what}: choose another path for {what_out}");
         }
     }
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => bail!(
-            "--summary-json {shown} is a symbolic link: the summary is never written through \
-             one; name the file itself"
+            "{flag} {shown} is a symbolic link: {what_out} is never written through one; name \
+             the file itself"
         ),
-        Ok(m) if !m.is_file() => bail!("--summary-json {shown} exists and is not a file"),
+        Ok(m) if !m.is_file() => bail!("{flag} {shown} exists and is not a file"),
         Ok(_) if !overwrite => bail!(
-            "--summary-json {shown} already exists: choose another path, or pass --overwrite \
-             to replace it"
+            "{flag} {shown} already exists: choose another path, or pass --overwrite to replace \
+             it"
         ),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -120,13 +153,13 @@ pub(crate) fn check_summary_json(
             };
             if !folder.is_dir() {
                 bail!(
-                    "--summary-json {shown}: the folder {} does not exist",
+                    "{flag} {shown}: the folder {} does not exist",
                     folder.display()
                 );
             }
             Ok(())
         }
-        Err(e) => bail!("cannot check --summary-json {shown}: {e}"),
+        Err(e) => bail!("cannot check {flag} {shown}: {e}"),
     }
 }
 

@@ -3,6 +3,11 @@
 //! which version, from which input, since when. Written when a report is created; `--resume`
 //! reads it first and refuses to continue a job against another tenant or in another mode (a
 //! rehearsal's report is no record of production). Versioned by `schema`; README documents it.
+//!
+//! Within schema 1, fields are only ever added, each with a default: a sidecar written before a
+//! field existed still reads, and an older build ignores fields it does not know. Every command
+//! that writes the report appends an [`Invocation`] when it ends, so `report` can tell the
+//! whole job's story (started, resumed, requests, 429s, rates) from the files alone.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -40,7 +45,7 @@ impl ReportMode {
 
 /// The sidecar's content. Never holds a secret: the identity is an accessID or a token's
 /// fingerprint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ReportMeta {
     /// Format version: 1.
     pub(crate) schema: u32,
@@ -59,6 +64,58 @@ pub(crate) struct ReportMeta {
     pub(crate) input: String,
     /// When the job started, RFC 3339 UTC. A resume keeps the original.
     pub(crate) started_at: String,
+    /// The SHA-256 of the input as the job's first plan read it (lowercase hex).
+    #[serde(default)]
+    pub(crate) input_sha256: Option<String>,
+    /// Data rows in that input: a report with fewer rows has rows to account for.
+    #[serde(default)]
+    pub(crate) input_rows: Option<u64>,
+    /// One record per command that wrote to the report, oldest first.
+    #[serde(default)]
+    pub(crate) invocations: Vec<Invocation>,
+}
+
+/// What one command (`run`, a resume, `validate`) did to the report, recorded when it ended.
+/// Every field but the first four may be missing in a hand-made or damaged record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Invocation {
+    /// `run`, `run --dry-run`, `validate`; `--resume` added when it continued the job.
+    pub(crate) command: String,
+    pub(crate) tool_version: String,
+    /// When the command started (before its plan and confirmation), RFC 3339 UTC.
+    pub(crate) started_at: String,
+    /// When it ended, RFC 3339 UTC.
+    pub(crate) finished_at: String,
+    /// Who sent, as in `ReportMeta::identity` (a resume may use another identity).
+    #[serde(default)]
+    pub(crate) identity: Option<String>,
+    /// The SHA-256 of the input this command read.
+    #[serde(default)]
+    pub(crate) input_sha256: Option<String>,
+    /// Time spent sending (from the go-ahead to the last row), in seconds.
+    #[serde(default)]
+    pub(crate) elapsed_seconds: Option<f64>,
+    /// Rows this command sent requests for.
+    #[serde(default)]
+    pub(crate) rows_sent: Option<u64>,
+    /// Rows whose final status came from earlier commands (a resume).
+    #[serde(default)]
+    pub(crate) rows_carried_over: Option<u64>,
+    #[serde(default)]
+    pub(crate) requests_sent: Option<u64>,
+    #[serde(default)]
+    pub(crate) throttled_429: Option<u64>,
+    /// `--rate`, in requests per second.
+    #[serde(default)]
+    pub(crate) rate_per_second: Option<f64>,
+    /// The rate the adaptive control ended at, in requests per second.
+    #[serde(default)]
+    pub(crate) final_rate_per_second: Option<f64>,
+    /// Why it stopped early (safety stop, interrupt), if it did.
+    #[serde(default)]
+    pub(crate) stopped: Option<String>,
+    #[serde(default)]
+    pub(crate) exit_code: Option<u8>,
 }
 
 /// `leavers.report.csv` → `leavers.report.meta.json`.
@@ -84,7 +141,55 @@ impl ReportMeta {
             identity,
             input: input.to_string_lossy().into_owned(),
             started_at: humantime::format_rfc3339_seconds(started).to_string(),
+            input_sha256: None,
+            input_rows: None,
+            invocations: Vec::new(),
         }
+    }
+
+    /// Records the input the job's plan read: its SHA-256 and its number of data rows.
+    pub(crate) fn with_input(mut self, sha256: &str, rows: u64) -> ReportMeta {
+        self.input_sha256 = Some(sha256.to_string());
+        self.input_rows = Some(rows);
+        self
+    }
+
+    /// Reads the sidecar of `report` for `report` and for recording an invocation: `Ok(None)`
+    /// when there is none, `Err` (the reason) when it cannot be used. Unlike `read`, it gives
+    /// no advice about resuming.
+    pub(crate) fn read_if_present(report: &Path) -> Result<Option<ReportMeta>, String> {
+        // A sidecar is a few kilobytes; one grown beyond this is not one of ours.
+        const MAX_BYTES: u64 = 16 * 1024 * 1024;
+        let path = sidecar_path(report);
+        let text = match std::fs::File::open(&path) {
+            Ok(f) => {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(f, MAX_BYTES + 1),
+                    &mut text,
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+                if text.len() as u64 > MAX_BYTES {
+                    return Err(format!("{} is larger than 16 MiB", path.display()));
+                }
+                text
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not valid JSON ({e})", path.display()))?;
+        let schema = value.get("schema").and_then(serde_json::Value::as_u64);
+        if schema != Some(u64::from(SCHEMA)) {
+            return Err(format!(
+                "{} has schema {}, this version reads schema {SCHEMA}",
+                path.display(),
+                schema.map_or("(none)".to_string(), |s| s.to_string())
+            ));
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| format!("{} is damaged ({e})", path.display()))
     }
 
     /// Reads the sidecar of `report` for `--resume`; a missing, unreadable or newer one is

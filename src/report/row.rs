@@ -124,7 +124,7 @@ impl ReportRow {
     }
 
     /// The cells, escaped, in column order.
-    pub(crate) fn to_record(&self) -> [String; COLUMNS.len()] {
+    pub fn to_record(&self) -> [String; COLUMNS.len()] {
         let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
         [
             self.row.to_string(),

@@ -21,7 +21,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub(crate) const ALL: [Status; 12] = [
+    pub const ALL: [Status; 12] = [
         Status::Deleted,
         Status::Absent,
         Status::WouldDelete,
@@ -36,7 +36,7 @@ impl Status {
         Status::Skipped,
     ];
 
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Deleted => "deleted",
             Status::Absent => "absent",
@@ -54,7 +54,7 @@ impl Status {
     }
 
     /// Counts as ok for the exit code (docs/design.md#statuses, "counts as").
-    pub(crate) fn is_ok(self) -> bool {
+    pub fn is_ok(self) -> bool {
         matches!(
             self,
             Status::Deleted

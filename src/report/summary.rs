@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
 
 use super::status::Status;
+use super::summary_json::{self, InvocationDoc, JobFacts, SummaryDoc};
 use crate::exit_codes::ExitCode;
 
 /// Rows per status.
@@ -69,13 +69,12 @@ impl Tally {
     }
 }
 
-/// What the end of a command prints, and `--summary-json` writes.
-#[derive(Clone, Debug, Serialize)]
+/// What the end of a command prints, and `--summary-json` writes (as a `SummaryDoc`).
+#[derive(Clone, Debug)]
 pub(crate) struct Summary {
     pub(crate) command: String,
     pub(crate) input: PathBuf,
     pub(crate) report: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tenant: Option<String>,
     pub(crate) rows: u64,
     /// Every status with its count (zeros included, so pipelines need no defaults).
@@ -89,14 +88,19 @@ pub(crate) struct Summary {
     /// Requests this invocation sent.
     pub(crate) requests_sent: u64,
     pub(crate) throttled_429: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) final_rate_per_second: Option<f64>,
     pub(crate) elapsed_seconds: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) stopped: Option<String>,
     pub(crate) exit_code: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) resume_command: Option<String>,
+    /// The job as the report's sidecar records it (filled in by `report::invocation`).
+    pub(crate) job: JobFacts,
+    /// This command's start and end, and its `--rate` (none for `validate`).
+    pub(crate) started_at: Option<std::time::SystemTime>,
+    pub(crate) finished_at: Option<std::time::SystemTime>,
+    pub(crate) rate_per_second: Option<f64>,
+    /// This command as the sidecar records it (`run --resume`); `command` when not recorded.
+    pub(crate) invocation_command: Option<String>,
 }
 
 impl Summary {
@@ -122,6 +126,11 @@ impl Summary {
             stopped: None,
             exit_code: tally.exit_code().code(),
             resume_command: None,
+            job: JobFacts::default(),
+            started_at: None,
+            finished_at: None,
+            rate_per_second: None,
+            invocation_command: None,
         }
     }
 
@@ -225,9 +234,66 @@ impl Summary {
         Ok(())
     }
 
+    /// The summary JSON document (schema 1, docs/summary-schema.md). Paths are made absolute
+    /// where they can be: the document outlives the shell it was written from.
+    pub fn to_doc(&self) -> SummaryDoc {
+        let absolute = |p: &Path| {
+            p.canonicalize()
+                .unwrap_or_else(|_| p.to_path_buf())
+                .to_string_lossy()
+                .into_owned()
+        };
+        let sending = self.command != "validate";
+        SummaryDoc {
+            schema: summary_json::SCHEMA,
+            tool: env!("CARGO_PKG_NAME"),
+            tool_version: env!("CARGO_PKG_VERSION"),
+            command: self.command.clone(),
+            mode: self.job.mode.clone(),
+            tenant: self.tenant.clone().or_else(|| self.job.tenant.clone()),
+            identity: self.job.identity.clone(),
+            input: Some(absolute(&self.input)),
+            input_sha256: self.job.input_sha256.clone(),
+            report: absolute(&self.report),
+            started_at: self.job.started_at.clone(),
+            finished_at: self
+                .job
+                .finished_at
+                .clone()
+                .or_else(|| self.finished_at.map(summary_json::rfc3339)),
+            rows: self.rows,
+            statuses: self.statuses.clone(),
+            ok: self.ok,
+            failures: self.failures,
+            rows_missing: 0,
+            stopped: self.stopped.clone(),
+            resume_command: self.resume_command.clone(),
+            exit_code: self.exit_code,
+            invocation: InvocationDoc {
+                command: Some(
+                    self.invocation_command
+                        .clone()
+                        .unwrap_or_else(|| self.command.clone()),
+                ),
+                started_at: self.started_at.map(summary_json::rfc3339),
+                finished_at: self.finished_at.map(summary_json::rfc3339),
+                elapsed_seconds: Some(self.elapsed_seconds),
+                rows_sent: Some(self.rows_sent_this_run),
+                rows_carried_over: Some(self.rows_carried_over),
+                requests_sent: Some(self.requests_sent),
+                throttled_429: Some(self.throttled_429),
+                rate_per_second: self.rate_per_second.filter(|_| sending),
+                final_rate_per_second: self
+                    .final_rate_per_second
+                    .filter(|_| sending)
+                    .map(summary_json::round3),
+            },
+        }
+    }
+
     /// The JSON form.
     pub(crate) fn to_json(&self) -> anyhow::Result<Vec<u8>> {
-        serde_json::to_vec_pretty(self).context("encoding the summary")
+        self.to_doc().to_json().context("encoding the summary")
     }
 
     /// Writes the JSON form to `path`, replacing it whole (a symlink there is replaced, not
@@ -302,7 +368,7 @@ mod tests {
         let mut t = Tally::default();
         t.add(Status::Deleted);
         let s = Summary::new("run", Path::new("in.csv"), Path::new("in.report.csv"), &t);
-        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&s.to_json().unwrap()).unwrap();
         assert_eq!(v["statuses"]["deleted"], 1);
         assert_eq!(v["statuses"]["not_found"], 0);
         assert_eq!(v["exit_code"], 0);
