@@ -1,0 +1,27 @@
+//! The integration tests, one binary: the real `ds100-offboard` against a real simulator
+//! process on 127.0.0.1, one module per area, every setup built with `harness::Scenario`.
+
+mod harness;
+
+/// Key files, JWTs, renewal, which credentials win, HTTPS, `--ca-cert` and proxies.
+#[cfg(any())] mod auth;
+/// The commands as a user types them: validate, demo, usage errors.
+mod cli;
+/// Injected faults of every kind, mixed and one by one.
+#[cfg(any())] mod faults;
+/// The hostile-input corpus and generated 10 MB inputs.
+#[cfg(any())] mod hostile_input;
+/// Lookups: resolving, explaining 404s, dry run, `--verify`.
+#[cfg(any())] mod lookups;
+/// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
+#[cfg(any())] mod resume;
+/// `run` end to end: retries, throttling, safety stop, pacing.
+mod run;
+/// No secret in any output.
+#[cfg(any())] mod secrets;
+/// Answers that are not the API's, and the check before the plan.
+#[cfg(any())] mod trust_api;
+/// Input and plan against wrong deletions and false successes.
+#[cfg(any())] mod trust_input;
+/// The report's sidecar and lock, stopping a run, `--summary-json`.
+#[cfg(any())] mod trust_lifecycle;
