@@ -12,15 +12,15 @@ mod cli;
 /// The hostile-input corpus and generated 10 MB inputs.
 #[cfg(any())] mod hostile_input;
 /// Lookups: resolving, explaining 404s, dry run, `--verify`.
-#[cfg(any())] mod lookups;
+mod lookups;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
-#[cfg(any())] mod resume;
+mod resume;
 /// `run` end to end: retries, throttling, safety stop, pacing.
 mod run;
 /// No secret in any output.
-#[cfg(any())] mod secrets;
+mod secrets;
 /// Answers that are not the API's, and the check before the plan.
-#[cfg(any())] mod trust_api;
+mod trust_api;
 /// Input and plan against wrong deletions and false successes.
 #[cfg(any())] mod trust_input;
 /// The report's sidecar and lock, stopping a run, `--summary-json`.

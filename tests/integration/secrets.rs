@@ -1,4 +1,4 @@
-//! Secrets never leak (SPEC §6, issue 7): at trace verbosity, through every way a bearer token
+//! Secrets never leak: at trace verbosity, through every way a bearer token
 //! reaches the tool, nothing of it appears on stdout, stderr, in the report or in the summary
 //! JSON — nor in the simulator's own output.
 //!
@@ -6,13 +6,9 @@
 //! it up on the command, `secrets` lists what must never be printed (for a key file: the
 //! access key's PEM body lines and any minted token the test can obtain, e.g. from `token`).
 
-mod common;
+use std::io::{Read as _, Write as _};
 
-use std::io::Read as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-use common::*;
+use crate::harness::*;
 
 /// A token shaped like a real one (a JWT), distinct from the harness's, so a leak of any
 /// piece of it is found.
@@ -27,15 +23,13 @@ enum Auth<'a> {
 }
 
 impl Auth<'_> {
-    fn apply(&self, cmd: &mut assert_cmd::Command, dir: &Path) {
+    fn apply<'a>(&self, cmd: Cmd<'a>, sc: &Scenario) -> Cmd<'a> {
         match self {
-            Auth::Env(token) => {
-                cmd.env("DS100_TOKEN", token);
-            }
-            Auth::TokenFile(text) => {
-                let path = write(dir, "token.txt", text);
-                cmd.arg("--token-file").arg(path);
-            }
+            Auth::Env(token) => cmd.token(token),
+            Auth::TokenFile(text) => cmd
+                .no_token()
+                .arg("--token-file")
+                .arg(sc.file("token.txt", text)),
         }
     }
 
@@ -76,44 +70,39 @@ fn the_leak_check_finds_a_cut_piece() {
     assert!(caught.is_err(), "an 11-character piece went unnoticed");
 }
 
-/// Runs `ds100-offboard run` with `auth` and `extra` flags at trace verbosity against `sim`,
-/// then checks every output for the secrets. Returns the exit code and stderr.
-fn run_and_check(sim: &Sim, auth: &Auth, extra: &[&str], log_json: bool) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = creds(6, 70_000);
-    let input = write(dir.path(), "in.csv", &csv_of(&c));
-    let report = dir.path().join("report.csv");
-    let summary = dir.path().join("summary.json");
+/// Runs `ds100-offboard run` with `auth` and `extra` flags at trace verbosity against the
+/// simulator of `tenant` (from a directory of its own), then checks every output for the
+/// secrets.
+fn run_and_check(tenant: &Scenario, auth: &Auth, extra: &[&str], log_json: bool) -> Ran {
+    let sc = Scenario::new().input(&csv_of(&creds(6, 70_000)));
     let dry_run = extra.contains(&"--dry-run");
-    let mut cmd = bin();
-    cmd.arg("-vv")
-        .arg("run")
-        .arg(&input)
-        .args(["--base-url", &sim.url])
+    let mut cmd = sc
+        .run_cmd()
+        .base_url(&tenant.sim().url)
+        .arg("-vv")
         .args(FAST.iter().filter(|f| !(dry_run && **f == "--yes")))
         .args(["--stop-after", "0"])
         .args(extra)
         .arg("--report")
-        .arg(&report)
-        .arg("--summary-json")
-        .arg(&summary)
+        .arg(sc.path("report.csv"))
+        .summary()
         .env("RUST_LOG", "trace");
     if log_json {
-        cmd.args(["--log-format", "json"]);
+        cmd = cmd.args(["--log-format", "json"]);
     }
-    auth.apply(&mut cmd, dir.path());
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let ran = auth.apply(cmd, &sc).run();
     let secrets = auth.secrets();
-    assert_no_secret(&secrets, "stdout", &stdout);
-    assert_no_secret(&secrets, "stderr", &stderr);
-    for (name, path) in [("report", &report), ("summary", &summary)] {
+    assert_no_secret(&secrets, "stdout", &ran.stdout);
+    assert_no_secret(&secrets, "stderr", &ran.stderr);
+    for (name, path) in [
+        ("report", ran.report_path().to_path_buf()),
+        ("summary", ran.summary_path().to_path_buf()),
+    ] {
         if let Ok(text) = std::fs::read_to_string(path) {
             assert_no_secret(&secrets, name, &text);
         }
     }
-    (out.status.code().unwrap_or(-1), stderr)
+    ran
 }
 
 /// A token file, every request path exercised: deletes, lookups, retries after a 500 and a
@@ -121,53 +110,54 @@ fn run_and_check(sim: &Sim, auth: &Auth, extra: &[&str], log_json: bool) -> (i32
 #[test]
 fn a_token_file_never_leaks_at_trace_verbosity() {
     for log_json in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
         let mut stored = creds(6, 70_000);
         stored.truncate(4); // two rows end `absent` through a lookup
-        let sim = Sim::seeded(
-            dir.path(),
-            &stored,
-            &[
-                // Request 1 is the check of the credentials before the plan.
-                "--fault",
-                "500,nth=3",
-                "--fault",
-                "reset,nth=4",
-                "--fault",
-                "403,nth=6",
-            ],
-        );
+        // Request 1 is the check of the credentials before the plan.
+        let tenant =
+            Scenario::new()
+                .seed(&stored)
+                .faults(&["500,nth=3", "reset,nth=4", "403,nth=6"]);
         let text = format!("Bearer {TOKEN}\n");
         let auth = Auth::TokenFile(&text);
-        let (code, stderr) = run_and_check(&sim, &auth, &[], log_json);
-        assert_eq!(code, 1, "{stderr}");
-        assert!(stderr.len() > 2000, "trace logging is on: {stderr}");
-        assert!(sim.stat("requests") >= 9);
+        let ran = run_and_check(&tenant, &auth, &[], log_json).exits(1);
+        assert!(
+            ran.stderr.len() > 2000,
+            "trace logging is on: {}",
+            ran.stderr
+        );
+        assert!(tenant.sim().stat("requests") >= 9);
     }
 }
 
 /// The same through `DS100_TOKEN`, in a dry run (lookups only).
 #[test]
 fn the_environment_token_never_leaks_in_a_dry_run() {
-    let dir = tempfile::tempdir().unwrap();
     // Request 1 is the check of the credentials before the plan; the 503 meets row 1's lookup.
-    let sim = Sim::seeded(dir.path(), &creds(6, 70_000), &["--fault", "503,nth=2"]);
-    let (code, stderr) = run_and_check(&sim, &Auth::Env(TOKEN), &["--dry-run"], false);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(sim.stat("lookups"), 8, "the check, 6 rows, one retry");
+    let tenant = Scenario::new()
+        .seed(&creds(6, 70_000))
+        .faults(&["503,nth=2"]);
+    run_and_check(&tenant, &Auth::Env(TOKEN), &["--dry-run"], false).exits(0);
+    assert_eq!(
+        tenant.sim().stat("lookups"),
+        8,
+        "the check, 6 rows, one retry"
+    );
 }
 
 /// A token the tenant refuses: the check before the plan stops the run, and neither the error
 /// nor the logs quote the token that was refused.
 #[test]
 fn a_refused_token_is_not_quoted_anywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::seeded(dir.path(), &creds(6, 70_000), &[]);
+    let tenant = Scenario::new().seed(&creds(6, 70_000));
     for auth in [Auth::Env(SECRET), Auth::TokenFile(SECRET)] {
-        let (code, stderr) = run_and_check(&sim, &auth, &[], false);
-        assert_eq!(code, 2, "{stderr}");
-        assert!(stderr.contains("refused the bearer token"), "{stderr}");
+        let ran = run_and_check(&tenant, &auth, &[], false).exits(2);
+        assert!(
+            ran.stderr.contains("refused the bearer token"),
+            "{}",
+            ran.stderr
+        );
     }
+    let sim = tenant.sim();
     assert_eq!(sim.stat("forbidden"), 2, "one check per run");
     assert_eq!(sim.stat("deletes"), 0);
     assert_eq!(sim.store().len(), 6);
@@ -177,8 +167,7 @@ fn a_refused_token_is_not_quoted_anywhere() {
 /// quoting it, and nothing is sent.
 #[test]
 fn an_unusable_token_is_refused_without_quoting_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::seeded(dir.path(), &creds(1, 70_000), &[]);
+    let tenant = Scenario::new().seed(&creds(1, 70_000));
     let two_words = format!("{SECRET} {SECRET}x");
     let control = format!("{SECRET}\u{7}");
     for auth in [
@@ -186,57 +175,34 @@ fn an_unusable_token_is_refused_without_quoting_it() {
         Auth::Env(&two_words),
         Auth::TokenFile(&control),
     ] {
-        let (code, stderr) = run_and_check(&sim, &auth, &[], false);
-        assert_eq!(code, 2, "{stderr}");
-        assert!(stderr.contains("not usable"), "{stderr}");
+        let ran = run_and_check(&tenant, &auth, &[], false).exits(2);
+        assert!(ran.stderr.contains("not usable"), "{}", ran.stderr);
     }
-    assert_eq!(sim.stat("requests"), 0);
+    assert_eq!(tenant.sim().stat("requests"), 0);
 }
 
 /// The simulator's side: its token (from `DS100_SIM_TOKEN`) and the tokens clients present
 /// appear neither in its output at trace verbosity nor in its answers.
 #[test]
 fn the_simulator_never_prints_or_echoes_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let seed = write(dir.path(), "seed.csv", &csv_of(&creds(3, 71_000)));
-    let err_path = dir.path().join("sim.stderr");
-    let mut child = Command::new(bin_path())
-        .args(["-vv", "sim", "--listen", "127.0.0.1:0", "--seed"])
-        .arg(&seed)
-        .env("DS100_SIM_TOKEN", TOKEN)
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = Vec::new();
-    let mut byte = [0u8; 1];
-    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        first.push(byte[0]);
-    }
-    let first = String::from_utf8(first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let c = creds(3, 71_000);
+    let mut sc = Scenario::new()
+        .seed(&c)
+        .sim_auth(&[])
+        .sim_env("DS100_SIM_TOKEN", TOKEN)
+        .sim_trace()
+        .input(&csv_of(&c));
 
     // A wrong token: the 403 answer must not echo it.
     let wrong = {
-        let hostport = url.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(hostport).unwrap();
+        let mut s = std::net::TcpStream::connect(sc.sim().addr()).unwrap();
         let body = r#"{"deviceSerialNumber":"040000000"}"#;
-        std::io::Write::write_all(
-            &mut s,
-            format!(
-                "POST /AdminInterface/restapi/v1/ds100/lookup HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Bearer {SECRET}\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
+        write!(
+            s,
+            "POST /AdminInterface/restapi/v1/ds100/lookup HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {SECRET}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .unwrap();
         let mut answer = String::new();
@@ -246,23 +212,18 @@ fn the_simulator_never_prints_or_echoes_tokens() {
     assert!(wrong.starts_with("HTTP/1.1 403"), "{wrong}");
 
     // A real run against it, with its token.
-    let input = write(dir.path(), "in.csv", &csv_of(&creds(3, 71_000)));
-    let mut cmd = bin();
-    cmd.arg("run")
-        .arg(&input)
-        .args(["--base-url", &url])
-        .args(FAST)
-        .env("DS100_TOKEN", TOKEN);
-    cmd.assert().code(0);
+    sc.run(FAST).exits(0);
 
     // SIGTERM: the simulator prints its stats and exits.
-    send_signal(&child, libc::SIGTERM);
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    child.wait().unwrap();
-    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    let first = sc.sim().banner.clone();
+    let rest = sc.stop_sim();
+    let stderr = std::fs::read_to_string(sc.path("sim.log")).unwrap();
     let secrets = vec![TOKEN.to_string(), SECRET.to_string()];
     assert!(rest.contains("\"deleted\":3"), "{rest}");
+    assert!(
+        stderr.contains("DEBUG"),
+        "the simulator logs verbosely: {stderr}"
+    );
     assert_no_secret(&secrets, "the 403 answer", &wrong);
     assert_no_secret(&secrets, "sim stdout", &format!("{first}\n{rest}"));
     assert_no_secret(&secrets, "sim stderr", &stderr);

@@ -491,8 +491,12 @@ impl Ran {
         status_counts(self.report_path())
     }
 
+    pub fn summary_path(&self) -> &Path {
+        self.summary.as_deref().expect("run with --summary-json")
+    }
+
     /// The `--summary-json` file.
     pub fn summary(&self) -> serde_json::Value {
-        read_json(self.summary.as_deref().expect("run with --summary-json"))
+        read_json(self.summary_path())
     }
 }
