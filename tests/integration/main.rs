@@ -22,6 +22,6 @@ mod secrets;
 /// Answers that are not the API's, and the check before the plan.
 mod trust_api;
 /// Input and plan against wrong deletions and false successes.
-#[cfg(any())] mod trust_input;
+mod trust_input;
 /// The report's sidecar and lock, stopping a run, `--summary-json`.
 #[cfg(any())] mod trust_lifecycle;

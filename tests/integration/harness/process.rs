@@ -128,6 +128,12 @@ impl Running {
         self.stderr.collect().text()
     }
 
+    /// All the run wrote to stderr, once it has ended (reaped by the test itself).
+    pub fn stderr_to_end(&mut self) -> String {
+        self.stderr.collect_if_pipe();
+        std::mem::replace(&mut self.stderr, Stream::None).finish()
+    }
+
     /// The reader goes away, as when the same Ctrl-C killed `tee`: both pipes are closed.
     pub fn close_output(&mut self) {
         for s in [&mut self.stdout, &mut self.stderr] {
