@@ -24,4 +24,4 @@ mod trust_api;
 /// Input and plan against wrong deletions and false successes.
 mod trust_input;
 /// The report's sidecar and lock, stopping a run, `--summary-json`.
-#[cfg(any())] mod trust_lifecycle;
+mod trust_lifecycle;

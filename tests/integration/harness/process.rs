@@ -230,6 +230,14 @@ impl Pty {
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // Not inherited by every process the suite starts meanwhile (a simulator holding the
+        // terminal's side open would keep its controller from ever seeing the end); a run
+        // given it as stdin/stdout/stderr still gets its own copy.
+        for fd in [controller, terminal] {
+            // SAFETY: fcntl(2) on a descriptor we own, setting a flag.
+            let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            assert_eq!(rc, 0, "fcntl: {}", std::io::Error::last_os_error());
+        }
         // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
         unsafe {
             Pty {
