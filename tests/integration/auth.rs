@@ -1,16 +1,11 @@
-//! Credentials end to end (SPEC §6): key files minting RS256 JWTs that the simulator verifies
-//! as RSA would, renewal before expiry and after a 403, ready tokens, which source wins, bad
-//! key files, the `token` command, the HTTPS rule and `--ca-cert`, and a trace-level search
-//! of every output for secrets.
+//! Credentials end to end: key files minting RS256 JWTs that the simulator verifies as RSA
+//! would, renewal before expiry and after a 403, ready tokens, which source wins, bad key
+//! files, the `token` command, the HTTPS rule and `--ca-cert`, proxies, and a trace-level
+//! search of every output for secrets.
 
-mod common;
-
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::sync::Arc;
 
-use common::*;
+use crate::harness::*;
 use ds100_offboard::report::status::Status;
 
 /// base64url of `{"typ":"JWT","alg":"RS256"}`: the first segment of every token the tool mints.
@@ -18,72 +13,32 @@ const JWT_HEADER_B64: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9";
 const ACCESS_ID: &str = "test-only-access-id-3f9c";
 const KEY_AUD: &str = "https://test-only.invalid/AdminInterface/restapi/v1";
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-/// A copy of a fixture key file in `dir`, readable by its owner only.
-fn private_copy(dir: &Path, fixture_name: &str) -> PathBuf {
-    let path = dir.join(fixture_name);
-    std::fs::copy(fixture(fixture_name), &path).unwrap();
-    set_mode(&path, 0o600);
-    path
-}
-
 fn key_file(dir: &Path) -> PathBuf {
     private_copy(dir, "test-only-key-pkcs1.json")
 }
 
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) {}
-
-/// A simulator seeded with `all` that accepts only JWTs from `key`.
-fn jwt_sim(dir: &Path, all: &[Cred], key: &Path, args: &[&str]) -> Sim {
-    let seed = write(dir, "seed.csv", &csv_of(all));
-    let mut all_args = vec!["--seed", seed.to_str().unwrap()];
-    all_args.extend_from_slice(args);
-    Sim::start_with_auth(&["--key-file", key.to_str().unwrap()], &all_args)
-}
-
-/// `run INPUT --base-url SIM --key-file KEY`.
-fn key_run(sim: &Sim, input: &Path, key: &Path) -> assert_cmd::Command {
-    let mut cmd = bin();
-    cmd.arg("run")
-        .arg(input)
-        .args(["--base-url", &sim.url])
-        .arg("--key-file")
-        .arg(key);
-    cmd
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn stderr_of(out: &Output) -> String {
-    text(&out.stderr)
+/// A scenario with a private copy of the test key, whose simulator holds `all` (also the
+/// input) and accepts only JWTs from that key: (scenario, key).
+fn jwt_tenant(all: &[Cred], faults: &[&str]) -> (Scenario, PathBuf) {
+    let sc = Scenario::new();
+    let key = key_file(sc.dir());
+    let sc = sc
+        .seed(all)
+        .sim_key(&key)
+        .faults(faults)
+        .input(&csv_of(all));
+    (sc, key)
 }
 
 /// `ds100-offboard token --key-file KEY` and its one line.
 fn mint(key: &Path, extra: &[&str]) -> String {
-    let out = bin()
-        .arg("token")
+    let stdout = ds100("token")
         .arg("--key-file")
         .arg(key)
         .args(extra)
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let stdout = text(&out.stdout);
+        .run()
+        .exits(0)
+        .stdout;
     assert!(
         stdout.ends_with('\n') && stdout.lines().count() == 1,
         "{stdout:?}"
@@ -99,31 +54,22 @@ fn decode_segment(segment: &str) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-fn assert_all(report: &Path, n: u64, status: Status) {
-    let rows = report_by_row(report, n);
-    for r in rows.values() {
+fn assert_all(ran: &Ran, n: u64, status: Status) {
+    for r in ran.rows(n).values() {
         assert_eq!(r.status, status, "{r:?}");
     }
 }
 
 #[test]
 fn token_command_prints_one_jwt_the_simulator_accepts() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
-    let out = bin()
-        .arg("token")
-        .arg("--key-file")
-        .arg(&key)
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
+    let all = creds(3, 20_000);
+    let (sc, key) = jwt_tenant(&all, &[]);
+    let out = ds100("token").arg("--key-file").arg(&key).run().exits(0);
     assert_eq!(
-        stderr_of(&out),
-        "",
+        out.stderr, "",
         "a private key file: no warning, nothing else"
     );
-    let token = text(&out.stdout).trim_end().to_string();
+    let token = out.stdout.trim_end().to_string();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "{token}");
     assert_eq!(parts[0], JWT_HEADER_B64);
@@ -138,113 +84,86 @@ fn token_command_prints_one_jwt_the_simulator_accepts() {
     assert_eq!(claims.as_object().unwrap().len(), 4, "{claims}");
 
     // DS100_KEY_FILE works too, and --token-lifetime shortens the token.
-    let out = bin()
-        .arg("token")
+    let out = ds100("token")
         .args(["--token-lifetime", "90s"])
         .env("DS100_KEY_FILE", &key)
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let claims = decode_segment(text(&out.stdout).trim().split('.').nth(1).unwrap());
+        .run()
+        .exits(0);
+    let claims = decode_segment(out.stdout.trim().split('.').nth(1).unwrap());
     assert_eq!(
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
         90
     );
     // Over RSA's hour: refused.
-    let out = bin()
-        .arg("token")
+    let out = ds100("token")
         .arg("--key-file")
         .arg(&key)
         .args(["--token-lifetime", "61m"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(
-        stderr_of(&out).contains("60 minutes"),
-        "{}",
-        stderr_of(&out)
-    );
+        .run()
+        .exits(2);
+    assert!(out.stderr.contains("60 minutes"), "{}", out.stderr);
     assert!(out.stdout.is_empty());
 
     // The simulator's checker (with the key file's public key) accepts it as a ready token.
-    let all = creds(3, 20_000);
-    let sim = jwt_sim(dir.path(), &all, &key, &[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    bin()
-        .arg("run")
-        .arg(&input)
-        .args(["--base-url", &sim.url])
-        .env("DS100_TOKEN", &token)
-        .args(FAST)
-        .assert()
-        .code(0);
-    assert_all(&dir.path().join("in.report.csv"), 3, Status::Deleted);
-    assert_eq!(sim.stat("forbidden"), 0);
-    assert_eq!(sim.stat("distinct_tokens"), 1);
+    let ran = sc.run_cmd().token(&token).args(FAST).run().exits(0);
+    assert_all(&ran, 3, Status::Deleted);
+    assert_eq!(sc.sim().stat("forbidden"), 0);
+    assert_eq!(sc.sim().stat("distinct_tokens"), 1);
 }
 
 #[test]
 fn key_file_run_mints_and_the_base_url_defaults_to_the_key_file() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(4, 20_100);
-    let seed = write(dir.path(), "seed.csv", &csv_of(&all));
     // Any aud: the key file below names the simulator itself as its adminRestApiUrl.
-    let sim = Sim::start_with_auth(
-        &[
+    let public_key = fixture("test-only-key-public.pem");
+    let sc = Scenario::new()
+        .seed(&all)
+        .sim_auth(&[
             "--public-key",
-            fixture("test-only-key-public.pem").to_str().unwrap(),
+            public_key.to_str().unwrap(),
             "--jwt-sub",
             ACCESS_ID,
-        ],
-        &["--seed", seed.to_str().unwrap()],
-    );
-    let mut kf: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("test-only-key-pkcs8.json")).unwrap(),
-    )
-    .unwrap();
+        ])
+        .input(&csv_of(&all));
+    let sim = sc.sim();
+    let mut kf = read_json(&fixture("test-only-key-pkcs8.json"));
     // The form without /v1, as some tenants' key files have it.
     kf["adminRestApiUrl"] = format!("{}/AdminInterface/restapi", sim.url).into();
-    let key = write(dir.path(), "tenant-key.json", &kf.to_string());
+    let key = sc.file("tenant-key.json", &kf.to_string());
     set_mode(&key, 0o600);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = bin()
-        .arg("run")
-        .arg(&input)
-        .arg("--key-file")
-        .arg(&key)
+    let ran = sc
+        .run_cmd()
+        .no_base_url()
+        .key_file(&key)
         .args(FAST)
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
+        .run()
+        .exits(0);
     assert!(
-        stderr_of(&out).contains(&format!("{}/AdminInterface/restapi/v1", sim.url)),
+        ran.stderr
+            .contains(&format!("{}/AdminInterface/restapi/v1", sim.url)),
         "the plan names the tenant from the key file: {}",
-        stderr_of(&out)
+        ran.stderr
     );
-    assert_all(&dir.path().join("in.report.csv"), 4, Status::Deleted);
+    assert_all(&ran, 4, Status::Deleted);
     assert!(sim.store().is_empty());
     assert_eq!(sim.stat("forbidden"), 0);
 }
 
 #[test]
 fn a_run_longer_than_the_token_lifetime_renews_before_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
     let all = creds(48, 20_200);
     // Tokens older than 3 s are refused: a client that never renewed would meet 403s.
-    let sim = jwt_sim(dir.path(), &all, &key, &["--max-token-age", "3s"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = key_run(&sim, &input, &key)
+    let (sc, key) = jwt_tenant(&all, &[]);
+    let sc = sc.sim_args(&["--max-token-age", "3s"]);
+    let ran = sc
+        .run_cmd()
+        .key_file(&key)
         .args(["--yes", "--rate", "12/s", "--concurrency", "4"])
         .args(["--token-lifetime", "2s", "-v"])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    assert_all(&dir.path().join("in.report.csv"), 48, Status::Deleted);
+        .run()
+        .exits(0);
+    assert_all(&ran, 48, Status::Deleted);
+    let sim = sc.sim();
     assert!(sim.store().is_empty());
     assert!(sim.stat("distinct_tokens") >= 2, "renewed: {}", sim.stats());
     assert_eq!(sim.stat("forbidden"), 0, "renewed in time: {}", sim.stats());
@@ -253,22 +172,26 @@ fn a_run_longer_than_the_token_lifetime_renews_before_expiry() {
         49,
         "the check before the plan and 48 DELETEs: no request was spent on a stale token"
     );
-    assert!(stderr_of(&out).contains("minted a new bearer token before expiry"));
+    assert!(
+        ran.stderr
+            .contains("minted a new bearer token before expiry")
+    );
 }
 
 #[test]
 fn a_server_refusing_old_tokens_gets_a_fresh_one_after_its_403() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
     let all = creds(56, 20_300);
     // The client's tokens live 55 minutes, but this server refuses them after 2 s.
-    let sim = jwt_sim(dir.path(), &all, &key, &["--max-token-age", "2s"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    key_run(&sim, &input, &key)
+    let (sc, key) = jwt_tenant(&all, &[]);
+    let sc = sc.sim_args(&["--max-token-age", "2s"]);
+    let ran = sc
+        .run_cmd()
+        .key_file(&key)
         .args(["--yes", "--rate", "16/s", "--concurrency", "4"])
-        .assert()
-        .code(0);
-    assert_all(&dir.path().join("in.report.csv"), 56, Status::Deleted);
+        .run()
+        .exits(0);
+    assert_all(&ran, 56, Status::Deleted);
+    let sim = sc.sim();
     assert!(sim.store().is_empty());
     assert!(sim.stat("distinct_tokens") >= 2, "{}", sim.stats());
     assert!(sim.stat("forbidden") >= 1, "{}", sim.stats());
@@ -276,20 +199,17 @@ fn a_server_refusing_old_tokens_gets_a_fresh_one_after_its_403() {
 
 #[test]
 fn one_403_mints_once_and_the_retry_succeeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
     let all = creds(5, 20_400);
     // Row 3's DELETE (the check before the plan is a lookup).
-    let sim = jwt_sim(dir.path(), &all, &key, &["--fault", "403,nth=3,on=delete"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = key_run(&sim, &input, &key)
+    let (sc, key) = jwt_tenant(&all, &["403,nth=3,on=delete"]);
+    let ran = sc
+        .run_cmd()
+        .key_file(&key)
         .args(FAST)
         .args(["--concurrency", "1", "-v"])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 5);
+        .run()
+        .exits(0);
+    let rows = ran.rows(5);
     for r in rows.values() {
         assert_eq!(r.status, Status::Deleted, "{r:?}");
     }
@@ -298,33 +218,29 @@ fn one_403_mints_once_and_the_retry_succeeds() {
         "the 403 and the retry: {:?}",
         rows[&3]
     );
-    assert_eq!(sim.stats()["by_status"]["403"], 1);
-    let err = stderr_of(&out);
+    assert_eq!(sc.sim().stats()["by_status"]["403"], 1);
     assert_eq!(
-        err.matches("minted a new bearer token after a 403").count(),
+        ran.stderr
+            .matches("minted a new bearer token after a 403")
+            .count(),
         1,
-        "{err}"
+        "{}",
+        ran.stderr
     );
 }
 
 #[test]
 fn concurrent_403s_do_not_mint_a_storm() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
     let all = creds(8, 20_450);
     // The simulator refuses every request bearing the first token, whenever it arrives; eight
     // workers start together (burst 8), so most of them send that token before anyone has
     // minted. However the machine schedules them, one mint must serve every refusal: a
     // worker refused on the first token gets the second, whether it minted it or not. (The
     // check before the plan, a lookup, is let through on the first token.)
-    let sim = jwt_sim(
-        dir.path(),
-        &all,
-        &key,
-        &["--fault", "403,tokens=1,on=delete"],
-    );
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = key_run(&sim, &input, &key)
+    let (sc, key) = jwt_tenant(&all, &["403,tokens=1,on=delete"]);
+    let ran = sc
+        .run_cmd()
+        .key_file(&key)
         .args([
             "--yes",
             "--rate",
@@ -335,27 +251,26 @@ fn concurrent_403s_do_not_mint_a_storm() {
             "8",
             "-v",
         ])
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 8);
+        .run()
+        .exits(0);
     let mut refused = 0;
-    for r in rows.values() {
+    for r in ran.rows(8).values() {
         assert_eq!(r.status, Status::Deleted, "{r:?}");
         assert!((1..=2).contains(&r.attempts), "{r:?}");
         refused += u64::from(r.attempts == 2);
     }
-    let stats = sim.stats();
+    let stats = sc.sim().stats();
     assert!(refused >= 1, "the first token was sent at least once");
     assert_eq!(stats["by_status"]["403"], refused);
     assert_eq!(
         stats["distinct_tokens"], 2,
         "the first token and one renewal"
     );
-    let err = stderr_of(&out);
-    let mints = err.matches("minted a new bearer token after a 403").count();
-    assert_eq!(mints, 1, "{refused} refusals: {err}");
+    let mints = ran
+        .stderr
+        .matches("minted a new bearer token after a 403")
+        .count();
+    assert_eq!(mints, 1, "{refused} refusals: {}", ran.stderr);
 }
 
 /// A key the tenant does not know is refused by the check before the plan, a fresh token
@@ -363,41 +278,38 @@ fn concurrent_403s_do_not_mint_a_storm() {
 /// permission) ends rows `unauthorized` after one fresh token each, until the safety stop.
 #[test]
 fn a_key_the_tenant_does_not_know_ends_unauthorized_and_stops() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
-    let other = private_copy(dir.path(), "test-only-other-key.json");
     let all = creds(10, 20_500);
-    let sim = jwt_sim(dir.path(), &all, &key, &[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = key_run(&sim, &input, &other)
+    let (sc, _key) = jwt_tenant(&all, &[]);
+    let other = private_copy(sc.dir(), "test-only-other-key.json");
+    let ran = sc
+        .run_cmd()
+        .key_file(&other)
         .args(FAST)
         .args(["--concurrency", "1", "--stop-after", "3"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+        .run()
+        .exits(2);
+    let err = &ran.stderr;
     assert!(
         err.contains("refused the tokens minted from the key file") && err.contains("signature"),
         "{err}"
     );
-    assert!(!dir.path().join("in.report.csv").exists());
-    assert_eq!(sim.stat("forbidden"), 2, "the check and its fresh token");
-    assert_eq!(sim.stat("deletes"), 0);
-    drop(sim);
-
-    let sim = jwt_sim(
-        dir.path(),
-        &all,
-        &key,
-        &["--fault", "403,every=1,on=delete"],
+    assert!(!ran.has_report());
+    assert_eq!(
+        sc.sim().stat("forbidden"),
+        2,
+        "the check and its fresh token"
     );
-    key_run(&sim, &input, &key)
+    assert_eq!(sc.sim().stat("deletes"), 0);
+
+    let (sc, key) = jwt_tenant(&all, &["403,every=1,on=delete"]);
+    let ran = sc
+        .run_cmd()
+        .key_file(&key)
         .args(FAST)
         .args(["--concurrency", "1", "--stop-after", "3"])
-        .assert()
-        .code(3);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 10);
+        .run()
+        .exits(3);
+    let rows = ran.rows(10);
     for i in 1..=3 {
         let r = &rows[&i];
         assert_eq!(r.status, Status::Unauthorized, "{r:?}");
@@ -408,6 +320,7 @@ fn a_key_the_tenant_does_not_know_ends_unauthorized_and_stops() {
     for i in 4..=10 {
         assert_eq!(rows[&i].status, Status::Skipped, "{:?}", rows[&i]);
     }
+    let sim = sc.sim();
     assert_eq!(sim.store().len(), 10, "nothing deleted");
     assert_eq!(sim.stats()["by_status"]["403"], 6);
     assert_eq!(
@@ -419,11 +332,7 @@ fn a_key_the_tenant_does_not_know_ends_unauthorized_and_stops() {
 
 #[test]
 fn bad_key_files_exit_2_and_send_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let good: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("test-only-key-pkcs1.json")).unwrap(),
-    )
-    .unwrap();
+    let good = read_json(&fixture("test-only-key-pkcs1.json"));
     let with = |field: &str, value: serde_json::Value| {
         let mut v = good.clone();
         v[field] = value;
@@ -473,25 +382,20 @@ fn bad_key_files_exit_2_and_send_nothing() {
             "HTTPS",
         ),
     ];
-    let sim = Sim::start(&[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&creds(2, 20_600)));
+    let sc = Scenario::new().input(&csv_of(&creds(2, 20_600)));
+    let sim = sc.sim();
     for (name, content, want) in cases {
-        let path = dir.path().join(name);
+        let path = sc.path(name);
         if let Some(c) = &content {
             std::fs::write(&path, c).unwrap();
             set_mode(&path, 0o600);
         }
-        let mut run = bin();
-        run.arg("run")
-            .arg(&input)
-            .arg("--key-file")
-            .arg(&path)
-            .arg("--yes");
-        if name != "http.json" {
-            run.args(["--base-url", &sim.url]);
+        let mut run = sc.run_cmd().key_file(&path).arg("--yes");
+        if name == "http.json" {
+            run = run.no_base_url();
         }
-        let out = run.assert().code(2).get_output().clone();
-        let err = stderr_of(&out);
+        let ran = run.run().exits(2);
+        let err = &ran.stderr;
         assert!(err.contains(want), "{name}: want {want:?} in {err}");
         assert!(
             err.contains(name),
@@ -501,137 +405,101 @@ fn bad_key_files_exit_2_and_send_nothing() {
         if name == "http.json" {
             continue; // minting needs no URL: `token` works with this file
         }
-        let out = bin()
-            .arg("token")
-            .arg("--key-file")
-            .arg(&path)
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
+        let out = ds100("token").arg("--key-file").arg(&path).run().exits(2);
         assert!(out.stdout.is_empty(), "{name}: token printed something");
-        assert!(
-            stderr_of(&out).contains(want),
-            "{name}: {}",
-            stderr_of(&out)
-        );
+        assert!(out.stderr.contains(want), "{name}: {}", out.stderr);
     }
     // A directory where the file should be.
-    let out = bin()
-        .arg("token")
+    let out = ds100("token")
         .arg("--key-file")
-        .arg(dir.path())
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr_of(&out).contains("directory"), "{}", stderr_of(&out));
+        .arg(sc.dir())
+        .run()
+        .exits(2);
+    assert!(out.stderr.contains("directory"), "{}", out.stderr);
     assert_eq!(sim.stat("requests"), 0, "nothing was sent");
-    assert!(!dir.path().join("in.report.csv").exists());
+    assert!(!sc.path("in.report.csv").exists());
 }
 
 #[cfg(unix)]
 #[test]
 fn a_world_readable_key_file_warns_but_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
+    let sc = Scenario::new();
+    let key = key_file(sc.dir());
     set_mode(&key, 0o644);
-    let out = bin()
-        .arg("token")
-        .arg("--key-file")
-        .arg(&key)
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+    let out = ds100("token").arg("--key-file").arg(&key).run().exits(0);
+    let err = &out.stderr;
     assert!(
         err.contains("readable by every user") && err.contains("chmod 600"),
         "{err}"
     );
-    assert!(text(&out.stdout).starts_with(JWT_HEADER_B64));
+    assert!(out.stdout.starts_with(JWT_HEADER_B64));
 }
 
 #[test]
 fn which_credentials_win() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
-    let token_file = write(dir.path(), "token.txt", "some-ready-token\n");
-    set_mode(&token_file, 0o600);
     let all = creds(2, 20_700);
-    let sim = jwt_sim(dir.path(), &all, &key, &[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    let (sc, key) = jwt_tenant(&all, &[]);
+    let token_file = sc.file("token.txt", "some-ready-token\n");
+    set_mode(&token_file, 0o600);
+    let sim = sc.sim();
 
     // Two explicit sources: refused.
-    let out = key_run(&sim, &input, &key)
+    let out = sc
+        .run_cmd()
+        .key_file(&key)
         .arg("--token-file")
         .arg(&token_file)
         .args(FAST)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(
-        stderr_of(&out).contains("--token-file"),
-        "{}",
-        stderr_of(&out)
-    );
+        .run()
+        .exits(2);
+    assert!(out.stderr.contains("--token-file"), "{}", out.stderr);
 
     // Both variables left in the shell: refused, with the way out.
-    let out = bin()
-        .arg("run")
-        .arg(&input)
-        .args(["--base-url", &sim.url])
+    let out = sc
+        .run_cmd()
         .env("DS100_KEY_FILE", &key)
-        .env("DS100_TOKEN", "leftover-token")
+        .token("leftover-token")
         .args(FAST)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+        .run()
+        .exits(2);
+    let err = &out.stderr;
     assert!(err.contains("unset") && err.contains("--key-file"), "{err}");
     assert!(!err.contains("leftover-token"), "{err}");
     assert_eq!(sim.stat("requests"), 0);
 
     // An explicit --key-file beats a leftover DS100_TOKEN, with a warning.
-    let out = key_run(&sim, &input, &key)
-        .env("DS100_TOKEN", "leftover-token")
+    let ran = sc
+        .run_cmd()
+        .key_file(&key)
+        .token("leftover-token")
         .args(FAST)
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+        .run()
+        .exits(0);
+    let err = &ran.stderr;
     assert!(err.contains("DS100_TOKEN is set but ignored"), "{err}");
     assert!(!err.contains("leftover-token"), "{err}");
-    assert_all(&dir.path().join("in.report.csv"), 2, Status::Deleted);
+    assert_all(&ran, 2, Status::Deleted);
     assert_eq!(sim.stat("forbidden"), 0);
 }
 
 #[test]
 fn a_ready_jwt_expiring_before_the_estimated_end_warns() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
+    let sc = Scenario::new().sim_auth(&[]);
+    let key = key_file(sc.dir());
     let short = mint(&key, &["--token-lifetime", "2m"]);
     let long = mint(&key, &["--token-lifetime", "60m"]);
     // 6 rows at 1/min: about 6 minutes. --max-deletes 0 stops right after the plan. The
     // simulator accepts any token, so the check before the plan (one lookup, the first slot
     // of the pace) lets every run reach the plan.
-    let input = write(dir.path(), "in.csv", &csv_of(&creds(6, 20_800)));
-    let sim = Sim::start_with_auth(&[], &[]);
+    let sc = sc.input(&csv_of(&creds(6, 20_800)));
     let plan_only = |token: &str| {
-        let out = bin()
-            .arg("run")
-            .arg(&input)
-            .args(["--base-url", &sim.url, "--rate", "1/min"])
+        sc.run_cmd()
+            .token(token)
+            .args(["--rate", "1/min"])
             .args(["--yes", "--max-deletes", "0"])
-            .env("DS100_TOKEN", token)
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        stderr_of(&out)
+            .run()
+            .exits(2)
+            .stderr
     };
     let err = plan_only(&short);
     assert!(
@@ -643,41 +511,37 @@ fn a_ready_jwt_expiring_before_the_estimated_end_warns() {
     assert!(!err.contains("expires in"), "{err}");
     let err = plan_only("an-opaque-token-without-exp");
     assert!(!err.contains("expires"), "{err}");
-    assert_eq!((sim.stat("lookups"), sim.stat("deletes")), (3, 0));
+    assert_eq!((sc.sim().stat("lookups"), sc.sim().stat("deletes")), (3, 0));
 }
 
 #[test]
 fn http_to_a_non_loopback_host_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
-    let input = write(dir.path(), "in.csv", &csv_of(&creds(1, 20_900)));
-    let out = bin()
-        .arg("run")
-        .arg(&input)
-        .args(["--base-url", "http://acme.access.securid.com", "--yes"])
-        .arg("--key-file")
-        .arg(&key)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+    let sc = Scenario::new().input(&csv_of(&creds(1, 20_900)));
+    let key = key_file(sc.dir());
+    let ran = sc
+        .run_cmd()
+        .base_url("http://acme.access.securid.com")
+        .arg("--yes")
+        .key_file(&key)
+        .run()
+        .exits(2);
+    let err = &ran.stderr;
     assert!(
         err.contains("refusing plain http://") && err.contains("HTTPS"),
         "{err}"
     );
-    assert!(!dir.path().join("in.report.csv").exists());
+    assert!(!ran.has_report());
 }
 
 /// Every output of a run at trace level, searched for the token, any minted JWT and the key.
 #[test]
 fn no_secret_in_any_output_at_trace_level() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
+    let all = creds(15, 21_000);
+    let key_dir = Scenario::new();
+    let key = key_file(key_dir.dir());
     let token = mint(&key, &[]);
     let signature = token.rsplit('.').next().unwrap().to_string();
-    let kf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    let kf = read_json(&key);
     let pem_lines: Vec<String> = kf["accessKey"]
         .as_str()
         .unwrap()
@@ -693,40 +557,35 @@ fn no_secret_in_any_output_at_trace_level() {
     ];
     needles.extend([1, 10, pem_lines.len() - 2].map(|i| pem_lines[i].clone()));
 
-    let all = creds(15, 21_000);
     for (i, (flag, rust_log)) in [("-vv", None), ("-v", Some("trace"))].iter().enumerate() {
         // A 403 (renewal), a 500 (retry) and a 404 (lookup) along the way.
-        let sim = jwt_sim(
-            dir.path(),
-            &all[..14],
-            &key,
-            &["--fault", "403,nth=2", "--fault", "500,nth=5"],
-        );
-        let input = write(dir.path(), &format!("in{i}.csv"), &csv_of(&all));
-        let summary = dir.path().join(format!("summary{i}.json"));
-        let mut cmd = key_run(&sim, &input, &key);
-        cmd.args(FAST)
-            .arg(*flag)
-            .arg("--summary-json")
-            .arg(&summary);
+        let sc = Scenario::new()
+            .seed(&all[..14])
+            .sim_key(&key)
+            .faults(&["403,nth=2", "500,nth=5"])
+            .input_named(&format!("in{i}.csv"), &csv_of(&all));
+        let mut cmd = sc.run_cmd().key_file(&key).args(FAST).arg(*flag).summary();
         if let Some(level) = rust_log {
-            cmd.env("RUST_LOG", level);
+            cmd = cmd.env("RUST_LOG", level);
         }
         if i == 1 {
-            cmd.args(["--log-format", "json"]);
+            cmd = cmd.args(["--log-format", "json"]);
         }
-        let out = cmd.assert().code(0).get_output().clone();
-        let report = std::fs::read_to_string(dir.path().join(format!("in{i}.report.csv"))).unwrap();
-        let summary = std::fs::read_to_string(&summary).unwrap();
-        let stderr = stderr_of(&out);
+        let ran = cmd.run().exits(0);
+        let report = std::fs::read_to_string(ran.report_path()).unwrap();
+        let summary = std::fs::read_to_string(ran.summary_path()).unwrap();
         let level = if rust_log.is_some() { "TRACE" } else { "DEBUG" };
-        assert!(stderr.contains(level), "really at {level} level: {stderr}");
-        assert!(stderr.contains("minted a new bearer token after a 403"));
+        assert!(
+            ran.stderr.contains(level),
+            "really at {level} level: {}",
+            ran.stderr
+        );
+        assert!(ran.stderr.contains("minted a new bearer token after a 403"));
         for (what, haystack) in [
-            ("stdout", text(&out.stdout)),
-            ("stderr", stderr.clone()),
-            ("report", report),
-            ("summary", summary),
+            ("stdout", &ran.stdout),
+            ("stderr", &ran.stderr),
+            ("report", &report),
+            ("summary", &summary),
         ] {
             for needle in &needles {
                 assert!(
@@ -735,24 +594,24 @@ fn no_secret_in_any_output_at_trace_level() {
                 );
             }
         }
-        assert_eq!(sim.stats()["by_status"]["403"], 1);
+        assert_eq!(sc.sim().stats()["by_status"]["403"], 1);
     }
 
     // A ready token from DS100_TOKEN at trace level.
-    let fixed_sim = Sim::seeded(dir.path(), &creds(3, 21_100), &[]);
-    let input = write(dir.path(), "fixed.csv", &csv_of(&creds(3, 21_100)));
-    let out = fixed_sim
-        .run_cmd(&input)
+    let fixed = creds(3, 21_100);
+    let sc = Scenario::new()
+        .seed(&fixed)
+        .input_named("fixed.csv", &csv_of(&fixed));
+    let ran = sc
+        .run_cmd()
         .args(FAST)
         .env("RUST_LOG", "trace")
-        .assert()
-        .code(0)
-        .get_output()
-        .clone();
+        .run()
+        .exits(0);
     for haystack in [
-        text(&out.stdout),
-        stderr_of(&out),
-        std::fs::read_to_string(dir.path().join("fixed.report.csv")).unwrap(),
+        &ran.stdout,
+        &ran.stderr,
+        &std::fs::read_to_string(ran.report_path()).unwrap(),
     ] {
         assert!(
             !haystack.contains(TOKEN),
@@ -761,102 +620,25 @@ fn no_secret_in_any_output_at_trace_level() {
     }
 }
 
-/// A TLS-terminating proxy on 127.0.0.1 in front of `backend`, with a certificate for
-/// `localhost` issued by the test-only CA. Serves until the test process ends.
-fn tls_proxy(backend: SocketAddr) -> SocketAddr {
-    tls_terminator(
-        backend,
-        "test-only-server-cert.pem",
-        "test-only-server-key.pem",
-    )
-}
-
-/// A TLS server with the fixture certificate `cert` that forwards the decrypted bytes to
-/// `backend` (the plain-HTTP simulator).
-fn tls_terminator(backend: SocketAddr, cert: &str, key: &str) -> SocketAddr {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio_rustls::rustls::ServerConfig;
-
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(fixture(cert))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(fixture(key)).unwrap();
-    let config = ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    serve_loopback(move |tcp| {
-        let acceptor = acceptor.clone();
-        async move {
-            // A client that does not trust the certificate aborts the handshake here.
-            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
-                return;
-            };
-            let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-        }
-    })
-}
-
-/// A server on 127.0.0.1 (port 0) in its own thread, calling `handle` on a task for every
-/// accepted connection; its address.
-fn serve_loopback<F, Fut>(handle: F) -> SocketAddr
-where
-    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                if let Ok((tcp, _)) = listener.accept().await {
-                    tokio::spawn(handle(tcp));
-                }
-            }
-        });
-    });
-    addr_rx.recv().unwrap()
-}
-
 #[test]
 fn ca_cert_makes_a_tls_inspecting_proxy_trusted() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(3, 21_200);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
-    let backend: SocketAddr = sim.url.trim_start_matches("http://").parse().unwrap();
-    let proxy = tls_proxy(backend);
-    let https = format!("https://localhost:{}", proxy.port());
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let https_run = || {
-        let mut cmd = bin();
-        cmd.arg("run")
-            .arg(&input)
-            .args(["--base-url", &https])
-            .env("DS100_TOKEN", TOKEN)
-            .args(FAST);
-        cmd
-    };
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    // A TLS-terminating proxy in front of the simulator, with a certificate for `localhost`
+    // issued by the test-only CA.
+    let proxy = tls_terminator(
+        sc.sim().addr(),
+        "test-only-server-cert.pem",
+        "test-only-server-key.pem",
+    );
+    let https = format!("https://localhost:{}", proxy.addr.port());
+    let https_run = || sc.run_cmd().base_url(&https).args(FAST);
 
     // Without the CA: the check before the plan fails on the handshake, once (TLS failures
     // are not retried), the run stops with exit 2 naming --ca-cert, and nothing reaches the
     // server.
-    let out = https_run().assert().code(2).get_output().clone();
-    let err = stderr_of(&out);
+    let ran = https_run().run().exits(2);
+    let err = &ran.stderr;
     assert!(
         err.contains("cannot reach the tenant")
             && err.contains("TLS")
@@ -865,71 +647,27 @@ fn ca_cert_makes_a_tls_inspecting_proxy_trusted() {
     );
     assert!(err.contains("--ca-cert"), "{err}");
     assert!(!err.contains("retries exhausted"), "not retried: {err}");
-    assert!(!dir.path().join("in.report.csv").exists());
-    assert_eq!(sim.stat("requests"), 0);
+    assert!(!ran.has_report());
+    assert_eq!(sc.sim().stat("requests"), 0);
 
     // With it: the same run goes through.
-    https_run()
+    let ran = https_run()
         .arg("--ca-cert")
         .arg(fixture("test-only-ca.pem"))
         .arg("--overwrite")
-        .assert()
-        .code(0);
-    assert_all(&dir.path().join("in.report.csv"), 3, Status::Deleted);
-    assert!(sim.store().is_empty());
+        .run()
+        .exits(0);
+    assert_all(&ran, 3, Status::Deleted);
+    assert!(sc.sim().store().is_empty());
 
     // Something that is not a certificate: exit 2 before anything is sent.
-    let out = https_run()
+    let ran = https_run()
         .arg("--ca-cert")
         .arg(fixture("test-only-key-public.pem"))
         .arg("--overwrite")
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr_of(&out).contains("--ca-cert"), "{}", stderr_of(&out));
-}
-
-/// An HTTP proxy that accepts CONNECT for any target, records the target, and tunnels to
-/// `upstream` whatever was asked for (so a made-up tenant name reaches the local TLS server).
-fn connect_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let targets = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = targets.clone();
-    let addr = serve_loopback(move |mut client| {
-        let seen = seen.clone();
-        async move {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-                if client.read(&mut byte).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                head.push(byte[0]);
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let request_line = head.lines().next().unwrap_or_default().to_string();
-            seen.lock().unwrap().push(request_line.clone());
-            if !request_line.starts_with("CONNECT ") {
-                let _ = client
-                    .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
-                    .await;
-                return;
-            }
-            let Ok(mut upstream) = tokio::net::TcpStream::connect(upstream).await else {
-                return;
-            };
-            if client
-                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-        }
-    });
-    (addr, targets)
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("--ca-cert"), "{}", ran.stderr);
 }
 
 /// A tenant reached through HTTPS_PROXY: every connection is a CONNECT to the tenant's name
@@ -937,39 +675,31 @@ fn connect_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mutex<Vec<
 /// tunnel.
 #[test]
 fn a_proxy_from_the_environment_carries_the_requests() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(20, 21_300);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
-    let backend: SocketAddr = sim.url.trim_start_matches("http://").parse().unwrap();
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
     let tenant = tls_terminator(
-        backend,
+        sc.sim().addr(),
         "test-only-tenant-cert.pem",
         "test-only-tenant-key.pem",
     );
-    let (proxy, targets) = connect_proxy(tenant);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let run = |no_proxy: &str| {
-        let mut cmd = bin();
-        cmd.arg("run")
-            .arg(&input)
-            .args(["--base-url", "https://tenant.ds100.test"])
-            .arg("--ca-cert")
-            .arg(fixture("test-only-proxy-ca.pem"))
-            .args(["--concurrency", "2", "--connect-timeout", "2s"])
-            .args(FAST)
-            .env("DS100_TOKEN", TOKEN)
-            .env("HTTPS_PROXY", format!("http://{proxy}"))
-            .env("NO_PROXY", no_proxy)
-            .env_remove("ALL_PROXY")
-            .env_remove("all_proxy")
-            .env_remove("https_proxy")
-            .env_remove("no_proxy");
-        cmd
-    };
-
-    run("localhost").assert().code(0);
-    assert_all(&dir.path().join("in.report.csv"), 20, Status::Deleted);
-    assert!(sim.store().is_empty());
+    let (proxy, targets) = connect_proxy(tenant.addr);
+    let ran = sc
+        .run_cmd()
+        .base_url("https://tenant.ds100.test")
+        .arg("--ca-cert")
+        .arg(fixture("test-only-proxy-ca.pem"))
+        .args(["--concurrency", "2", "--connect-timeout", "2s"])
+        .args(FAST)
+        .env("HTTPS_PROXY", format!("http://{}", proxy.addr))
+        .env("NO_PROXY", "localhost")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("https_proxy")
+        .env_remove("no_proxy")
+        .run()
+        .exits(0);
+    assert_all(&ran, 20, Status::Deleted);
+    assert!(sc.sim().store().is_empty());
     let targets = targets.lock().unwrap().clone();
     // reqwest's pool may open a connection while another is on its way back to the pool,
     // so the count of tunnels is not pinned; that each is a CONNECT to the tenant is.

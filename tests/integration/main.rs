@@ -4,7 +4,7 @@
 mod harness;
 
 /// Key files, JWTs, renewal, which credentials win, HTTPS, `--ca-cert` and proxies.
-#[cfg(any())] mod auth;
+mod auth;
 /// The commands as a user types them: validate, demo, usage errors.
 mod cli;
 /// Injected faults of every kind, mixed and one by one.
