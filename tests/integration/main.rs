@@ -8,9 +8,9 @@ mod auth;
 /// The commands as a user types them: validate, demo, usage errors.
 mod cli;
 /// Injected faults of every kind, mixed and one by one.
-#[cfg(any())] mod faults;
+mod faults;
 /// The hostile-input corpus and generated 10 MB inputs.
-#[cfg(any())] mod hostile_input;
+mod hostile_input;
 /// Lookups: resolving, explaining 404s, dry run, `--verify`.
 mod lookups;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.

@@ -115,9 +115,9 @@ fn ignore_column_lets_a_column_through_and_typos_are_refused() {
         "--ignore-column",
         "BADGE SERIAL",
     ];
-    assert_eq!(validate(&input, &ok).code, 0);
+    assert_eq!(validate(input, &ok).code, 0);
     // Only one of the two: still stopped, naming the other.
-    let half = validate(&input, &ok[..2]);
+    let half = validate(input, &ok[..2]);
     assert_eq!(half.code, 2, "{}", half.stderr);
     assert!(half.stderr.contains("\"Badge Serial\""), "{}", half.stderr);
     assert!(!half.stderr.contains("\"Employee ID\""), "{}", half.stderr);
@@ -146,7 +146,7 @@ fn ignore_column_lets_a_column_through_and_typos_are_refused() {
             "",
         ][..],
     ] {
-        let o = validate(&input, bad);
+        let o = validate(input, bad);
         assert_eq!(o.code, 2, "{bad:?}: {}", o.stderr);
         assert!(
             o.stderr.contains("--ignore-column"),

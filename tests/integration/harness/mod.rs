@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use ds100_offboard::report::row::{COLUMNS, ReportRow};
 
-pub use net::{Gateway, Loopback, Reply, Seen, connect_proxy, reply, tls_terminator};
-pub use process::{Collector, Pty, Running, send_signal};
+pub use net::{Gateway, Seen, connect_proxy, reply, tls_terminator};
+pub use process::{Collector, Pty, send_signal};
 pub use scenario::{Cmd, Ran, Scenario, ds100};
 pub use sim::Sim;
 
