@@ -425,28 +425,6 @@ fn rows_appended_during_the_run_are_not_sent() {
 
 // ---- 4. smaller ones ---------------------------------------------------------------------
 
-/// Runs `cmd` to its end and measures its peak RSS (KiB) with wait4(2): (exit code, stderr,
-/// peak).
-fn run_measured(cmd: Cmd) -> (i32, String, i64) {
-    let mut child = cmd
-        .stdio(None, Some(std::process::Stdio::null()), None)
-        .spawn();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    child.stderr_so_far();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child, with valid pointers to a status and a rusage.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4");
-    assert!(libc::WIFEXITED(status), "killed: {status}");
-    (
-        libc::WEXITSTATUS(status),
-        child.stderr_to_end(),
-        usage.ru_maxrss,
-    )
-}
-
 /// An unclosed quote near the start of a 96 MiB file made one record of the whole file and
 /// took memory in proportion (hundreds of MiB). A record is now capped at 1 MiB: the file is
 /// refused (exit 2) naming the line, nothing is sent, and memory stays small.
@@ -464,8 +442,8 @@ fn a_record_longer_than_1_mib_is_refused_in_bounded_memory() {
             f.write_all(line.as_bytes()).unwrap();
         }
     }
-    let (code, stderr, max_rss_kib) = run_measured(sc.validate_cmd().input(&path));
-    assert_eq!(code, 2, "{stderr}");
+    let (ran, max_rss_kib) = sc.validate_cmd().input(&path).run_measuring_peak_rss();
+    let stderr = ran.exits(2).stderr;
     assert!(stderr.contains("line 3"), "{stderr}");
     assert!(stderr.contains("1 MiB"), "{stderr}");
     assert!(!sc.path("big.validation.csv").exists());

@@ -1,10 +1,11 @@
 //! Runs as child processes a test can signal, kill, read while they run and close the output
 //! of; pseudo-terminals; output collected in the background.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -128,12 +129,6 @@ impl Running {
         self.stderr.collect().text()
     }
 
-    /// All the run wrote to stderr, once it has ended (reaped by the test itself).
-    pub fn stderr_to_end(&mut self) -> String {
-        self.stderr.collect_if_pipe();
-        std::mem::replace(&mut self.stderr, Stream::None).finish()
-    }
-
     /// The reader goes away, as when the same Ctrl-C killed `tee`: both pipes are closed.
     pub fn close_output(&mut self) {
         for s in [&mut self.stdout, &mut self.stderr] {
@@ -199,6 +194,57 @@ impl Drop for Running {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Runs `cmd` to its end: (exit status, stderr, peak RSS in KiB).
+///
+/// The peak is the run's own. Linux carries a process's peak RSS over `exec`, and a child
+/// spawned from this test process starts with the whole suite's peak; so a small `sh` starts
+/// the run in the background and exits, this process (a child subreaper) adopts the run, and
+/// wait4(2) reports the run's peak over `sh`'s, not over the suite's.
+pub(crate) fn run_measuring_peak_rss(cmd: &Command) -> (ExitStatus, String, i64) {
+    // SAFETY: prctl(2) with PR_SET_CHILD_SUBREAPER takes an integer flag and has no memory
+    // effects; orphaned descendants of this process are then reparented to it.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "prctl: {}", std::io::Error::last_os_error());
+    let mut sh = Command::new("/bin/sh");
+    sh.arg("-c")
+        .arg(r#""$0" "$@" </dev/null >/dev/null & echo $!"#)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    let mut sh = sh
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let stderr = Collector::start(sh.stderr.take().unwrap());
+    let mut pid = String::new();
+    BufReader::new(sh.stdout.take().unwrap())
+        .read_line(&mut pid)
+        .unwrap();
+    let pid: libc::pid_t = pid.trim().parse().expect("the run's pid");
+    assert!(sh.wait().unwrap().success(), "sh");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on the adopted run, with valid pointers to a status and a rusage.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
+    (
+        ExitStatus::from_raw(status),
+        stderr.finish(),
+        usage.ru_maxrss,
+    )
 }
 
 /// A pseudo-terminal of `cols` × `rows`.

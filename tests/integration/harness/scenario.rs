@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ds100_offboard::report::row::ReportRow;
 
-use super::process::Running;
+use super::process::{Running, run_measuring_peak_rss};
 use super::sim::{Sim, SimSpec};
 use super::{Cred, TOKEN, bin_path, csv_of, read_json, read_report, report_by_row, status_counts};
 
@@ -404,6 +404,14 @@ impl<'a> Cmd<'a> {
             report,
             summary,
         )
+    }
+
+    /// Runs to the end and measures the run's own peak RSS (KiB).
+    pub fn run_measuring_peak_rss(mut self) -> (Ran, i64) {
+        let (report, summary) = (self.report_path(), self.summary_path());
+        let (status, stderr, peak) = run_measuring_peak_rss(&self.command());
+        let ran = Ran::new(status, String::new(), stderr, report, summary);
+        (ran, peak)
     }
 
     /// Starts it as a child process, to signal, kill or read while it runs.
