@@ -191,7 +191,7 @@ impl Mix {
 ///
 /// - one report row per input row;
 /// - each row ends as its kind allows; a row that could succeed did, unless a lookup it needed
-///   answered a malformed body (SPEC: a malformed reply is final) — and then it says so;
+///   answered a malformed body (a malformed reply is final) — and then it says so;
 /// - the store afterwards is exactly the store before minus the credentials of the rows the
 ///   report calls `deleted`, or `absent`/`not_found` after a DELETE that got no answer: no
 ///   credential was deleted that should not have been, none that should have been survived;

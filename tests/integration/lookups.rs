@@ -1,4 +1,4 @@
-//! Lookups (SPEC §5): resolving missing fields, explaining 404s, the dry-run audit and
+//! Lookups: resolving missing fields, explaining 404s, the dry-run audit and
 //! verify-before-delete, against the simulator over HTTP.
 
 use crate::harness::*;

@@ -210,7 +210,7 @@ fn an_html_page_answering_200_is_not_a_deletion() {
 /// like a 403, not `failed` (a ready token cannot be renewed, so one attempt).
 #[test]
 fn a_401_is_unauthorized() {
-    // On the DELETE: a 401 to the check's lookup stops the run before the plan (trust_api.rs).
+    // On the DELETE: a 401 to the check's lookup stops the run before the plan (trust_api).
     let sc = every_row_ends(
         "401,every=1,on=delete",
         2,

@@ -65,25 +65,33 @@ enum Stream {
     Pipe(Box<dyn Read + Send>),
     Collecting(Collector),
     /// Closed by the test, or never a pipe (a terminal, a file).
-    None,
+    Closed,
 }
 
 impl Stream {
-    fn collect(&mut self) -> &Collector {
-        if let Stream::Pipe(_) = self {
-            let Stream::Pipe(pipe) = std::mem::replace(self, Stream::None) else {
-                unreachable!()
-            };
-            *self = Stream::Collecting(Collector::start(pipe));
-        }
-        match self {
-            Stream::Collecting(c) => c,
-            _ => panic!("this output is not a pipe the test still holds"),
+    fn of(pipe: Option<impl Read + Send + 'static>) -> Stream {
+        match pipe {
+            Some(p) => Stream::Pipe(Box::new(p)),
+            None => Stream::Closed,
         }
     }
 
-    fn finish(self) -> String {
+    /// Reads a pipe the test still holds from now on, in the background.
+    fn collect(&mut self) -> Option<&Collector> {
+        if let Stream::Pipe(_) = self
+            && let Stream::Pipe(pipe) = std::mem::replace(self, Stream::Closed)
+        {
+            *self = Stream::Collecting(Collector::start(pipe));
+        }
         match self {
+            Stream::Collecting(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Everything read, once the run has ended.
+    fn finish(&mut self) -> String {
+        match std::mem::replace(self, Stream::Closed) {
             Stream::Collecting(c) => c.finish(),
             _ => String::new(),
         }
@@ -100,18 +108,10 @@ pub struct Running {
 
 impl Running {
     pub(crate) fn new(mut child: Child, report: Option<PathBuf>) -> Running {
-        let stdout = match child.stdout.take() {
-            Some(p) => Stream::Pipe(Box::new(p)),
-            None => Stream::None,
-        };
-        let stderr = match child.stderr.take() {
-            Some(p) => Stream::Pipe(Box::new(p)),
-            None => Stream::None,
-        };
         Running {
+            stdout: Stream::of(child.stdout.take()),
+            stderr: Stream::of(child.stderr.take()),
             child,
-            stdout,
-            stderr,
             report,
         }
     }
@@ -126,14 +126,17 @@ impl Running {
 
     /// What the run wrote to stderr so far (read from now on in the background).
     pub fn stderr_so_far(&mut self) -> String {
-        self.stderr.collect().text()
+        self.stderr
+            .collect()
+            .expect("stderr is a pipe the test holds")
+            .text()
     }
 
     /// The reader goes away, as when the same Ctrl-C killed `tee`: both pipes are closed.
     pub fn close_output(&mut self) {
         for s in [&mut self.stdout, &mut self.stderr] {
             assert!(matches!(s, Stream::Pipe(_)), "output already read");
-            *s = Stream::None;
+            *s = Stream::Closed;
         }
     }
 
@@ -151,11 +154,10 @@ impl Running {
     /// Waits for the run to end, reading its output meanwhile. A run still going after a
     /// minute (one that ignores its stop signal) is killed and the test fails.
     pub fn wait(mut self) -> Ran {
-        self.stdout.collect_if_pipe();
-        self.stderr.collect_if_pipe();
+        self.stdout.collect();
+        self.stderr.collect();
         let status = self.wait_status();
-        let stdout = std::mem::replace(&mut self.stdout, Stream::None).finish();
-        let stderr = std::mem::replace(&mut self.stderr, Stream::None).finish();
+        let (stdout, stderr) = (self.stdout.finish(), self.stderr.finish());
         Ran::new(status, stdout, stderr, self.report.take(), None)
     }
 
@@ -168,21 +170,10 @@ impl Running {
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                let stderr = match &self.stderr {
-                    Stream::Collecting(c) => c.text(),
-                    _ => String::new(),
-                };
-                panic!("the run did not end within 60 s (killed now): {stderr}");
+                let stderr = self.stderr.collect().map(Collector::text);
+                panic!("the run did not end within 60 s (killed now): {stderr:?}");
             }
             std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Stream {
-    fn collect_if_pipe(&mut self) {
-        if let Stream::Pipe(_) = self {
-            self.collect();
         }
     }
 }

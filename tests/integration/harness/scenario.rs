@@ -352,7 +352,7 @@ impl<'a> Cmd<'a> {
         }
     }
 
-    fn command(&mut self) -> Command {
+    fn command(&self) -> Command {
         let mut cmd = Command::new(bin_path());
         cmd.env_remove("DS100_TOKEN")
             .env_remove("DS100_BASE_URL")
@@ -407,7 +407,7 @@ impl<'a> Cmd<'a> {
     }
 
     /// Runs to the end and measures the run's own peak RSS (KiB).
-    pub fn run_measuring_peak_rss(mut self) -> (Ran, i64) {
+    pub fn run_measuring_peak_rss(self) -> (Ran, i64) {
         let (report, summary) = (self.report_path(), self.summary_path());
         let (status, stderr, peak) = run_measuring_peak_rss(&self.command());
         let ran = Ran::new(status, String::new(), stderr, report, summary);
