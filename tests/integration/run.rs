@@ -10,7 +10,6 @@ fn clean_run_deletes_every_row_and_reports_each_once() {
         .seed(&all)
         .input_named("leavers.csv", &csv_of(&all[..50]));
     let ran = sc.run_cmd().args(FAST).summary().run().exits(0);
-    assert!(ran.report_path().ends_with("leavers.report.csv"));
     let rows = ran.rows(50);
     for (i, c) in all[..50].iter().enumerate() {
         let r = &rows[&(i as u64 + 1)];
