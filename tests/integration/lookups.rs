@@ -1,24 +1,14 @@
-//! Lookups (SPEC §5): resolving missing fields, explaining 404s, the dry-run audit and
+//! Lookups: resolving missing fields, explaining 404s, the dry-run audit and
 //! verify-before-delete, against the simulator over HTTP.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use ds100_offboard::report::status::Status;
 
 /// A tenant where device `shared` holds two credentials and the rest one each.
 fn tenant() -> (Vec<Cred>, Cred, Cred) {
     let mut all = creds(6, 5000);
-    let a = Cred {
-        token: "014010009001".into(),
-        device: "140109999".into(),
-        user: uuid_like(1),
-    };
-    let b = Cred {
-        token: "014010009002".into(),
-        device: "140109999".into(),
-        user: uuid_like(2),
-    };
+    let a = cred("014010009001", "140109999", &uuid_like(1));
+    let b = cred("014010009002", "140109999", &uuid_like(2));
     all.push(a.clone());
     all.push(b.clone());
     all.sort();
@@ -27,10 +17,8 @@ fn tenant() -> (Vec<Cred>, Cred, Cred) {
 
 #[test]
 fn a_404_is_explained_by_a_lookup_as_absent_or_mismatch() {
-    let dir = tempfile::tempdir().unwrap();
     let (all, _, _) = tenant();
     let c = creds(6, 5000);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n\
          {t0},{d0},{u0}\n\
@@ -50,9 +38,8 @@ fn a_404_is_explained_by_a_lookup_as_absent_or_mismatch() {
         t4 = "014010000001",
         d4 = c[3].device,
     );
-    let input = write(dir.path(), "in.csv", &text);
-    sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 5);
+    let sc = Scenario::new().seed(&all).input(&text);
+    let rows = sc.run(FAST).exits(1).rows(5);
     assert_eq!(rows[&1].status, Status::Deleted);
     // Device 1 holds a credential, but not this token nor for this user: nothing to delete.
     assert_eq!(rows[&2].status, Status::Absent, "{:?}", rows[&2]);
@@ -70,15 +57,13 @@ fn a_404_is_explained_by_a_lookup_as_absent_or_mismatch() {
     // The user holds another token on that device: mismatch, and the credential survives.
     assert_eq!(rows[&5].status, Status::Mismatch, "{:?}", rows[&5]);
     assert!(rows[&5].error.contains(&c[3].token), "{}", rows[&5].error);
-    assert_eq!(sim.store().len(), all.len() - 1);
+    assert_eq!(sc.sim().store().len(), all.len() - 1);
 }
 
 #[test]
 fn missing_fields_are_resolved_with_zero_one_or_several_candidates() {
-    let dir = tempfile::tempdir().unwrap();
     let (all, a, b) = tenant();
     let c = creds(6, 5000);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
     let text = format!(
         "deviceSerialNumber,userId,tokenSerialNumber\n\
          {d0},,\n\
@@ -92,15 +77,16 @@ fn missing_fields_are_resolved_with_zero_one_or_several_candidates() {
         d1 = c[1].device,
         t1 = c[1].token,
     );
-    let input = write(dir.path(), "in.csv", &text);
+    let sc = Scenario::new().seed(&all).input(&text);
     // One at a time: rows 2 and 3 name the same device, and row 2 is ambiguous only while
     // row 3's credential is still there.
-    sim.run_cmd(&input)
+    let rows = sc
+        .run_cmd()
         .args(FAST)
         .args(["--concurrency", "1"])
-        .assert()
-        .code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 5);
+        .run()
+        .exits(1)
+        .rows(5);
     // One candidate: resolved, deleted, and the report shows the resolved values.
     assert_eq!(rows[&1].status, Status::Deleted);
     assert_eq!(
@@ -123,16 +109,14 @@ fn missing_fields_are_resolved_with_zero_one_or_several_candidates() {
     assert_eq!(rows[&4].status, Status::Absent);
     assert_eq!(rows[&5].status, Status::Deleted);
     assert_eq!(rows[&5].user, c[1].user);
-    let left = sim.store();
+    let left = sc.sim().store();
     assert!(left.contains(&a) && !left.contains(&b));
 }
 
 #[test]
 fn a_dry_run_looks_everything_up_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
     let (all, a, _) = tenant();
     let c = creds(6, 5000);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n\
          {t0},{d0},{u0}\n\
@@ -148,13 +132,11 @@ fn a_dry_run_looks_everything_up_and_changes_nothing() {
         d1 = c[1].device,
         wrong = uuid_like(99),
     );
-    let input = write(dir.path(), "in.csv", &text);
+    let sc = Scenario::new().seed(&all).input(&text);
     // No --yes needed, even without a terminal.
-    sim.run_cmd(&input)
-        .args(["--dry-run", "--rate", "1000/s"])
-        .assert()
-        .code(1);
-    let rows = report_by_row(&dir.path().join("in.dry-run.csv"), 5);
+    let ran = sc.run(&["--dry-run", "--rate", "1000/s"]).exits(1);
+    let rows = ran.rows(5);
+    let sim = sc.sim();
     use Status::*;
     let st: Vec<Status> = (1..=5).map(|i| rows[&i].status).collect();
     assert_eq!(st, [WouldDelete, Ambiguous, Mismatch, Absent, Invalid]);
@@ -168,10 +150,8 @@ fn a_dry_run_looks_everything_up_and_changes_nothing() {
 
 #[test]
 fn verify_never_deletes_a_mismatching_row() {
-    let dir = tempfile::tempdir().unwrap();
     let (all, _, _) = tenant();
     let c = creds(6, 5000);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n{},{},{}\n{},{},{}\n",
         c[0].token,
@@ -181,13 +161,15 @@ fn verify_never_deletes_a_mismatching_row() {
         c[1].device,
         uuid_like(5),
     );
-    let input = write(dir.path(), "in.csv", &text);
-    sim.run_cmd(&input)
+    let sc = Scenario::new().seed(&all).input(&text);
+    let rows = sc
+        .run_cmd()
         .args(FAST)
         .arg("--verify")
-        .assert()
-        .code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+        .run()
+        .exits(1)
+        .rows(2);
+    let sim = sc.sim();
     assert_eq!(rows[&1].status, Status::Deleted);
     assert_eq!((rows[&1].attempts, rows[&1].lookups), (1, 1));
     assert_eq!(rows[&1].resolved, "", "the input named every field");
@@ -200,17 +182,13 @@ fn verify_never_deletes_a_mismatching_row() {
 
 #[test]
 fn a_lookup_answering_429_then_200_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5100);
     // The 2nd lookup is the row's: the 1st is the check of the credentials before the plan.
-    let sim = Sim::seeded(dir.path(), &c, &["--fault", "429,nth=2,on=lookup"]);
-    let input = write(
-        dir.path(),
-        "in.csv",
-        &format!("deviceSerialNumber\n{}\n", c[0].device),
-    );
-    sim.run_cmd(&input).args(FAST).assert().code(0);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 1);
+    let sc = Scenario::new()
+        .seed(&c)
+        .faults(&["429,nth=2,on=lookup"])
+        .input(&format!("deviceSerialNumber\n{}\n", c[0].device));
+    let rows = sc.run(FAST).exits(0).rows(1);
     assert_eq!(rows[&1].status, Status::Deleted);
     assert_eq!(
         (rows[&1].lookups, rows[&1].attempts),
@@ -222,26 +200,17 @@ fn a_lookup_answering_429_then_200_is_retried() {
 
 #[test]
 fn a_lookup_answering_garbage_fails_the_row_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5200);
     // Every lookup but the first (the check before the plan, answered normally by `close`).
-    let sim = Sim::seeded(
-        dir.path(),
-        &c,
-        &[
-            "--fault",
-            "close,nth=1,on=lookup",
-            "--fault",
-            "garbage,every=1,on=lookup",
-        ],
-    );
-    let input = write(
-        dir.path(),
-        "in.csv",
-        &format!("deviceSerialNumber\n{}\n{}\n", c[0].device, c[1].device),
-    );
-    sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    let sc = Scenario::new()
+        .seed(&c)
+        .faults(&["close,nth=1,on=lookup", "garbage,every=1,on=lookup"])
+        .input(&format!(
+            "deviceSerialNumber\n{}\n{}\n",
+            c[0].device, c[1].device
+        ));
+    let rows = sc.run(FAST).exits(1).rows(2);
+    let sim = sc.sim();
     for r in rows.values() {
         assert_eq!(r.status, Status::Failed);
         assert!(r.error.contains("not JSON"), "{}", r.error);
@@ -252,24 +221,14 @@ fn a_lookup_answering_garbage_fails_the_row_with_the_reason() {
 
 #[test]
 fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
-    let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 5300);
-    let sim = Sim::seeded(
-        dir.path(),
-        &c,
-        &[
-            "--fault",
-            "slow-after-commit,nth=1,on=delete",
-            "--slow-delay",
-            "3s",
-        ],
-    );
-    let input = write(dir.path(), "in.csv", &csv_of(&c));
-    sim.run_cmd(&input)
-        .args(ONE_AT_A_TIME_1S_TIMEOUT)
-        .assert()
-        .code(0);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    let sc = Scenario::new()
+        .seed(&c)
+        .faults(&["slow-after-commit,nth=1,on=delete"])
+        .sim_args(&["--slow-delay", "3s"])
+        .input(&csv_of(&c));
+    let rows = sc.run(ONE_AT_A_TIME_1S_TIMEOUT).exits(0).rows(2);
+    let sim = sc.sim();
     assert_eq!(rows[&1].status, Status::Absent, "{:?}", rows[&1]);
     assert!(rows[&1].note.contains("no answer"), "{}", rows[&1].note);
     assert_eq!(
@@ -288,35 +247,20 @@ fn a_delete_that_timed_out_after_committing_ends_absent_not_failed() {
 /// `absent` (done), in a run and in a dry run, and nothing is deleted on a guess.
 #[test]
 fn a_token_serial_that_lost_its_leading_zeros_is_a_mismatch() {
-    let dir = tempfile::tempdir().unwrap();
-    let held = Cred {
-        token: "000012345678".into(),
-        device: "000140100080".into(),
-        user: uuid_like(5),
-    };
-    let sim = Sim::seeded(dir.path(), std::slice::from_ref(&held), &[]);
-    let input = write(
-        dir.path(),
-        "in.csv",
-        &format!(
+    let held = cred("000012345678", "000140100080", &uuid_like(5));
+    let sc = Scenario::new()
+        .seed(std::slice::from_ref(&held))
+        .input(&format!(
             "tokenSerialNumber,deviceSerialNumber\n12345678,{}\n",
             held.device
-        ),
-    );
+        ));
     for dry in [true, false] {
-        let mut cmd = sim.run_cmd(&input);
-        if dry {
-            cmd.args(["--dry-run", "--rate", "1000/s"]);
+        let ran = if dry {
+            sc.run(&["--dry-run", "--rate", "1000/s"])
         } else {
-            cmd.args(FAST);
-        }
-        cmd.assert().code(1);
-        let report = dir.path().join(if dry {
-            "in.dry-run.csv"
-        } else {
-            "in.report.csv"
-        });
-        let rows = report_by_row(&report, 1);
+            sc.run(FAST)
+        };
+        let rows = ran.exits(1).rows(1);
         assert_eq!(
             rows[&1].status,
             Status::Mismatch,
@@ -329,7 +273,7 @@ fn a_token_serial_that_lost_its_leading_zeros_is_a_mismatch() {
             rows[&1].error
         );
     }
-    assert_eq!(sim.store(), vec![held]);
+    assert_eq!(sc.sim().store(), vec![held]);
 }
 
 /// A tenant that compares userId exactly: a row whose userId is upper-case gets a 404, the
@@ -337,9 +281,7 @@ fn a_token_serial_that_lost_its_leading_zeros_is_a_mismatch() {
 /// with the tenant's own values; the report shows what was deleted.
 #[test]
 fn a_user_id_in_another_case_is_deleted_with_the_tenants_spelling() {
-    let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 6100);
-    let sim = Sim::seeded(dir.path(), &c, &["--exact-user-ids"]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n{},{},{}\n{},{},{}\n",
         c[0].token,
@@ -349,9 +291,12 @@ fn a_user_id_in_another_case_is_deleted_with_the_tenants_spelling() {
         c[1].device,
         c[1].user,
     );
-    let input = write(dir.path(), "in.csv", &text);
-    sim.run_cmd(&input).args(FAST).assert().code(0);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    let sc = Scenario::new()
+        .seed(&c)
+        .sim_args(&["--exact-user-ids"])
+        .input(&text);
+    let rows = sc.run(FAST).exits(0).rows(2);
+    let sim = sc.sim();
     assert_eq!(rows[&1].status, Status::Deleted, "{:?}", rows[&1]);
     assert_eq!(
         (rows[&1].attempts, rows[&1].lookups),

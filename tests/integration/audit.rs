@@ -3,17 +3,54 @@
 //! and checked against the report, hostile and damaged reports, a large report in little
 //! memory, and `completions` / `man` / the EXAMPLES in `--help`. Real binary, real simulator.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use ds100_offboard::report::row::{COLUMNS, ReportRow};
 use ds100_offboard::report::status::Status;
 use scraper::{ElementRef, Html, Selector};
 use sha2::Digest;
+
+/// `ds100-offboard` with a clean environment for credentials.
+fn bin() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(bin_path());
+    for var in [
+        "DS100_TOKEN",
+        "DS100_BASE_URL",
+        "DS100_KEY_FILE",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.timeout(Duration::from_secs(120));
+    cmd
+}
+
+/// A simulator accepting `TOKEN`, seeded with `creds` (written into `dir`).
+fn seeded_sim(dir: &Path, creds: &[Cred], args: &[&str]) -> Sim {
+    let seed = dir.join("seed.csv");
+    std::fs::write(&seed, csv_of(creds)).unwrap();
+    let mut all = vec!["--seed".to_string(), seed.to_string_lossy().into_owned()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    Sim::start(&crate::harness::sim::SimSpec {
+        auth: vec!["--token".into(), TOKEN.into()],
+        args: all,
+        env: Vec::new(),
+        trace_log: None,
+    })
+}
+
+/// `run INPUT --base-url SIM` with `DS100_TOKEN=TOKEN`.
+fn run_cmd(sim: &Sim, input: &Path) -> assert_cmd::Command {
+    let mut cmd = bin();
+    cmd.arg("run")
+        .arg(input)
+        .args(["--base-url", &sim.url])
+        .env("DS100_TOKEN", TOKEN);
+    cmd
+}
 
 fn json_of(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes)
@@ -51,10 +88,9 @@ fn sha256_hex(path: &Path) -> String {
 /// resumed to the end: a report with two lines for most rows.
 fn resumed_job(dir: &Path) -> (Sim, PathBuf) {
     let all = creds(12, 300);
-    let sim = Sim::seeded(dir, &all, &["--fault", "500,first=3,on=delete"]);
+    let sim = seeded_sim(dir, &all, &["--fault", "500,first=3,on=delete"]);
     let input = write(dir, "leavers.csv", &csv_of(&all));
-    let first = sim
-        .run_cmd(&input)
+    let first = run_cmd(&sim, &input)
         .args(FAST)
         .args([
             "--max-attempts",
@@ -72,7 +108,7 @@ fn resumed_job(dir: &Path) -> (Sim, PathBuf) {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    sim.run_cmd(&input)
+    run_cmd(&sim, &input)
         .args(FAST)
         .arg("--resume")
         .assert()
@@ -279,10 +315,10 @@ const INVOCATION: [(&str, &str); 10] = [
 fn summary_json_schema_1_is_pinned() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(6, 400);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
+    let sim = seeded_sim(dir.path(), &all, &[]);
     let input = write(dir.path(), "leavers.csv", &csv_of(&all[..5]));
     let summary = dir.path().join("summary.json");
-    sim.run_cmd(&input)
+    run_cmd(&sim, &input)
         .args(FAST)
         .arg("--summary-json")
         .arg(&summary)
@@ -434,7 +470,7 @@ fn the_audit_page_matches_the_report_and_fetches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let all = creds(14, 600);
     let failing = all[11].device.clone();
-    let sim = Sim::seeded(
+    let sim = seeded_sim(
         dir.path(),
         &all[..13],
         &[
@@ -462,7 +498,7 @@ fn the_audit_page_matches_the_report_and_fetches_nothing() {
     }
     text.push_str(&String::from_utf8(w.into_inner().unwrap()).unwrap());
     let input = write(dir.path(), "leavers.csv", &text);
-    sim.run_cmd(&input)
+    run_cmd(&sim, &input)
         .args(FAST)
         .args(["--max-attempts", "2"])
         .assert()

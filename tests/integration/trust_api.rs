@@ -2,157 +2,13 @@
 //! path, a 200 whose body reports an error, and credentials the tenant refuses, found by one
 //! read-only check before the plan. Also the permission warning for secret files.
 //!
-//! The real binary against the real simulator, or against a tiny loopback server in this file
+//! The real binary against the real simulator, or against a `Gateway`, a tiny loopback server
 //! standing in for whatever sits in front of the tenant.
 
-mod common;
+use std::net::TcpListener;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use common::*;
+use crate::harness::*;
 use ds100_offboard::report::status::Status;
-
-// ---------------------------------------------------------------------------------------
-// A loopback stand-in for a gateway, proxy or portal in front of the tenant.
-
-/// One answer of the stand-in.
-struct Reply {
-    status: u16,
-    content_type: Option<&'static str>,
-    body: String,
-}
-
-fn reply(status: u16, content_type: Option<&'static str>, body: &str) -> Reply {
-    Reply {
-        status,
-        content_type,
-        body: body.to_string(),
-    }
-}
-
-/// What the stand-in received.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    device: String,
-}
-
-type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
-
-/// An HTTP/1.1 server on 127.0.0.1 answering every request with `handler`, one connection at
-/// a time, each closed after its answer. It stops when dropped (or after two minutes).
-struct Gateway {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Gateway {
-    fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Gateway {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        listener.set_nonblocking(true).unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !stop2.load(Ordering::Relaxed) && Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((conn, _)) => serve_one(conn, &*handler, &seen2),
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Gateway { url, seen, stop }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn run_cmd(&self, input: &Path) -> assert_cmd::Command {
-        let mut cmd = bin();
-        cmd.arg("run")
-            .arg(input)
-            .args(["--base-url", &self.url])
-            .env("DS100_TOKEN", TOKEN);
-        cmd
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Reads one request (headers, then Content-Length bytes of body), answers, closes.
-fn serve_one(mut conn: TcpStream, handler: &Handler, seen: &Mutex<Vec<Seen>>) {
-    let _ = conn.set_nonblocking(false);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while raw.len() < head_end + length {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-        }
-    }
-    let body = String::from_utf8_lossy(&raw[head_end..head_end + length]).to_string();
-    let mut words = head.split_whitespace();
-    let method = words.next().unwrap_or_default().to_string();
-    let path = words.next().unwrap_or_default().to_string();
-    let device = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["deviceSerialNumber"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    let request = Seen {
-        method,
-        path,
-        device,
-    };
-    seen.lock().unwrap().push(request.clone());
-    let r = handler(&request);
-    let mut out = format!(
-        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        r.status,
-        r.body.len()
-    );
-    if let Some(ct) = r.content_type {
-        out.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    out.push_str("\r\n");
-    out.push_str(&r.body);
-    let _ = conn.write_all(out.as_bytes());
-    let _ = conn.flush();
-}
 
 const JSON: Option<&str> = Some("application/json");
 const API_404: &str = r#"{"status":404,"error":"Not Found","message":"no such authenticator"}"#;
@@ -163,10 +19,6 @@ fn is_lookup(s: &Seen) -> bool {
     s.method == "POST" && s.path == "/AdminInterface/restapi/v1/ds100/lookup"
 }
 
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 // ---------------------------------------------------------------------------------------
 // 1. A 404 that is not the API's never makes a row `absent`.
 
@@ -174,13 +26,13 @@ fn stderr_of(out: &std::process::Output) -> String {
 /// line and a hint, and no confirming lookup turns it into `absent`; the others are deleted.
 #[test]
 fn an_html_404_page_for_a_delete_fails_the_row_instead_of_absent() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(3, 31_000);
     let fault = format!("html404,every=1,on=delete,device={}", all[1].device);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", &fault]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
+    let sc = Scenario::new()
+        .seed(&all)
+        .faults(&[&fault])
+        .input(&csv_of(&all));
+    let rows = sc.run(FAST).exits(1).rows(3);
     let r = &rows[&2];
     assert_eq!(r.status, Status::Failed, "{r:?}");
     assert_eq!((r.http_status, r.lookups), (Some(404), 0), "{r:?}");
@@ -190,7 +42,7 @@ fn an_html_404_page_for_a_delete_fails_the_row_instead_of_absent() {
     assert_eq!(rows[&1].status, Status::Deleted);
     assert_eq!(rows[&3].status, Status::Deleted);
     assert_eq!(
-        sim.store(),
+        sc.sim().store(),
         vec![all[1].clone()],
         "its credential still works"
     );
@@ -201,7 +53,6 @@ fn an_html_404_page_for_a_delete_fails_the_row_instead_of_absent() {
 /// dry run does not call it `absent` either.
 #[test]
 fn a_text_404_from_the_lookup_is_not_a_device_that_holds_nothing() {
-    let dir = tempfile::tempdir().unwrap();
     let held = creds(3, 32_000);
     // Row 2's credential is held but the row has no token (a lookup resolves it); row 3's
     // device is unknown to the tenant (its DELETE answers the API's 404).
@@ -210,7 +61,6 @@ fn a_text_404_from_the_lookup_is_not_a_device_that_holds_nothing() {
         "text404,every=1,on=lookup,device={}|{}",
         held[1].device, gone.device
     );
-    let sim = Sim::seeded(dir.path(), &held, &["--fault", &fault]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n{},{},{}\n,{},{}\n{},{},{}\n",
         held[0].token,
@@ -222,9 +72,8 @@ fn a_text_404_from_the_lookup_is_not_a_device_that_holds_nothing() {
         gone.device,
         gone.user
     );
-    let input = write(dir.path(), "in.csv", &text);
-    sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
+    let sc = Scenario::new().seed(&held).faults(&[&fault]).input(&text);
+    let rows = sc.run(FAST).exits(1).rows(3);
     assert_eq!(rows[&1].status, Status::Deleted, "{:?}", rows[&1]);
     let r = &rows[&2];
     assert_eq!(r.status, Status::Failed, "{r:?}");
@@ -237,20 +86,18 @@ fn a_text_404_from_the_lookup_is_not_a_device_that_holds_nothing() {
     let r = &rows[&3];
     assert_eq!(r.status, Status::NotFound, "{r:?}");
     assert!(r.error.contains("404 page not found"), "{}", r.error);
-    assert!(sim.store().contains(&held[1]));
+    assert!(sc.sim().store().contains(&held[1]));
 
     // The same in a dry run: checked, not absent (row 1's credential was left alone above).
-    let dry = write(
-        dir.path(),
-        "dry.csv",
-        &csv_of(&[held[2].clone(), held[1].clone()]),
-    );
-    sim.run_cmd(&dry)
+    let dry = sc.file("dry.csv", &csv_of(&[held[2].clone(), held[1].clone()]));
+    let ran = sc
+        .run_cmd()
+        .input(&dry)
         .args(FAST)
         .arg("--dry-run")
-        .assert()
-        .code(1);
-    let rows = report_by_row(&dir.path().join("dry.dry-run.csv"), 2);
+        .run()
+        .exits(1);
+    let rows = ran.rows(2);
     assert_eq!(rows[&1].status, Status::WouldDelete);
     assert_eq!(rows[&2].status, Status::Failed, "{:?}", rows[&2]);
 }
@@ -284,7 +131,6 @@ fn no_gateway_404_variant_makes_a_row_absent() {
         (Some("text/plain"), "404", "404"),
     ];
     let n = variants.len();
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(n + 1, 33_000);
     let probe = all[0].device.clone();
     let by_device: Vec<(String, Option<&'static str>, &'static str)> = all[1..]
@@ -306,9 +152,14 @@ fn no_gateway_404_variant_makes_a_row_absent() {
             None => reply(400, JSON, r#"{"error":"unexpected"}"#),
         }
     });
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    gw.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), n as u64 + 1);
+    let sc = Scenario::new().input(&csv_of(&all));
+    let rows = sc
+        .run_cmd()
+        .base_url(&gw.url)
+        .args(FAST)
+        .run()
+        .exits(1)
+        .rows(n as u64 + 1);
     assert_eq!(rows[&1].status, Status::Deleted, "{:?}", rows[&1]);
     for (i, (ct, _, want)) in variants.iter().enumerate() {
         let r = &rows[&(i as u64 + 2)];
@@ -328,7 +179,6 @@ fn no_gateway_404_variant_makes_a_row_absent() {
 /// The API's own 404s (JSON or empty) still end `absent` through the confirming lookup.
 #[test]
 fn the_apis_own_404s_still_confirm_absent() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(2, 34_000);
     let empty_device = all[1].device.clone();
     let gw = Gateway::start(move |s| {
@@ -338,9 +188,14 @@ fn the_apis_own_404s_still_confirm_absent() {
             reply(404, JSON, API_404)
         }
     });
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    gw.run_cmd(&input).args(FAST).assert().code(0);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    let sc = Scenario::new().input(&csv_of(&all));
+    let rows = sc
+        .run_cmd()
+        .base_url(&gw.url)
+        .args(FAST)
+        .run()
+        .exits(0)
+        .rows(2);
     for r in rows.values() {
         assert_eq!(r.status, Status::Absent, "{r:?}");
         assert_eq!((r.http_status, r.lookup_status), (Some(404), Some(404)));
@@ -356,17 +211,14 @@ fn a_gateway_404_page_to_everything_stops_the_run_before_the_plan() {
         (None, NGINX_404),
         (Some("text/plain"), "404 page not found"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
         let gw = Gateway::start(move |_| reply(404, ct, body));
-        let input = write(dir.path(), "in.csv", &csv_of(&creds(3, 35_000)));
+        let sc = Scenario::new().input(&csv_of(&creds(3, 35_000)));
         for dry in [false, true] {
-            let mut cmd = gw.run_cmd(&input);
-            cmd.args(FAST);
+            let mut cmd = sc.run_cmd().base_url(&gw.url).args(FAST);
             if dry {
-                cmd.arg("--dry-run");
+                cmd = cmd.arg("--dry-run");
             }
-            let out = cmd.assert().code(2).get_output().clone();
-            let err = stderr_of(&out);
+            let err = &cmd.run().exits(2).stderr;
             assert!(
                 err.contains("did not answer like the DS100 API") && err.contains("--base-url"),
                 "{err}"
@@ -376,8 +228,8 @@ fn a_gateway_404_page_to_everything_stops_the_run_before_the_plan() {
         }
         assert_eq!(gw.seen().len(), 2, "one lookup per run: {:?}", gw.seen());
         assert!(gw.seen().iter().all(is_lookup));
-        assert!(!dir.path().join("in.report.csv").exists());
-        assert!(!dir.path().join("in.dry-run.csv").exists());
+        assert!(!sc.path("in.report.csv").exists());
+        assert!(!sc.path("in.dry-run.csv").exists());
     }
 }
 
@@ -385,10 +237,9 @@ fn a_gateway_404_page_to_everything_stops_the_run_before_the_plan() {
 /// is sent, with the accepted forms in the message; the accepted forms all work.
 #[test]
 fn a_base_url_with_another_path_is_refused_before_anything_is_sent() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(2, 36_000);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    let sim = sc.sim();
     for path in [
         "/console",
         "/console/",
@@ -402,17 +253,11 @@ fn a_base_url_with_another_path_is_refused_before_anything_is_sent() {
     ] {
         let base = format!("{}{path}", sim.url);
         for dry in [false, true] {
-            let mut cmd = bin();
-            cmd.arg("run")
-                .arg(&input)
-                .args(["--base-url", &base])
-                .env("DS100_TOKEN", TOKEN)
-                .args(FAST);
+            let mut cmd = sc.run_cmd().base_url(&base).args(FAST);
             if dry {
-                cmd.arg("--dry-run");
+                cmd = cmd.arg("--dry-run");
             }
-            let out = cmd.assert().code(2).get_output().clone();
-            let err = stderr_of(&out);
+            let err = cmd.run().exits(2).stderr;
             assert!(
                 err.contains("Accepted forms")
                     && err.contains("/AdminInterface/restapi/v1")
@@ -421,20 +266,17 @@ fn a_base_url_with_another_path_is_refused_before_anything_is_sent() {
             );
         }
         // DS100_BASE_URL is checked the same way.
-        let out = bin()
-            .arg("run")
-            .arg(&input)
+        let ran = sc
+            .run_cmd()
+            .no_base_url()
             .env("DS100_BASE_URL", &base)
-            .env("DS100_TOKEN", TOKEN)
             .args(FAST)
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        assert!(stderr_of(&out).contains("Accepted forms"), "{path}");
+            .run()
+            .exits(2);
+        assert!(ran.stderr.contains("Accepted forms"), "{path}");
     }
     assert_eq!(sim.stat("requests"), 0, "nothing was sent");
-    assert!(!dir.path().join("in.report.csv").exists());
+    assert!(!sc.path("in.report.csv").exists());
     for path in [
         "/",
         "/AdminInterface/restapi",
@@ -442,15 +284,12 @@ fn a_base_url_with_another_path_is_refused_before_anything_is_sent() {
         "/adminInterface/RESTAPI/v1/",
     ] {
         let base = format!("{}{path}", sim.url);
-        bin()
-            .arg("run")
-            .arg(&input)
-            .args(["--base-url", &base])
-            .env("DS100_TOKEN", TOKEN)
+        sc.run_cmd()
+            .base_url(&base)
             .args(FAST)
             .args(["--dry-run", "--overwrite"])
-            .assert()
-            .code(0);
+            .run()
+            .exits(0);
     }
 }
 
@@ -460,13 +299,13 @@ fn a_base_url_with_another_path_is_refused_before_anything_is_sent() {
 /// The simulator's 200 with a JSON error body (nothing done): `failed`, the error quoted.
 #[test]
 fn a_200_with_a_json_error_body_is_failed_not_deleted() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(3, 37_000);
     let fault = format!("error200,every=1,on=delete,device={}", all[2].device);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", &fault]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    sim.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
+    let sc = Scenario::new()
+        .seed(&all)
+        .faults(&[&fault])
+        .input(&csv_of(&all));
+    let rows = sc.run(FAST).exits(1).rows(3);
     let r = &rows[&3];
     assert_eq!(
         (r.status, r.http_status),
@@ -480,7 +319,7 @@ fn a_200_with_a_json_error_body_is_failed_not_deleted() {
     );
     assert!(r.note.is_empty());
     assert_eq!(
-        sim.store(),
+        sc.sim().store(),
         vec![all[2].clone()],
         "its credential still works"
     );
@@ -539,7 +378,6 @@ fn a_2xx_body_reporting_an_error_fails_and_any_other_body_is_noted() {
         (202, None, "", "202"),
     ];
     let n = failing.len();
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(n + 1, 38_000);
     let probe = all[0].device.clone();
     let by_device: Vec<(String, u16, Option<&'static str>, &'static str)> = all[1..]
@@ -563,9 +401,14 @@ fn a_2xx_body_reporting_an_error_fails_and_any_other_body_is_noted() {
             None => reply(400, JSON, r#"{"error":"unexpected"}"#),
         }
     });
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    gw.run_cmd(&input).args(FAST).assert().code(1);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), n as u64 + 1);
+    let sc = Scenario::new().input(&csv_of(&all));
+    let rows = sc
+        .run_cmd()
+        .base_url(&gw.url)
+        .args(FAST)
+        .run()
+        .exits(1)
+        .rows(n as u64 + 1);
     let r = &rows[&1];
     assert_eq!(r.status, Status::Deleted, "{r:?}");
     assert!(r.error.is_empty());
@@ -589,7 +432,6 @@ fn a_2xx_body_reporting_an_error_fails_and_any_other_body_is_noted() {
 /// one empty array reads like an empty list) does not make a row `absent`.
 #[test]
 fn a_lookup_200_reporting_an_error_is_not_an_empty_device() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(2, 39_000);
     let probe = all[0].device.clone();
     let gw = Gateway::start(move |s| {
@@ -599,13 +441,15 @@ fn a_lookup_200_reporting_an_error_is_not_an_empty_device() {
             reply(200, JSON, r#"{"status":"error","errors":[]}"#)
         }
     });
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    gw.run_cmd(&input)
+    let sc = Scenario::new().input(&csv_of(&all));
+    let rows = sc
+        .run_cmd()
+        .base_url(&gw.url)
         .args(FAST)
         .arg("--dry-run")
-        .assert()
-        .code(1);
-    let rows = report_by_row(&dir.path().join("in.dry-run.csv"), 2);
+        .run()
+        .exits(1)
+        .rows(2);
     assert_eq!(rows[&1].status, Status::Absent, "{:?}", rows[&1]);
     let r = &rows[&2];
     assert_eq!(r.status, Status::Failed, "{r:?}");
@@ -619,30 +463,28 @@ fn a_lookup_200_reporting_an_error_is_not_an_empty_device() {
 /// after one lookup, naming what to check, without the token, without a report.
 #[test]
 fn a_refused_ready_token_stops_before_the_plan() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(3, 40_000);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    let sim = sc.sim();
     let wrong = "expired-token-9b1c7d";
-    let token_file = write(dir.path(), "token.txt", wrong);
+    let token_file = sc.file("token.txt", wrong);
     set_mode(&token_file, 0o600);
     let mut n = 0;
     for dry in [false, true] {
         for from_file in [false, true] {
-            let mut cmd = bin();
-            cmd.arg("run").arg(&input).args(["--base-url", &sim.url]);
+            let mut cmd = sc.run_cmd();
             if from_file {
-                cmd.arg("--token-file").arg(&token_file);
+                cmd = cmd.no_token().arg("--token-file").arg(&token_file);
             } else {
-                cmd.env("DS100_TOKEN", wrong);
+                cmd = cmd.token(wrong);
             }
-            cmd.args(FAST);
+            cmd = cmd.args(FAST);
             if dry {
-                cmd.arg("--dry-run");
+                cmd = cmd.arg("--dry-run");
             }
-            let out = cmd.assert().code(2).get_output().clone();
+            let ran = cmd.run().exits(2);
             n += 1;
-            let err = stderr_of(&out);
+            let err = &ran.stderr;
             assert!(
                 err.contains("refused the bearer token") && err.contains("403"),
                 "{err}"
@@ -653,43 +495,32 @@ fn a_refused_ready_token_stops_before_the_plan() {
             );
             assert!(!err.contains("Plan"), "stopped before the plan: {err}");
             assert!(!err.contains(wrong), "the token never shows: {err}");
-            assert!(!String::from_utf8_lossy(&out.stdout).contains(wrong));
+            assert!(!ran.stdout.contains(wrong));
             assert_eq!(sim.stat("lookups"), n, "one read-only lookup per run");
         }
     }
     assert_eq!(sim.stat("deletes"), 0);
     assert_eq!(sim.store().len(), 3);
-    assert!(!dir.path().join("in.report.csv").exists());
-    assert!(!dir.path().join("in.dry-run.csv").exists());
+    assert!(!sc.path("in.report.csv").exists());
+    assert!(!sc.path("in.dry-run.csv").exists());
 }
 
 /// Tokens minted from a key file the tenant does not trust: refused even after a fresh one,
 /// exit 2 before the plan, saying what to check about the key.
 #[test]
 fn a_refused_key_file_stops_before_the_plan() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(2, 41_000);
-    let trusted = private_copy(dir.path(), "test-only-key-pkcs1.json");
-    let other = private_copy(dir.path(), "test-only-other-key.json");
-    let seed = write(dir.path(), "seed.csv", &csv_of(&all));
-    let sim = Sim::start_with_auth(
-        &["--key-file", trusted.to_str().unwrap()],
-        &["--seed", seed.to_str().unwrap()],
-    );
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
+    let sc = Scenario::new();
+    let trusted = private_copy(sc.dir(), "test-only-key-pkcs1.json");
+    let other = private_copy(sc.dir(), "test-only-other-key.json");
+    let sc = sc.seed(&all).sim_key(&trusted).input(&csv_of(&all));
+    let sim = sc.sim();
     for dry in [false, true] {
-        let mut cmd = bin();
-        cmd.arg("run")
-            .arg(&input)
-            .args(["--base-url", &sim.url])
-            .arg("--key-file")
-            .arg(&other)
-            .args(FAST);
+        let mut cmd = sc.run_cmd().key_file(&other).args(FAST);
         if dry {
-            cmd.arg("--dry-run");
+            cmd = cmd.arg("--dry-run");
         }
-        let out = cmd.assert().code(2).get_output().clone();
-        let err = stderr_of(&out);
+        let err = cmd.run().exits(2).stderr;
         assert!(
             err.contains("refused the tokens minted from the key file")
                 && err.contains("a fresh one included")
@@ -705,15 +536,7 @@ fn a_refused_key_file_stops_before_the_plan() {
     assert_eq!(sim.stat("deletes"), 0);
     assert_eq!(sim.stat("lookups"), 4, "two tokens tried per run");
     // The trusted key goes through the check and deletes.
-    bin()
-        .arg("run")
-        .arg(&input)
-        .args(["--base-url", &sim.url])
-        .arg("--key-file")
-        .arg(&trusted)
-        .args(FAST)
-        .assert()
-        .code(0);
+    sc.run_cmd().key_file(&trusted).args(FAST).run().exits(0);
     assert!(sim.store().is_empty());
 }
 
@@ -721,18 +544,13 @@ fn a_refused_key_file_stops_before_the_plan() {
 /// run before the plan and says so.
 #[test]
 fn a_sign_in_page_answering_the_check_stops_before_the_plan() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(2, 42_000);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "html200,every=1"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = sim
-        .run_cmd(&input)
-        .args(FAST)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+    let sc = Scenario::new()
+        .seed(&all)
+        .faults(&["html200,every=1"])
+        .input(&csv_of(&all));
+    let err = sc.run(FAST).exits(2).stderr;
+    let sim = sc.sim();
     assert!(
         err.contains("did not answer like the DS100 API") && err.contains("HTML page"),
         "{err}"
@@ -746,24 +564,19 @@ fn a_sign_in_page_answering_the_check_stops_before_the_plan() {
 /// summary counts the check's requests with the run's.
 #[test]
 fn the_check_is_retried_like_any_request_and_counted_in_the_summary() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(4, 43_000);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "503,first=2"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let summary = dir.path().join("s.json");
-    sim.run_cmd(&input)
-        .args(FAST)
-        .arg("--summary-json")
-        .arg(&summary)
-        .assert()
-        .code(0);
+    let sc = Scenario::new()
+        .seed(&all)
+        .faults(&["503,first=2"])
+        .input(&csv_of(&all));
+    let ran = sc.run_cmd().args(FAST).summary().run().exits(0);
+    let sim = sc.sim();
     assert!(sim.store().is_empty());
     assert_eq!(sim.stat("lookups"), 3, "the check, retried twice");
     assert_eq!(sim.stat("deletes"), 4);
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let s = ran.summary();
     assert_eq!(s["invocation"]["requests_sent"], 7, "{s}");
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 4);
+    let rows = ran.rows(4);
     assert!(rows.values().all(|r| r.attempts == 1 && r.lookups == 0));
 }
 
@@ -771,19 +584,19 @@ fn the_check_is_retried_like_any_request_and_counted_in_the_summary() {
 /// before the plan with exit 2 and "cannot reach the tenant"; nothing is deleted.
 #[test]
 fn an_unreachable_tenant_stops_the_run_before_the_plan() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(2, 44_000);
-    let sim = Sim::seeded(dir.path(), &all, &["--fault", "503,every=1,on=lookup"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let out = sim
-        .run_cmd(&input)
+    let sc = Scenario::new()
+        .seed(&all)
+        .faults(&["503,every=1,on=lookup"])
+        .input(&csv_of(&all));
+    let err = sc
+        .run_cmd()
         .args(FAST)
         .args(["--max-attempts", "3"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+        .run()
+        .exits(2)
+        .stderr;
+    let sim = sc.sim();
     assert!(
         err.contains("cannot reach the tenant") && err.contains("503"),
         "{err}"
@@ -797,76 +610,48 @@ fn an_unreachable_tenant_stops_the_run_before_the_plan() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    let out = bin()
-        .arg("run")
-        .arg(&input)
-        .args(["--base-url", &closed])
-        .env("DS100_TOKEN", TOKEN)
+    let ran = sc
+        .run_cmd()
+        .base_url(&closed)
         .args(FAST)
         .args(["--max-attempts", "2", "--overwrite"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
-    assert!(err.contains("cannot reach the tenant"), "{err}");
-    assert!(!dir.path().join("in.report.csv").exists());
+        .run()
+        .exits(2);
+    assert!(
+        ran.stderr.contains("cannot reach the tenant"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.has_report());
 }
 
 /// The check's device unknown to the tenant (the API's 404) still proves the credentials were
 /// accepted: the run goes on.
 #[test]
 fn an_unknown_device_in_the_check_still_lets_the_run_go_on() {
-    let dir = tempfile::tempdir().unwrap();
     let held = creds(2, 45_000);
     let gone = creds(1, 45_100);
-    let sim = Sim::seeded(dir.path(), &held, &[]);
     let mut rows = gone.clone();
     rows.extend(held.iter().cloned());
-    let input = write(dir.path(), "in.csv", &csv_of(&rows));
-    sim.run_cmd(&input).args(FAST).assert().code(0);
-    let report = report_by_row(&dir.path().join("in.report.csv"), 3);
+    let sc = Scenario::new().seed(&held).input(&csv_of(&rows));
+    let report = sc.run(FAST).exits(0).rows(3);
     assert_eq!(report[&1].status, Status::Absent);
     assert_eq!(report[&2].status, Status::Deleted);
-    assert!(sim.store().is_empty());
+    assert!(sc.sim().store().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
 // 4. Secret files readable by anyone but their owner are warned about.
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) {}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn private_copy(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::copy(fixture(name), &path).unwrap();
-    set_mode(&path, 0o600);
-    path
-}
 
 /// A token file or key file its group (or everyone) can read draws a warning with the
 /// `chmod 600 PATH` that fixes it; one only its owner can read draws none.
 #[cfg(unix)]
 #[test]
 fn group_readable_secret_files_are_warned_about_with_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
     let all = creds(1, 46_000);
-    let sim = Sim::seeded(dir.path(), &all, &[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&all));
-    let token_file = write(dir.path(), "token.txt", TOKEN);
-    let key = private_copy(dir.path(), "test-only-key-pkcs1.json");
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    let token_file = sc.file("token.txt", TOKEN);
+    let key = private_copy(sc.dir(), "test-only-key-pkcs1.json");
     for (mode, who) in [
         (0o640, Some("group")),
         (0o660, Some("group")),
@@ -876,19 +661,16 @@ fn group_readable_secret_files_are_warned_about_with_the_fix() {
         (0o400, None),
     ] {
         set_mode(&token_file, mode);
-        let out = bin()
-            .arg("run")
-            .arg(&input)
-            .args(["--base-url", &sim.url])
+        let err = sc
+            .run_cmd()
+            .no_token()
             .arg("--token-file")
             .arg(&token_file)
             .args(FAST)
             .args(["--dry-run", "--overwrite"])
-            .assert()
-            .code(0)
-            .get_output()
-            .clone();
-        let err = stderr_of(&out);
+            .run()
+            .exits(0)
+            .stderr;
         let fix = format!("chmod 600 {}", token_file.display());
         match who {
             Some(who) => assert!(err.contains(who) && err.contains(&fix), "{mode:o}: {err}"),
@@ -896,15 +678,12 @@ fn group_readable_secret_files_are_warned_about_with_the_fix() {
         }
 
         set_mode(&key, mode);
-        let out = bin()
-            .arg("token")
+        let err = ds100("token")
             .arg("--key-file")
             .arg(&key)
-            .assert()
-            .success()
-            .get_output()
-            .clone();
-        let err = stderr_of(&out);
+            .run()
+            .exits(0)
+            .stderr;
         let fix = format!("chmod 600 {}", key.display());
         match who {
             Some(who) => assert!(err.contains(who) && err.contains(&fix), "{mode:o}: {err}"),
@@ -918,23 +697,15 @@ fn group_readable_secret_files_are_warned_about_with_the_fix() {
 
 #[test]
 fn sim_help_and_errors_list_the_new_faults() {
-    let out = bin()
-        .args(["sim", "--help"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let help = String::from_utf8_lossy(&out.stdout);
+    let help = ds100("sim").arg("--help").run().exits(0).stdout;
     for kind in ["html404", "text404", "error200", "device="] {
         assert!(help.contains(kind), "{kind}: {help}");
     }
-    let out = bin()
-        .args(["sim", "--fault", "html404,every=1,device="])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr_of(&out);
+    let err = ds100("sim")
+        .args(["--fault", "html404,every=1,device="])
+        .run()
+        .exits(2)
+        .stderr;
     assert!(
         err.contains("device=SERIAL") && err.contains("error200"),
         "{err}"

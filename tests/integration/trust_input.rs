@@ -3,61 +3,19 @@
 //! records, a file without rows and the demo's scratch directory. Every test runs the real
 //! binary; the ones that send run against the real simulator on 127.0.0.1.
 
-mod common;
-
-use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use ds100_offboard::report::status::Status;
 
-/// What an invocation printed and how it ended.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn out_of(cmd: &mut assert_cmd::Command) -> Out {
-    let out = cmd.output().expect("the binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        !stderr.contains("panicked") && !stdout.contains("panicked"),
-        "a panic: {stderr}"
-    );
-    Out {
-        code: out.status.code().expect("exited, not killed by a signal"),
-        stdout,
-        stderr,
-    }
-}
-
-fn validate(input: &Path, extra: &[&str]) -> Out {
-    out_of(
-        bin()
-            .arg("validate")
-            .arg(input)
-            .args(extra)
-            .arg("--overwrite"),
-    )
-}
-
-fn cred(token: &str, device: &str, user: &str) -> Cred {
-    Cred {
-        token: token.into(),
-        device: device.into(),
-        user: user.into(),
-    }
-}
-
-fn sorted(mut v: Vec<Cred>) -> Vec<Cred> {
-    v.sort();
-    v
+/// `validate INPUT EXTRA --overwrite`.
+fn validate(input: &Path, extra: &[&str]) -> Ran {
+    ds100("validate")
+        .arg(input)
+        .args(extra)
+        .arg("--overwrite")
+        .run()
 }
 
 // ---- 1. columns the tool does not know ---------------------------------------------------
@@ -68,19 +26,19 @@ fn sorted(mut v: Vec<Cred>) -> Vec<Cred> {
 /// `run --dry-run` stop before anything is sent, naming the column and the known spellings.
 #[test]
 fn an_unknown_user_column_stops_validate_run_and_dry_run() {
-    let dir = tempfile::tempdir().unwrap();
     let someone_else = creds(2, 7100);
-    let sim = Sim::seeded(dir.path(), &someone_else, &[]);
     let leaver = uuid_like(424_242);
     let text = format!(
         "Device Serial Number,User ID (UUID),Name\n{},{leaver},Ann Leaver\n{},{leaver},Ann Leaver\n",
         someone_else[0].device, someone_else[1].device
     );
-    let input = write(dir.path(), "leavers.csv", &text);
+    let sc = Scenario::new()
+        .seed(&someone_else)
+        .input_named("leavers.csv", &text);
 
-    let v = validate(&input, &[]);
-    let r = out_of(sim.run_cmd(&input).args(FAST));
-    let d = out_of(sim.run_cmd(&input).args(FAST).arg("--dry-run"));
+    let v = sc.validate(&["--overwrite"]);
+    let r = sc.run(FAST);
+    let d = sc.run_cmd().args(FAST).arg("--dry-run").run();
     for (what, o) in [("validate", &v), ("run", &r), ("dry run", &d)] {
         assert_eq!(o.code, 2, "{what}: {}", o.stderr);
         assert!(
@@ -93,16 +51,16 @@ fn an_unknown_user_column_stops_validate_run_and_dry_run() {
         }
         assert!(o.stderr.contains("--ignore-column"), "{what}: {}", o.stderr);
     }
-    assert_eq!(sim.stat("deletes"), 0);
-    assert_eq!(sorted(sim.store()), sorted(someone_else));
-    assert!(!dir.path().join("leavers.report.csv").exists());
+    assert_eq!(sc.sim().stat("deletes"), 0);
+    assert_eq!(sorted(sc.sim().store()), sorted(someone_else));
+    assert!(!sc.path("leavers.report.csv").exists());
 }
 
 /// Spellings of a credential field the tool does not read, in every dialect it reads: each
 /// stops `validate` (exit 2) naming the column. Columns that do not look like one pass.
 #[test]
 fn credential_like_column_names_stop_in_any_dialect() {
-    let dir = tempfile::tempdir().unwrap();
+    let sc = Scenario::new();
     let row = "014010000001,040000001,00000000-0000-4000-8000-000000000001";
     for name in [
         "Employee ID",
@@ -119,11 +77,7 @@ fn credential_like_column_names_stop_in_any_dialect() {
             let header = ["tokenSerialNumber", "deviceSerialNumber", "userId", name]
                 .join(&delim.to_string());
             let data = format!("{}{delim}x", row.replace(',', &delim.to_string()));
-            let input = write(
-                dir.path(),
-                "odd.csv",
-                &format!("{bom}{header}\r\n{data}\r\n"),
-            );
+            let input = sc.file("odd.csv", &format!("{bom}{header}\r\n{data}\r\n"));
             let o = validate(&input, &[]);
             assert_eq!(o.code, 2, "{name:?} {delim:?}: {}", o.stderr);
             assert!(
@@ -134,8 +88,7 @@ fn credential_like_column_names_stop_in_any_dialect() {
         }
     }
     for name in ["Name", "Leaving date", "department", "note", ""] {
-        let input = write(
-            dir.path(),
+        let input = sc.file(
             "fine.csv",
             &format!("tokenSerialNumber,deviceSerialNumber,userId,{name}\n{row},x\n"),
         );
@@ -148,24 +101,23 @@ fn credential_like_column_names_stop_in_any_dialect() {
 /// validate and run. One naming no column of the file, or a column the tool reads, is refused.
 #[test]
 fn ignore_column_lets_a_column_through_and_typos_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
     let c = creds(2, 7200);
-    let sim = Sim::seeded(dir.path(), &c, &[]);
     let text = format!(
         "Employee ID,tokenSerialNumber,deviceSerialNumber,userId,Badge Serial\n\
          E1,{},{},{},B1\n",
         c[0].token, c[0].device, c[0].user
     );
-    let input = write(dir.path(), "in.csv", &text);
+    let sc = Scenario::new().seed(&c).input(&text);
+    let input = sc.input_path();
     let ok = [
         "--ignore-column",
         "employee_id",
         "--ignore-column",
         "BADGE SERIAL",
     ];
-    assert_eq!(validate(&input, &ok).code, 0);
+    assert_eq!(validate(input, &ok).code, 0);
     // Only one of the two: still stopped, naming the other.
-    let half = validate(&input, &ok[..2]);
+    let half = validate(input, &ok[..2]);
     assert_eq!(half.code, 2, "{}", half.stderr);
     assert!(half.stderr.contains("\"Badge Serial\""), "{}", half.stderr);
     assert!(!half.stderr.contains("\"Employee ID\""), "{}", half.stderr);
@@ -194,19 +146,18 @@ fn ignore_column_lets_a_column_through_and_typos_are_refused() {
             "",
         ][..],
     ] {
-        let o = validate(&input, bad);
+        let o = validate(input, bad);
         assert_eq!(o.code, 2, "{bad:?}: {}", o.stderr);
         assert!(
             o.stderr.contains("--ignore-column"),
             "{bad:?}: {}",
             o.stderr
         );
-        let r = out_of(sim.run_cmd(&input).args(FAST).args(bad));
+        let r = sc.run_cmd().args(FAST).args(bad).run();
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
     }
-    assert_eq!(sim.stat("deletes"), 0);
-    let r = out_of(sim.run_cmd(&input).args(FAST).args(ok));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sc.sim().stat("deletes"), 0);
+    let r = sc.run_cmd().args(FAST).args(ok).run().exits(0);
     // The plan lists what it ignores.
     assert!(r.stderr.contains("ignored columns"), "{}", r.stderr);
     assert!(
@@ -214,7 +165,7 @@ fn ignore_column_lets_a_column_through_and_typos_are_refused() {
         "{}",
         r.stderr
     );
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 1);
+    let rows = r.rows(1);
     assert_eq!(rows[&1].status, Status::Deleted);
 }
 
@@ -222,16 +173,13 @@ fn ignore_column_lets_a_column_through_and_typos_are_refused() {
 /// will be resolved by the device alone because they name no user.
 #[test]
 fn the_plan_lists_ignored_columns_and_rows_naming_no_user() {
-    let dir = tempfile::tempdir().unwrap();
     let c = creds(3, 7300);
-    let sim = Sim::seeded(dir.path(), &c, &[]);
     let text = format!(
         "deviceSerialNumber,userId,Name,Leaving date\n{},,A,x\n{},{},B,y\n{},,C,z\n",
         c[0].device, c[1].device, c[1].user, c[2].device
     );
-    let input = write(dir.path(), "in.csv", &text);
-    let d = out_of(sim.run_cmd(&input).args(FAST).arg("--dry-run"));
-    assert_eq!(d.code, 0, "{}", d.stderr);
+    let sc = Scenario::new().seed(&c).input(&text);
+    let d = sc.run_cmd().args(FAST).arg("--dry-run").run().exits(0);
     assert!(d.stderr.contains("ignored columns"), "{}", d.stderr);
     assert!(
         d.stderr.contains("\"Name\"") && d.stderr.contains("\"Leaving date\""),
@@ -243,8 +191,7 @@ fn the_plan_lists_ignored_columns_and_rows_naming_no_user() {
         "{}",
         d.stderr
     );
-    let r = out_of(sim.run_cmd(&input).args(FAST));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = sc.run(FAST).exits(0);
     assert!(
         r.stderr.contains(
             "2 rows name no user: the credential the device holds will be deleted, whoever it belongs to"
@@ -252,7 +199,7 @@ fn the_plan_lists_ignored_columns_and_rows_naming_no_user() {
         "{}",
         r.stderr
     );
-    assert!(sim.store().is_empty());
+    assert!(sc.sim().store().is_empty());
 }
 
 // ---- 2. device serials that lost their leading zeros -------------------------------------
@@ -276,18 +223,20 @@ fn zeros_tenant() -> Vec<Cred> {
 /// zero-padded lookup found, row 3 is `not_found`; nothing but row 2 is deleted.
 #[test]
 fn a_device_serial_that_lost_its_zeros_is_never_absent() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n\
          014010000001,40000001,{U1}\n\
          014010000002,040000002,{U2}\n\
          014010000009,4000009,{U9}\n"
     );
-    let input = write(dir.path(), "in.csv", &text);
-    let r = out_of(sim.run_cmd(&input).args(FAST).args(["--concurrency", "1"]));
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 3);
+    let sc = Scenario::new().seed(&zeros_tenant()).input(&text);
+    let r = sc
+        .run_cmd()
+        .args(FAST)
+        .args(["--concurrency", "1"])
+        .run()
+        .exits(1);
+    let rows = r.rows(3);
     assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
     assert!(rows[&1].error.contains("040000001"), "{:?}", rows[&1]);
     assert!(rows[&1].error.contains("leading zeros"), "{:?}", rows[&1]);
@@ -297,7 +246,7 @@ fn a_device_serial_that_lost_its_zeros_is_never_absent() {
     // At most two extra lookups per row: one lookup after the 404 plus the padded forms.
     assert!(rows[&1].lookups <= 3 && rows[&3].lookups <= 3, "{rows:?}");
     assert_eq!(
-        sorted(sim.store()),
+        sorted(sc.sim().store()),
         sorted(vec![zeros_tenant()[0].clone(), zeros_tenant()[2].clone()])
     );
     // The plan says so before anything is sent.
@@ -309,32 +258,26 @@ fn a_device_serial_that_lost_its_zeros_is_never_absent() {
 /// the row a mismatch; nothing there leaves a truly absent row `absent`.
 #[test]
 fn without_evidence_in_the_file_one_zero_padded_lookup_is_tried() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n\
          014010000001,40000001,{U1}\n\
          014010000009,50000009,{U9}\n"
     );
-    let input = write(dir.path(), "in.csv", &text);
-    let r = out_of(sim.run_cmd(&input).args(FAST));
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let rows = report_by_row(&dir.path().join("in.report.csv"), 2);
+    let sc = Scenario::new().seed(&zeros_tenant()).input(&text);
+    let rows = sc.run(FAST).exits(1).rows(2);
     assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
     assert!(rows[&1].error.contains("040000001"), "{:?}", rows[&1]);
     assert_eq!(rows[&2].status, Status::Absent, "{:?}", rows[&2]);
     assert_eq!((rows[&2].attempts, rows[&2].lookups), (1, 2));
-    assert_eq!(sorted(sim.store()), sorted(zeros_tenant()));
+    assert_eq!(sorted(sc.sim().store()), sorted(zeros_tenant()));
 }
 
 /// The same rule wherever a device lookup finding nothing would make a row `absent`: the dry
 /// run, `--verify` and rows resolved by the device alone.
 #[test]
 fn lost_zeros_are_caught_in_dry_runs_verify_and_device_only_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
-    let full = write(
-        dir.path(),
+    let sc = Scenario::new().seed(&zeros_tenant());
+    let full = sc.file(
         "full.csv",
         &format!(
             "tokenSerialNumber,deviceSerialNumber,userId\n\
@@ -343,42 +286,35 @@ fn lost_zeros_are_caught_in_dry_runs_verify_and_device_only_rows() {
              014010000009,4000009,{U9}\n"
         ),
     );
-    let device_only = write(
-        dir.path(),
+    let device_only = sc.file(
         "devices.csv",
         "deviceSerialNumber\n40000001\n040000002\n4000009\n",
     );
-    for (input, extra, report, second) in [
-        (
-            &full,
-            &["--dry-run"][..],
-            "full.dry-run.csv",
-            Status::WouldDelete,
-        ),
-        (
-            &device_only,
-            &["--dry-run"][..],
-            "devices.dry-run.csv",
-            Status::WouldDelete,
-        ),
+    for (input, extra, second) in [
+        (&full, &["--dry-run"][..], Status::WouldDelete),
+        (&device_only, &["--dry-run"][..], Status::WouldDelete),
     ] {
-        let o = out_of(sim.run_cmd(input).args(FAST).args(extra));
+        let o = sc.run_cmd().input(input).args(FAST).args(extra).run();
         assert_eq!(o.code, 1, "{extra:?}: {}", o.stderr);
-        let rows = report_by_row(&dir.path().join(report), 3);
+        let rows = o.rows(3);
         assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
         assert!(rows[&1].error.contains("040000001"), "{:?}", rows[&1]);
         assert_eq!(rows[&2].status, second, "{:?}", rows[&2]);
         assert_eq!(rows[&3].status, Status::NotFound, "{:?}", rows[&3]);
     }
-    assert_eq!(sim.stat("deletes"), 0);
-    for (input, extra, report) in [
-        (&full, &["--verify"][..], "full.report.csv"),
-        (&device_only, &[][..], "devices.report.csv"),
-    ] {
-        let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
-        let o = out_of(sim.run_cmd(input).args(FAST).args(extra).arg("--overwrite"));
+    assert_eq!(sc.sim().stat("deletes"), 0);
+    for (input, extra) in [(&full, &["--verify"][..]), (&device_only, &[][..])] {
+        let sim = sc.another_sim(&[]);
+        let o = sc
+            .run_cmd()
+            .base_url(&sim.url)
+            .input(input)
+            .args(FAST)
+            .args(extra)
+            .arg("--overwrite")
+            .run();
         assert_eq!(o.code, 1, "{extra:?}: {}", o.stderr);
-        let rows = report_by_row(&dir.path().join(report), 3);
+        let rows = o.rows(3);
         assert_eq!(rows[&1].status, Status::Mismatch, "{:?}", rows[&1]);
         assert_eq!(rows[&2].status, Status::Deleted, "{:?}", rows[&2]);
         assert_eq!(rows[&3].status, Status::NotFound, "{:?}", rows[&3]);
@@ -390,16 +326,10 @@ fn lost_zeros_are_caught_in_dry_runs_verify_and_device_only_rows() {
 /// stays `valid` (it may be a real serial of another length).
 #[test]
 fn validate_points_at_a_short_device_serial() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(
-        dir.path(),
-        "in.csv",
-        "deviceSerialNumber\n040000001\n40000002\nAB12\n040000003\n",
-    );
-    let o = validate(&input, &[]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    let sc = Scenario::new().input("deviceSerialNumber\n040000001\n40000002\nAB12\n040000003\n");
+    let o = sc.validate(&["--overwrite"]).exits(0);
     assert!(o.stderr.contains("shorter"), "{}", o.stderr);
-    let rows = report_by_row(&dir.path().join("in.validation.csv"), 4);
+    let rows = o.rows(4);
     assert!(rows[&2].note.contains("leading zeros"), "{:?}", rows[&2]);
     for r in [1, 3, 4] {
         assert!(!rows[&r].note.contains("leading zeros"), "{:?}", rows[&r]);
@@ -416,111 +346,36 @@ fn appended(path: &Path, extra: &[Cred]) {
     f.sync_all().unwrap();
 }
 
-/// A pseudo-terminal: (controller, the side a child takes as its stdin).
-fn pty() -> (std::fs::File, OwnedFd) {
-    let (mut controller, mut terminal) = (0, 0);
-    // SAFETY: openpty(3) writes two new file descriptors into the given ints; the null name,
-    // termios and winsize pointers are allowed.
-    let rc = unsafe {
-        libc::openpty(
-            &mut controller,
-            &mut terminal,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty failed");
-    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(controller),
-            OwnedFd::from_raw_fd(terminal),
-        )
-    }
-}
-
-/// Collects a child's stderr in the background.
-fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = buf.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = from.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
-}
-
-fn text_of(buf: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&buf.lock().unwrap()).to_string()
-}
-
-fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(child: &mut Child) -> i32 {
-    let mut code = None;
-    wait_for("the run to end", Duration::from_secs(60), || {
-        code = child.try_wait().unwrap().map(|s| s.code().unwrap_or(-1));
-        code.is_some()
-    });
-    code.unwrap_or(-1)
-}
-
 /// The run of the issue: the plan says 2 and `--max-deletes 2`; three rows are appended while
 /// the typed confirmation waits, then the operator types 2. Before the fix the file was read
 /// again and five credentials were deleted. Now: exit 2, "changed after the plan", no DELETE.
 #[test]
 fn rows_appended_at_the_confirmation_prompt_are_not_sent() {
-    let dir = tempfile::tempdir().unwrap();
     let c = creds(5, 7400);
-    let sim = Sim::seeded(dir.path(), &c, &[]);
-    let input = write(dir.path(), "in.csv", &csv_of(&c[..2]));
-    let (mut controller, terminal) = pty();
-    let mut child = Command::new(bin_path())
-        .arg("run")
-        .arg(&input)
-        .args([
-            "--base-url",
-            &sim.url,
-            "--max-deletes",
-            "2",
-            "--rate",
-            "1000/s",
-        ])
-        .env_remove("DS100_KEY_FILE")
-        .env_remove("DS100_BASE_URL")
-        .env_remove("RUST_LOG")
-        .env("DS100_TOKEN", TOKEN)
-        .stdin(Stdio::from(terminal))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = collect(child.stderr.take().unwrap());
-    let _stdout = collect(child.stdout.take().unwrap());
-    wait_for("the confirmation prompt", Duration::from_secs(30), || {
-        text_of(&stderr).contains("Type 2 to go on")
+    let sc = Scenario::new().seed(&c).input(&csv_of(&c[..2]));
+    let Pty {
+        mut controller,
+        terminal,
+    } = Pty::open(80, 24);
+    let mut child = sc
+        .run_cmd()
+        .args(["--max-deletes", "2", "--rate", "1000/s"])
+        .stdio(Some(terminal.into()), None, None)
+        .spawn();
+    wait_until("the confirmation prompt", || {
+        child.stderr_so_far().contains("Type 2 to go on")
     });
-    appended(&input, &c[2..]);
+    appended(sc.input_path(), &c[2..]);
     controller.write_all(b"2\n").unwrap();
-    let code = wait_exit(&mut child);
-    let stderr = text_of(&stderr);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("changed after the plan"), "{stderr}");
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
-    assert_eq!(sim.stat("deletes"), 0);
-    assert_eq!(sorted(sim.store()), sorted(c));
+    let ran = child.wait().exits(2);
+    assert!(
+        ran.stderr.contains("changed after the plan"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("nothing was sent"), "{}", ran.stderr);
+    assert_eq!(sc.sim().stat("deletes"), 0);
+    assert_eq!(sorted(sc.sim().store()), sorted(c));
     drop(controller);
 }
 
@@ -528,83 +383,40 @@ fn rows_appended_at_the_confirmation_prompt_are_not_sent() {
 /// planned and says the input changed. The run is held open by the simulator's latency.
 #[test]
 fn rows_appended_during_the_run_are_not_sent() {
-    let dir = tempfile::tempdir().unwrap();
     let planned = creds(600, 7500);
     let late = creds(5, 9000);
     let mut all = planned.clone();
     all.extend(late.iter().cloned());
-    let sim = Sim::seeded(dir.path(), &all, &["--latency", "20ms"]);
-    let input = write(dir.path(), "in.csv", &csv_of(&planned));
-    let report = dir.path().join("in.report.csv");
-    let mut child = Command::new(bin_path())
-        .arg("run")
-        .arg(&input)
-        .args([
-            "--base-url",
-            &sim.url,
-            "--yes",
-            "--concurrency",
-            "2",
-            "--rate",
-            "1000/s",
-        ])
-        .env_remove("DS100_KEY_FILE")
-        .env_remove("DS100_BASE_URL")
-        .env_remove("RUST_LOG")
-        .env("DS100_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = collect(child.stderr.take().unwrap());
-    let _stdout = collect(child.stdout.take().unwrap());
-    wait_for("the first deletions", Duration::from_secs(30), || {
-        sim.stat("deleted") >= 3
-    });
-    appended(&input, &late);
-    let code = wait_exit(&mut child);
-    let stderr = text_of(&stderr);
+    let sc = Scenario::new()
+        .seed(&all)
+        .sim_args(&["--latency", "20ms"])
+        .input(&csv_of(&planned));
+    let child = sc
+        .run_cmd()
+        .args(["--yes", "--concurrency", "2", "--rate", "1000/s"])
+        .spawn();
+    wait_until("the first deletions", || sc.sim().stat("deleted") >= 3);
+    appended(sc.input_path(), &late);
+    let ran = child.wait();
     // The late rows were never sent, whatever else happened.
-    let store = sim.store();
+    let store = sc.sim().store();
     for c in &late {
-        assert!(store.contains(c), "{c:?} was deleted: {stderr}");
+        assert!(store.contains(c), "{c:?} was deleted: {}", ran.stderr);
     }
-    assert!(read_report(&report).iter().all(|r| r.row <= 600));
-    assert_ne!(code, 0, "{stderr}");
-    assert!(stderr.contains("changed"), "{stderr}");
+    assert!(ran.report().iter().all(|r| r.row <= 600));
+    assert_ne!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stderr.contains("changed"), "{}", ran.stderr);
 }
 
 // ---- 4. smaller ones ---------------------------------------------------------------------
-
-/// Peak RSS (KiB) of a finished child, from wait4(2).
-fn run_measured(mut cmd: Command) -> (i32, String, i64) {
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut child = child;
-    let stderr = collect(child.stderr.take().unwrap());
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child, with valid pointers to a status and a rusage.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4");
-    assert!(libc::WIFEXITED(status), "killed: {status}");
-    std::thread::sleep(Duration::from_millis(100));
-    (libc::WEXITSTATUS(status), text_of(&stderr), usage.ru_maxrss)
-}
 
 /// An unclosed quote near the start of a 96 MiB file made one record of the whole file and
 /// took memory in proportion (hundreds of MiB). A record is now capped at 1 MiB: the file is
 /// refused (exit 2) naming the line, nothing is sent, and memory stays small.
 #[test]
 fn a_record_longer_than_1_mib_is_refused_in_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("big.csv");
+    let sc = Scenario::new().seed(&zeros_tenant());
+    let path = sc.path("big.csv");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
         writeln!(f, "tokenSerialNumber,deviceSerialNumber,userId").unwrap();
@@ -615,47 +427,42 @@ fn a_record_longer_than_1_mib_is_refused_in_bounded_memory() {
             f.write_all(line.as_bytes()).unwrap();
         }
     }
-    let mut cmd = Command::new(bin_path());
-    cmd.arg("validate").arg(&path).env_remove("RUST_LOG");
-    let (code, stderr, max_rss_kib) = run_measured(cmd);
-    assert_eq!(code, 2, "{stderr}");
+    let (ran, max_rss_kib) = sc.validate_cmd().input(&path).run_measuring_peak_rss();
+    let stderr = ran.exits(2).stderr;
     assert!(stderr.contains("line 3"), "{stderr}");
     assert!(stderr.contains("1 MiB"), "{stderr}");
-    assert!(!dir.path().join("big.validation.csv").exists());
+    assert!(!sc.path("big.validation.csv").exists());
     assert!(max_rss_kib < 64 * 1024, "peak RSS {max_rss_kib} KiB");
 
-    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
-    let r = out_of(sim.run_cmd(&path).args(FAST));
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert_eq!(sim.stat("requests"), 0);
+    sc.run_cmd().input(&path).args(FAST).run().exits(2);
+    assert_eq!(sc.sim().stat("requests"), 0);
 }
 
 /// A header and no rows is an empty export, not a job done: exit 1, "the file has no rows",
 /// nothing sent — for `validate` and `run` (and blank lines after the header change nothing).
 #[test]
 fn a_file_without_rows_says_so_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::seeded(dir.path(), &zeros_tenant(), &[]);
+    let sc = Scenario::new().seed(&zeros_tenant());
     for text in [
         "tokenSerialNumber,deviceSerialNumber,userId\n",
         "deviceSerialNumber\r\n\r\n,\r\n",
     ] {
-        let input = write(dir.path(), "empty-export.csv", text);
-        let v = validate(&input, &[]);
-        assert_eq!(v.code, 1, "{}", v.stderr);
+        let input = sc.file("empty-export.csv", text);
+        let v = validate(&input, &[]).exits(1);
         assert!(v.stderr.contains("the file has no rows"), "{}", v.stderr);
         for extra in [&[][..], &["--dry-run"][..]] {
-            let r = out_of(
-                sim.run_cmd(&input)
-                    .args(FAST)
-                    .args(extra)
-                    .arg("--overwrite"),
-            );
-            assert_eq!(r.code, 1, "{}", r.stderr);
+            let r = sc
+                .run_cmd()
+                .input(&input)
+                .args(FAST)
+                .args(extra)
+                .arg("--overwrite")
+                .run()
+                .exits(1);
             assert!(r.stderr.contains("the file has no rows"), "{}", r.stderr);
         }
     }
-    assert_eq!(sim.stat("requests"), 0);
+    assert_eq!(sc.sim().stat("requests"), 0);
 }
 
 /// `demo` wrote into a fixed path in the temp directory, following a symlink planted there.
@@ -664,16 +471,15 @@ fn a_file_without_rows_says_so_and_exits_1() {
 #[test]
 fn demo_uses_a_fresh_private_directory() {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir().unwrap();
-    let victim = tmp.path().join("victim");
+    let tmp = Scenario::new();
+    let victim = tmp.path("victim");
     std::fs::create_dir(&victim).unwrap();
-    std::os::unix::fs::symlink(&victim, tmp.path().join("ds100-offboard-demo")).unwrap();
+    std::os::unix::fs::symlink(&victim, tmp.path("ds100-offboard-demo")).unwrap();
     let mut dirs: Vec<PathBuf> = Vec::new();
     for _ in 0..2 {
-        let o = out_of(bin().arg("demo").env("TMPDIR", tmp.path()));
-        assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+        let o = ds100("demo").env("TMPDIR", tmp.dir()).run().exits(0);
         let all = format!("{}{}", o.stdout, o.stderr);
-        let dir = std::fs::read_dir(tmp.path())
+        let dir = std::fs::read_dir(tmp.dir())
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| {

@@ -1,4 +1,4 @@
-//! The hostile-input corpus (issue 7): every file in `tests/fixtures/hostile/`, plus 10 MB
+//! The hostile-input corpus: every file in `tests/fixtures/hostile/`, plus 10 MB
 //! files generated here, through the real binary — `validate` offline and `run` against a
 //! simulator seeded with `tenant.csv`.
 //!
@@ -9,28 +9,28 @@
 //! the tenant minus the credentials of the rows the report calls `deleted`, and the simulator
 //! received exactly the requests the report accounts for.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::harness::*;
 use ds100_offboard::report::row::ReportRow;
 use ds100_offboard::report::status::Status;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hostile");
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(FIXTURES).join(name)
+/// `tests/fixtures/hostile/NAME`.
+fn hostile(name: &str) -> PathBuf {
+    fixture(&format!("hostile/{name}"))
 }
 
 /// The credentials every fixture refers to: `tenant.csv`, 40 of them.
 fn tenant() -> Vec<Cred> {
-    creds_from_csv(std::fs::File::open(fixture("tenant.csv")).unwrap())
+    creds_from_csv(std::fs::File::open(hostile("tenant.csv")).unwrap())
 }
 
-fn tenant_sim() -> Sim {
-    Sim::start(&["--seed", fixture("tenant.csv").to_str().unwrap()])
+/// A simulator seeded with `tenant.csv`, `input` as the input file.
+fn tenant_with(input: &Path) -> Scenario {
+    Scenario::new()
+        .sim_args(&["--seed", hostile("tenant.csv").to_str().unwrap()])
+        .input_file(input)
 }
 
 /// What one record must end as.
@@ -61,29 +61,23 @@ enum Expect {
     Rows(Vec<Row>),
 }
 
-/// Output of one invocation, checked for the things that must never happen.
-struct Ran {
-    code: i32,
-    stderr: String,
-}
-
-fn invoke(cmd: &mut assert_cmd::Command) -> Ran {
-    let out = cmd.output().expect("the binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// Checks an invocation for the things that must never happen (`Ran` has checked for a panic
+/// and a signal already): an exit code other than 0, 1 or 2.
+fn invoke(cmd: Cmd) -> Ran {
+    let ran = cmd.run();
     assert!(
-        !stderr.contains("panicked") && !stdout.contains("panicked"),
-        "a panic: {stderr}"
+        matches!(ran.code, 0..=2),
+        "exit {}: {}",
+        ran.code,
+        ran.stderr
     );
-    let code = out.status.code().expect("exited, not killed by a signal");
-    assert!(matches!(code, 0..=2), "exit {code}: {stderr}");
-    Ran { code, stderr }
+    ran
 }
 
 /// The report's rows in `row` order, one per record.
 fn rows_of(report: &Path, n: usize) -> Vec<ReportRow> {
-    let by_row = report_by_row(report, n as u64);
-    (1..=n as u64).map(|i| by_row[&i].clone()).collect()
+    let mut by_row = report_by_row(report, n as u64);
+    (1..=n as u64).map(|i| by_row.remove(&i).unwrap()).collect()
 }
 
 fn check_invalid_row(r: &ReportRow, reason: &str) {
@@ -102,31 +96,28 @@ fn check_invalid_row(r: &ReportRow, reason: &str) {
 
 /// `validate` and `run` on `input` (a fixture or a generated file), with `extra` flags.
 fn check_file(input: &Path, extra: &[&str], expect: &Expect) {
-    let dir = tempfile::tempdir().unwrap();
-    let validation = dir.path().join("validation.csv");
-    let report = dir.path().join("report.csv");
+    let sc = tenant_with(input);
+    let validation = sc.path("validation.csv");
+    let report = sc.path("report.csv");
 
     // validate: offline.
     let v = invoke(
-        bin()
-            .arg("validate")
-            .arg(input)
+        sc.validate_cmd()
             .args(extra)
             .arg("--report")
             .arg(&validation),
     );
     // run: against a simulator seeded with the tenant.
-    let sim = tenant_sim();
     let r = invoke(
-        sim.run_cmd(input)
+        sc.run_cmd()
             .args(extra)
             .args(FAST)
             .args(["--stop-after", "0"])
             .arg("--report")
             .arg(&report),
     );
-    let stats = sim.stats();
-    let store = sim.store();
+    let stats = sc.sim().stats();
+    let store = sc.sim().store();
 
     match expect {
         Expect::WholeFile(hint) => {
@@ -162,11 +153,7 @@ fn check_file(input: &Path, extra: &[&str], expect: &Expect) {
                     check_invalid_row(g, w.reason);
                 }
                 if g.status == Status::Deleted {
-                    deleted.insert(Cred {
-                        token: g.token.clone(),
-                        device: g.device.clone(),
-                        user: g.user.clone(),
-                    });
+                    deleted.insert(cred(&g.token, &g.device, &g.user));
                 }
             }
             let all_ok = want
@@ -196,7 +183,22 @@ fn check_file(input: &Path, extra: &[&str], expect: &Expect) {
 }
 
 fn check(name: &str, expect: Expect) {
-    check_file(&fixture(name), &[], &expect);
+    check_file(&hostile(name), &[], &expect);
+}
+
+/// `validate NAME --report …` (exit `code`): the lines its rows start on.
+fn validated_lines(name: &str, code: i32, n: usize) -> Vec<u64> {
+    let sc = Scenario::new().input_file(&hostile(name));
+    let ran = sc
+        .validate_cmd()
+        .arg("--report")
+        .arg(sc.path("v.csv"))
+        .run()
+        .exits(code);
+    rows_of(ran.report_path(), n)
+        .iter()
+        .map(|r| r.line)
+        .collect()
 }
 
 // ---- files that read fine --------------------------------------------------------------
@@ -249,33 +251,13 @@ fn quoted_fields_with_commas_newlines_and_quotes() {
         ]),
     );
     // The record after the one with a line break in a quoted cell starts two lines later.
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("v.csv");
-    bin()
-        .arg("validate")
-        .arg(fixture("quoted_fields.csv"))
-        .arg("--report")
-        .arg(&out)
-        .assert()
-        .code(1);
-    let lines: Vec<u64> = rows_of(&out, 5).iter().map(|r| r.line).collect();
-    assert_eq!(lines, [2, 3, 5, 6, 7]);
+    assert_eq!(validated_lines("quoted_fields.csv", 1, 5), [2, 3, 5, 6, 7]);
 }
 
 #[test]
 fn blank_lines_are_skipped_but_counted_as_lines() {
     check("blank_lines.csv", Expect::Rows(vec![DELETED, DELETED]));
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("v.csv");
-    bin()
-        .arg("validate")
-        .arg(fixture("blank_lines.csv"))
-        .arg("--report")
-        .arg(&out)
-        .assert()
-        .code(0);
-    let lines: Vec<u64> = rows_of(&out, 2).iter().map(|r| r.line).collect();
-    assert_eq!(lines, [3, 7]);
+    assert_eq!(validated_lines("blank_lines.csv", 0, 2), [3, 7]);
 }
 
 #[test]
@@ -298,18 +280,10 @@ fn a_header_without_the_optional_columns_resolves_by_lookup() {
 /// nothing sent.
 #[test]
 fn a_header_only_file_says_it_has_no_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = fixture("header_only.csv");
-    let report = dir.path().join("r.csv");
-    let sim = tenant_sim();
-    let v = invoke(
-        bin()
-            .arg("validate")
-            .arg(&input)
-            .arg("--report")
-            .arg(&report),
-    );
-    let r = invoke(sim.run_cmd(&input).args(FAST).arg("--report").arg(&report));
+    let sc = tenant_with(&hostile("header_only.csv"));
+    let report = sc.path("r.csv");
+    let v = invoke(sc.validate_cmd().arg("--report").arg(&report));
+    let r = invoke(sc.run_cmd().args(FAST).arg("--report").arg(&report));
     for ran in [v, r] {
         assert_eq!(ran.code, 1, "{}", ran.stderr);
         assert!(
@@ -319,24 +293,14 @@ fn a_header_only_file_says_it_has_no_rows() {
         );
         assert!(!report.exists());
     }
-    assert_eq!(sim.stats()["requests"], 0);
+    assert_eq!(sc.sim().stats()["requests"], 0);
 }
 
 /// Old Mac line ends (CR alone) parse into the right records, on the right lines.
 #[test]
 fn carriage_returns_alone_end_records() {
     check("cr_only.csv", Expect::Rows(vec![DELETED, DELETED]));
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("v.csv");
-    bin()
-        .arg("validate")
-        .arg(fixture("cr_only.csv"))
-        .arg("--report")
-        .arg(&out)
-        .assert()
-        .code(0);
-    let lines: Vec<u64> = rows_of(&out, 2).iter().map(|r| r.line).collect();
-    assert_eq!(lines, [2, 3]);
+    assert_eq!(validated_lines("cr_only.csv", 0, 2), [2, 3]);
 }
 
 // ---- files with bad rows -----------------------------------------------------------------
@@ -387,15 +351,9 @@ fn formula_looking_values_are_invalid_and_escaped_in_the_report() {
             DELETED,
         ]),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("v.csv");
-    bin()
-        .arg("validate")
-        .arg(fixture("formula_values.csv"))
-        .arg("--report")
-        .arg(&out)
-        .assert()
-        .code(1);
+    let sc = Scenario::new().input_file(&hostile("formula_values.csv"));
+    let out = sc.path("v.csv");
+    sc.validate_cmd().arg("--report").arg(&out).run().exits(1);
     let mut r = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(&out)
@@ -507,7 +465,7 @@ fn a_utf16_file() {
 #[test]
 fn a_wrong_delimiter_override() {
     check_file(
-        &fixture("bom_crlf.csv"),
+        &hostile("bom_crlf.csv"),
         &["--delimiter", ";"],
         &Expect::WholeFile("the delimiter is probably wrong"),
     );
@@ -526,7 +484,7 @@ fn tenant_line(k: usize) -> String {
 /// error before anything is sent (reading it would take memory in proportion), naming its line.
 #[test]
 fn a_10_mb_field_in_a_row() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = Scenario::new();
     let c = &tenant()[1];
     let text = format!(
         "tokenSerialNumber,deviceSerialNumber,userId\n{}\n{},{},{}\n{}\n",
@@ -536,7 +494,7 @@ fn a_10_mb_field_in_a_row() {
         c.user,
         tenant_line(2),
     );
-    let input = write(dir.path(), "big.csv", &text);
+    let input = tmp.file("big.csv", &text);
     check_file(
         &input,
         &[],
@@ -547,7 +505,7 @@ fn a_10_mb_field_in_a_row() {
 /// A 10 MB quoted cell full of delimiters, quotes and line breaks, in an extra column.
 #[test]
 fn a_10_mb_quoted_field_with_embedded_delimiters_and_newlines() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = Scenario::new();
     let chunk = "a,b;\"\"c\"\"\r\nd\t";
     let note = chunk.repeat(TEN_MB / chunk.len());
     let text = format!(
@@ -555,7 +513,7 @@ fn a_10_mb_quoted_field_with_embedded_delimiters_and_newlines() {
         tenant_line(3),
         tenant_line(4),
     );
-    let input = write(dir.path(), "bigquoted.csv", &text);
+    let input = tmp.file("bigquoted.csv", &text);
     check_file(
         &input,
         &[],
@@ -566,13 +524,13 @@ fn a_10_mb_quoted_field_with_embedded_delimiters_and_newlines() {
 /// A first line of 10 MB is no header: refused before reading the rest.
 #[test]
 fn a_10_mb_first_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = Scenario::new();
     let text = format!(
         "{}\n{}\n",
         "deviceSerialNumber,".repeat(TEN_MB / 19),
         tenant_line(0)
     );
-    let input = write(dir.path(), "bighead.csv", &text);
+    let input = tmp.file("bighead.csv", &text);
     check_file(
         &input,
         &[],
@@ -583,7 +541,7 @@ fn a_10_mb_first_line() {
 /// 10 MB of bytes without a line break, as a binary export would be.
 #[test]
 fn a_10_mb_binary_file_without_line_breaks() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = Scenario::new();
     let mut x: u64 = 0x1234_5678_9abc_def0;
     let bytes: Vec<u8> = (0..TEN_MB)
         .map(|_| {
@@ -596,7 +554,7 @@ fn a_10_mb_binary_file_without_line_breaks() {
             }
         })
         .collect();
-    let input = dir.path().join("blob.bin");
+    let input = tmp.path("blob.bin");
     std::fs::write(&input, bytes).unwrap();
     check_file(&input, &[], &Expect::WholeFile("is not a header line"));
 }
