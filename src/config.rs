@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::api::auth::{self, CredentialFlags, Credentials};
-use crate::api::client::TrustRoots;
 use crate::api::endpoints::Endpoints;
+use crate::api::tls::TrustRoots;
 use crate::cli::{ReportArgs, RunArgs, TenantArgs, ValidateArgs};
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;

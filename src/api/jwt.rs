@@ -72,6 +72,7 @@ pub fn header() -> Header {
 
 /// Signs `claims` with the key file's private key.
 pub fn sign(key: &KeyFile, claims: &Claims) -> anyhow::Result<SecretString> {
+    jwt_ring::install();
     jsonwebtoken::encode(&header(), claims, key.signing_key())
         .map(SecretString::from)
         .map_err(|e| anyhow::anyhow!("signing the token failed: {}", describe_jwt_error(&e)))

@@ -3,8 +3,9 @@
 pub(crate) mod answer;
 pub mod auth;
 pub mod client;
-mod direct;
 pub mod endpoints;
+pub mod exchange;
 pub mod jwt;
 pub mod keyfile;
+pub mod tls;
 pub mod types;

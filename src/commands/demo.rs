@@ -10,10 +10,10 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::api::auth::Credentials;
-use crate::api::client::TrustRoots;
 use crate::api::endpoints::Endpoints;
 use crate::api::jwt;
 use crate::api::keyfile::KeyFile;
+use crate::api::tls::TrustRoots;
 use crate::cli::DemoArgs;
 use crate::config::{Confirm, OutputConfig, RunConfig, SummaryJson};
 use crate::console::{errln, outln};

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::answer::{self, NOT_THE_API_HINT};
 use crate::api::auth::{Credentials, TokenSource};
-use crate::api::client::{Answer, ApiClient, ClientOptions};
+use crate::api::client::{ApiClient, ClientOptions};
+use crate::api::exchange::Answer;
 use crate::config::RunConfig;
 use crate::console::errln;
 use crate::engine::pacer::Pacer;

@@ -13,7 +13,8 @@ use super::pacer::Pacer;
 use super::retry::{RetryPolicy, StatusClass, classify_status};
 use crate::api::answer::{self, DeleteSuccess};
 use crate::api::auth::TokenSource;
-use crate::api::client::{Answer, ApiClient};
+use crate::api::client::ApiClient;
+use crate::api::exchange::Answer;
 use crate::api::types::{Credential, LookupRecord};
 use crate::input::{DeviceSerials, InputRow, Padding};
 use crate::report::row::{ReportRow, Spent};
@@ -662,7 +663,7 @@ pub(crate) fn parse_lookup(body: &[u8]) -> Result<Vec<LookupRecord>, String> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         format!(
             "body is not JSON ({e}): {}",
-            crate::api::client::excerpt(&String::from_utf8_lossy(body), 80)
+            crate::api::exchange::excerpt(&String::from_utf8_lossy(body), 80)
         )
     })?;
     // Anything but an array is a guess, and a wrong guess reads "no credential" where there

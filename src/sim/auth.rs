@@ -130,6 +130,7 @@ impl Authenticator {
 
 impl JwtCheck {
     fn new(policy: &JwtPolicy) -> JwtCheck {
+        jwt_ring::install();
         let mut validation = Validation::new(Algorithm::RS256);
         // The claims are checked below with RSA's rules and messages of our own.
         validation.validate_exp = false;
