@@ -1,7 +1,7 @@
-//! The pipeline (SPEC §4): reader → bounded channel → exactly N workers → one report writer.
+//! The pipeline (`docs/design.md#the-pipeline`): reader → bounded channel → exactly N workers → one report writer.
 //! Rows that need no request (invalid, duplicate, skipped) go straight to the writer.
 
-mod batch;
+pub(crate) mod adaptive;
 pub mod matching;
 pub mod pacer;
 pub mod retry;
@@ -30,9 +30,6 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// Rows the reader hands to the workers per wake-up (see `batch`).
-const JOB_BATCH: usize = 64;
-
 /// Settings of the pipeline itself (the per-request ones live in `Shared`).
 #[derive(Clone, Copy, Debug)]
 pub struct PipelineOptions {
@@ -56,7 +53,7 @@ pub async fn run_pipeline(
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let n_workers = opts.concurrency.max(1);
-    let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>((n_workers * 2).max(2 * JOB_BATCH));
+    let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>(n_workers * 2);
     let (rows_tx, rows_rx) = mpsc::channel::<ReportRow>(1024);
 
     let writer_task = tokio::spawn(write_rows(shared.clone(), rows_rx, writer, progress));
@@ -73,9 +70,7 @@ pub async fn run_pipeline(
         .collect();
 
     let reader_shared = shared.clone();
-    let runtime = tokio::runtime::Handle::current();
     let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut jobs = batch::BatchSender::new(&jobs_tx, runtime, JOB_BATCH);
         for item in input.rows(&scan)? {
             let row = item?;
             if done.contains(row.row) {
@@ -86,7 +81,7 @@ pub async fn run_pipeline(
                     Some(reader_shared.skipped(row))
                 }
                 RowCheck::Valid => {
-                    if let Err(row) = jobs.blocking_send(row) {
+                    if let Err(mpsc::error::SendError(row)) = jobs_tx.blocking_send(row) {
                         // Every worker is gone (only after a failure elsewhere).
                         Some(reader_shared.skipped(row))
                     } else {
@@ -144,18 +139,12 @@ async fn write_rows(
             tokio::select! {
                 next = rows_rx.recv() => {
                     let Some(row) = next else { break };
-                    let mut batch = Some(row);
+                    let mut ready = Some(row);
                     // Write everything that is ready, then hand it to the OS in one go.
-                    while let Some(row) = batch {
+                    while let Some(row) = ready {
                         writer.write(&row)?;
                         tally.add(row.status);
-                        batch = rows_rx.try_recv().ok();
-                        if batch.is_none() {
-                            // One scheduler pass lets the workers whose answers are in finish
-                            // their rows too: one write per batch, not per row, at full speed.
-                            tokio::task::yield_now().await;
-                            batch = rows_rx.try_recv().ok();
-                        }
+                        ready = rows_rx.try_recv().ok();
                     }
                     writer.flush()?;
                     progress.update(&tally, &shared.counters);
