@@ -18,7 +18,7 @@ use super::types::{Credential, LookupRequest};
 /// and Node.js servers, so the client never reuses a socket the server is about to close.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
-pub const USER_AGENT: &str = concat!("ds100-offboard/", env!("CARGO_PKG_VERSION"));
+const USER_AGENT: &str = concat!("ds100-offboard/", env!("CARGO_PKG_VERSION"));
 
 /// Transport settings of the client.
 #[derive(Clone, Debug)]
