@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::api::client::TrustRoots;
 use crate::api::credentials::{self, CredentialFlags, Credentials};
 use crate::api::endpoints::Endpoints;
 use crate::api::jwt;
 use crate::api::keyfile::KEY_FILE_ENV;
+use crate::api::tls::TrustRoots;
 use crate::cli::{
     DemoArgs, LogFormat, ReportArgs, RunArgs, SimArgs, TenantArgs, TokenArgs, ValidateArgs,
 };

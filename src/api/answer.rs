@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::client::{Answer, excerpt};
+use super::exchange::{Answer, excerpt};
 
 /// What to check when something other than the API answered.
 pub(crate) const NOT_THE_API_HINT: &str = "check --base-url (the tenant's origin, e.g. \

@@ -88,7 +88,7 @@ enum Kind {
 impl TokenSource {
     /// A source that always hands out this one token.
     #[cfg(test)]
-    fn fixed(token: &SecretString) -> anyhow::Result<TokenSource> {
+    pub(crate) fn fixed(token: &SecretString) -> anyhow::Result<TokenSource> {
         TokenSource::ready(token, TokenOrigin::Env)
     }
 
@@ -218,8 +218,7 @@ impl TokenSource {
 /// The first 12 hex digits (48 bits) of the token's SHA-256: enough to tell two tokens apart,
 /// far too little to recover or forge one.
 fn fingerprint(token: &SecretString) -> String {
-    let digest =
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.expose_secret().as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.expose_secret().as_bytes());
     digest.as_ref()[..6]
         .iter()
         .map(|b| format!("{b:02x}"))

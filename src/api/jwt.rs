@@ -71,6 +71,7 @@ pub(crate) fn header() -> Header {
 
 /// Signs `claims` with a key file's private key.
 pub(crate) fn sign(key: &EncodingKey, claims: &Claims) -> anyhow::Result<SecretString> {
+    jwt_ring::install();
     jsonwebtoken::encode(&header(), claims, key)
         .map(SecretString::from)
         .map_err(|e| anyhow::anyhow!("signing the token failed: {}", describe_jwt_error(&e)))

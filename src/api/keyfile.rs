@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use jsonwebtoken::EncodingKey;
+use ring::signature::{KeyPair, RsaKeyPair};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use super::jwt::{self, Claims, describe_jwt_error};
@@ -201,7 +201,7 @@ fn parse_private_key(pem: &SecretString) -> anyhow::Result<(SecretBox<EncodingKe
     })?;
     let key = SecretBox::new(Box::new(key));
     let pair = RsaKeyPair::from_der(key.expose_secret().as_bytes()).map_err(|e| {
-        anyhow::anyhow!("the RSA private key was rejected: {e} (it must be 2048 to 8192 bits)")
+        anyhow::anyhow!("the RSA private key was rejected: {e} (it must be 2048 to 4096 bits)")
     })?;
     let public = pair.public_key().as_ref().to_vec();
     Ok((key, public))

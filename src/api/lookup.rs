@@ -1,7 +1,7 @@
 //! Reading a lookup answer: the JSON array of records the API sends, parsed leniently: unknown
 //! fields ignored, any field null or of another type (docs/design.md#the-api-the-tool-relies-on).
 
-use super::client::excerpt;
+use super::exchange::excerpt;
 use super::types::LookupRecord;
 
 /// Lenient parse of a lookup answer: an array of records (a lone object is taken as one).

@@ -10,11 +10,11 @@ use anyhow::Context;
 use ds100_sim::{SimAuth, SimConfig};
 use secrecy::SecretString;
 
-use crate::api::client::TrustRoots;
 use crate::api::credentials::Credentials;
 use crate::api::endpoints::Endpoints;
 use crate::api::jwt;
 use crate::api::keyfile::KeyFile;
+use crate::api::tls::TrustRoots;
 use crate::config::{Confirm, DemoConfig, OutputConfig, RunConfig, SummaryJson};
 use crate::console::{errln, outln};
 use crate::engine::Mode;

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::answer::{self, NOT_THE_API_HINT};
 use crate::api::auth::TokenSource;
-use crate::api::client::{Answer, ApiClient, ClientOptions};
+use crate::api::client::{ApiClient, ClientOptions};
 use crate::api::credentials::Credentials;
+use crate::api::exchange::Answer;
 use crate::api::lookup::parse_lookup;
 use crate::config::RunConfig;
 use crate::console::errln;

@@ -2,7 +2,7 @@
 //! need no request (invalid, duplicate, skipped) go straight to the writer
 //! (docs/design.md#the-pipeline).
 
-mod batch;
+pub(crate) mod adaptive;
 pub(crate) mod counters;
 pub(crate) mod matching;
 pub(crate) mod pacer;
@@ -35,9 +35,6 @@ pub(crate) struct PipelineOutcome {
     pub(crate) elapsed: Duration,
 }
 
-/// Rows the reader hands to the workers per wake-up (see `batch`).
-const JOB_BATCH: usize = 64;
-
 /// Settings of the pipeline itself (the per-request ones live in `Shared`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PipelineOptions {
@@ -61,7 +58,7 @@ pub(crate) async fn run_pipeline(
 ) -> anyhow::Result<PipelineOutcome> {
     let started = Instant::now();
     let n_workers = opts.concurrency.max(1);
-    let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>((n_workers * 2).max(2 * JOB_BATCH));
+    let (jobs_tx, jobs_rx) = mpsc::channel::<InputRow>(n_workers * 2);
     let (rows_tx, rows_rx) = mpsc::channel::<ReportRow>(1024);
 
     let writer_task = tokio::spawn(write_rows(shared.clone(), rows_rx, writer, progress));
@@ -78,9 +75,7 @@ pub(crate) async fn run_pipeline(
         .collect();
 
     let reader_shared = shared.clone();
-    let runtime = tokio::runtime::Handle::current();
     let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut jobs = batch::BatchSender::new(&jobs_tx, runtime, JOB_BATCH);
         for item in input.rows(&scan)? {
             let row = item?;
             if done.contains(row.row) {
@@ -91,7 +86,7 @@ pub(crate) async fn run_pipeline(
                     Some(reader_shared.skipped(row))
                 }
                 RowCheck::Valid => {
-                    if let Err(row) = jobs.blocking_send(row) {
+                    if let Err(mpsc::error::SendError(row)) = jobs_tx.blocking_send(row) {
                         // Every worker is gone (only after a failure elsewhere).
                         Some(reader_shared.skipped(row))
                     } else {
@@ -149,18 +144,12 @@ async fn write_rows(
             tokio::select! {
                 next = rows_rx.recv() => {
                     let Some(row) = next else { break };
-                    let mut batch = Some(row);
+                    let mut ready = Some(row);
                     // Write everything that is ready, then hand it to the OS in one go.
-                    while let Some(row) = batch {
+                    while let Some(row) = ready {
                         writer.write(&row)?;
                         tally.add(row.status);
-                        batch = rows_rx.try_recv().ok();
-                        if batch.is_none() {
-                            // One scheduler pass lets the workers whose answers are in finish
-                            // their rows too: one write per batch, not per row, at full speed.
-                            tokio::task::yield_now().await;
-                            batch = rows_rx.try_recv().ok();
-                        }
+                        ready = rows_rx.try_recv().ok();
                     }
                     writer.flush()?;
                     progress.update(&tally, &shared.counters);

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::retry::{StatusClass, classify_status};
 use super::state::Shared;
-use crate::api::client::Answer;
+use crate::api::exchange::Answer;
 use crate::credential::Credential;
 use crate::report::row::Spent;
 

@@ -11,7 +11,7 @@ use super::request::{Request, RequestError, RowRequests};
 use super::retry::{StatusClass, classify_status};
 use super::state::{Mode, Shared};
 use crate::api::answer::{self, DeleteSuccess};
-use crate::api::client::Answer;
+use crate::api::exchange::Answer;
 use crate::api::lookup::parse_lookup;
 use crate::credential::{Credential, Field};
 use crate::input::{InputRow, Padding};

@@ -640,8 +640,10 @@ fn a_hang_up_before_the_answer_is_retried_without_harm() {
     assert!(sim.store().is_empty());
 }
 
-/// Keep-alive: a run of many rows opens no more connections than requests in flight, and a
-/// reused connection never costs an attempt.
+/// Keep-alive: a run of many rows reuses its connections, and a reused connection never costs
+/// an attempt. reqwest's pool takes a connection back in a task of its own once the answer is
+/// read, so an unpaced worker may open one while its previous one is on the way back: at most
+/// one per worker, so twice `--concurrency`.
 #[test]
 fn connections_are_kept_alive_and_reused() {
     let all = creds(300, 23_500);
@@ -661,7 +663,7 @@ fn connections_are_kept_alive_and_reused() {
     );
     let opened = api_connections(sim);
     assert!(
-        (1..=4).contains(&opened),
+        (1..=2 * 4).contains(&opened),
         "{opened} connections for 300 requests"
     );
     assert!(sim.store().is_empty());

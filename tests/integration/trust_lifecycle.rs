@@ -38,7 +38,7 @@ fn the_sidecar_records_tenant_mode_and_identity_never_a_secret() {
     let tenant = meta["tenant"].as_str().unwrap();
     assert!(tenant.starts_with(&sim.url), "{tenant} vs {}", sim.url);
     let identity = meta["identity"].as_str().unwrap();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, TOKEN.as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, TOKEN.as_bytes());
     let hex: String = digest.as_ref()[..6]
         .iter()
         .map(|b| format!("{b:02x}"))

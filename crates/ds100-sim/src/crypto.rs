@@ -1,6 +1,6 @@
 //! The simulator's only use of a crypto library: reading an RSA public key and checking RS256
-//! signatures, through jsonwebtoken. Its backend (Cargo.toml) must be the one the product's
-//! jsonwebtoken uses; switching it changes this file and Cargo.toml alone.
+//! signatures, through jsonwebtoken with the workspace's ring-backed provider (`jwt-ring`, the
+//! one the product signs with).
 
 use std::collections::HashSet;
 
@@ -25,6 +25,7 @@ pub(crate) struct Rs256Verifier {
 impl Rs256Verifier {
     /// `public_key_der`: PKCS#1 `RSAPublicKey` DER.
     pub(crate) fn new(public_key_der: &[u8]) -> Rs256Verifier {
+        jwt_ring::install();
         let mut validation = Validation::new(Algorithm::RS256);
         // The claims are the caller's to check, with RSA's rules and messages of its own.
         validation.validate_exp = false;
@@ -51,6 +52,7 @@ impl Rs256Verifier {
 /// The PKCS#1 `RSAPublicKey` DER of an RSA public key in PEM (`PUBLIC KEY` or
 /// `RSA PUBLIC KEY`).
 pub(crate) fn rsa_public_key_der(pem: &[u8]) -> Result<Vec<u8>, String> {
+    jwt_ring::install();
     let key = DecodingKey::from_rsa_pem(pem).map_err(|e| e.to_string())?;
     key.try_get_as_bytes()
         .map(<[u8]>::to_vec)

@@ -22,6 +22,9 @@ fn client() -> reqwest::Client {
 }
 
 fn client_with_timeout(timeout: Duration) -> reqwest::Client {
+    // reqwest is built without a TLS provider of its own (the tool hands it its rustls
+    // configuration); a client built from defaults takes the process's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .timeout(timeout)

@@ -183,7 +183,7 @@ pub fn tls_terminator(backend: SocketAddr, cert: &str, key: &str) -> Loopback {
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(fixture(key)).unwrap();
     let config = ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::aws_lc_rs::default_provider(),
+        tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
