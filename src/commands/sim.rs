@@ -1,6 +1,5 @@
-//! `sim`: serve the simulator until Ctrl-C, printing its URL first so scripts can read it.
-
-use std::io::Write;
+//! `sim`: serve the simulator until Ctrl-C, printing its URL alone on the first line of stdout
+//! so scripts can read it.
 
 use anyhow::Context;
 use secrecy::SecretString;
@@ -9,6 +8,7 @@ use ds100_sim::{JwtPolicy, SimAuth, SimConfig};
 
 use crate::api::keyfile::KeyFile;
 use crate::config::SimCommandConfig;
+use crate::console::outln;
 use crate::credential::Credential;
 use crate::exit_codes::ExitCode;
 use crate::input;
@@ -18,22 +18,19 @@ pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
     let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
     let handle = ds100_sim::start(cfg).await?;
-    {
-        let mut out = std::io::stdout().lock();
-        // The first line is the contract with scripts and tests: the URL ends it.
-        writeln!(out, "ds100-offboard sim listening on {}", handle.url())?;
-        writeln!(
-            out,
-            "store: {n_seeded} credentials; GET {0}/__sim/store and {0}/__sim/stats read it back; Ctrl-C stops",
-            handle.url()
-        )?;
-        out.flush()?;
-    }
+    // The first line is the contract with scripts and tests: the URL alone, so that
+    // `url=$(… | head -1)` needs no parsing. Whoever reads it may close the pipe right after
+    // (`head -1` does): a line that cannot be written is lost, and the simulator serves on.
+    outln!("{}", handle.url());
+    outln!(
+        "ds100-offboard sim: {n_seeded} credentials in the store; GET {0}/__sim/store and \
+         {0}/__sim/stats read it back; Ctrl-C stops",
+        handle.url()
+    );
     shutdown_signal().await;
     let stats = handle.stats();
     handle.shutdown().await;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", serde_json::to_string(&stats).unwrap_or_default());
+    outln!("{}", serde_json::to_string(&stats).unwrap_or_default());
     Ok(ExitCode::Success)
 }
 
