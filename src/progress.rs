@@ -158,7 +158,8 @@ impl Progress {
             self.redraw_text(tally, &c, counts.into(), now);
         }
         if let Some(bar) = self.bar.take() {
-            bar.finish();
+            // Not `finish`, which fills the bar: rows skipped by a stop were not done.
+            bar.abandon();
             crate::logging::set_active_bar(None);
         }
     }

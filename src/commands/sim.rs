@@ -1,6 +1,9 @@
 //! `sim`: serve the simulator until Ctrl-C, printing its URL alone on the first line of stdout
 //! so scripts can read it.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use anyhow::Context;
 use secrecy::SecretString;
 
@@ -17,6 +20,7 @@ use crate::rate::Rate;
 pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
     let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
+    let stop = shutdown_signal();
     let handle = ds100_sim::start(cfg).await?;
     // The first line is the contract with scripts and tests: the URL alone, so that
     // `url=$(… | head -1)` needs no parsing. Whoever reads it may close the pipe right after
@@ -27,7 +31,7 @@ pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
          {0}/__sim/stats read it back; Ctrl-C stops",
         handle.url()
     );
-    shutdown_signal().await;
+    stop.await;
     let stats = handle.stats();
     handle.shutdown().await;
     outln!("{}", serde_json::to_string(&stats).unwrap_or_default());
@@ -120,18 +124,26 @@ pub(crate) fn jwt_policy(key: &KeyFile) -> JwtPolicy {
     }
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM, listened for from the moment this is called, not from the first poll:
+/// a script that reads the URL and stops the simulator at once gets its stats and exit 0, not
+/// the default action of a signal nobody listened for yet.
+fn shutdown_signal() -> Pin<Box<dyn Future<Output = ()> + Send>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        if let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -16,7 +16,7 @@ const READ_TWICE: &str = "the input must be a regular file: it is read once to p
 pub(crate) fn check_path(path: &Path) -> Result<()> {
     if path.as_os_str() == "-" {
         bail!(
-            "'-' (standard input) cannot be the input: {READ_TWICE}. Save the rows to a file \
+            "'-' (standard input) cannot be the input: {READ_TWICE}; save the rows to a file \
              and give its path (a file named '-' is ./-)"
         );
     }
@@ -32,18 +32,21 @@ pub(crate) fn check_metadata(path: &Path, meta: &Metadata) -> Result<()> {
     if meta.is_file() {
         return Ok(());
     }
-    let what = if meta.is_dir() {
-        "a directory"
+    let (what, fix) = if meta.is_dir() {
+        ("a directory", "give the path of the CSV file in it")
     } else if is_pipe(meta) {
-        "a pipe, not a file"
+        (
+            "a pipe, not a file",
+            "save the rows to a file and give its path (a pipe, /dev/stdin or a process \
+             substitution <(…) can be read only once)",
+        )
     } else {
-        "not a regular file (a terminal or a device)"
+        (
+            "not a regular file (a terminal or a device)",
+            "save the rows to a file and give its path",
+        )
     };
-    bail!(
-        "{} is {what}: {READ_TWICE}. Save the rows to a CSV file and give its path; a process \
-         substitution (<(…)), /dev/stdin or a named pipe cannot be read twice",
-        path.display()
-    );
+    bail!("{} is {what}: {READ_TWICE}; {fix}", path.display());
 }
 
 #[cfg(unix)]

@@ -77,6 +77,7 @@ use reader::{Check, DataReader, RecordSource};
 
 pub(crate) use dedup::DuplicateIndex;
 pub(crate) use fingerprint::Fingerprint;
+pub(crate) use kind::check_path as check_input_path;
 pub use reader::Rows;
 pub use row::{InputRow, RowCheck};
 pub(crate) use serials::{DeviceSerials, Padding};
