@@ -285,6 +285,35 @@ fn the_throttle_log_line_states_one_rate() {
     assert!(sc.sim().store().is_empty());
 }
 
+/// The summary labels the rate a run ended at against `--rate`, so that it is not read as the
+/// rate achieved; `report` shows the same from the sidecar, and a sidecar whose rates are not
+/// positive numbers (edited, damaged) is shown, not a panic.
+#[test]
+fn the_final_rate_is_labelled_and_a_damaged_one_is_no_panic() {
+    let all = creds(3, 62_350);
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    let ran = sc.run(&["--yes", "--rate", "1000/s"]).exits(0);
+    assert!(
+        ran.stdout.contains("final rate       1000/s (--rate)"),
+        "{}",
+        ran.stdout
+    );
+    let report = ran.report_path().to_path_buf();
+    let sidecar = sc.path("in.report.meta.json");
+    let mut meta = read_json(&sidecar);
+    meta["invocations"][0]["rate_per_second"] = serde_json::json!(-1.0);
+    meta["invocations"][0]["final_rate_per_second"] = serde_json::json!(0.0);
+    std::fs::write(&sidecar, meta.to_string()).unwrap();
+    let shown = ds100("report").arg(&report).run().exits(0);
+    assert!(shown.stdout.contains("final rate 0/s"), "{}", shown.stdout);
+    ds100("report")
+        .arg(&report)
+        .arg("--html")
+        .arg(sc.path("audit.html"))
+        .run()
+        .exits(0);
+}
+
 // ---- -q and the plan ----------------------------------------------------------------------
 
 /// `-q` on a terminal still shows the plan when it asks for the typed count: no one should
