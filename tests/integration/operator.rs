@@ -1,7 +1,8 @@
 //! The operator's screen: the progress bar's counts, log times on a terminal and in a pipe,
 //! `-q` and the plan it asks about, the clear messages for inputs and URLs the tool cannot use,
-//! the throttle log line, and `sim`'s first line for scripts. Whatever needs a terminal runs on
-//! a real pseudo-terminal and is read back as the screen the operator would see.
+//! the throttle log line and the final rate, the report's values as the input spells them, and
+//! `sim`'s first line for scripts. Whatever needs a terminal runs on a real pseudo-terminal and
+//! is read back as the screen the operator would see.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,6 +10,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 
 use crate::harness::*;
+use ds100_offboard::report::status::Status;
 
 const WIDTH: u16 = 160;
 
@@ -513,6 +515,54 @@ fn a_base_url_without_scheme_says_what_to_type() {
         }
     }
     assert_eq!(sc.sim().stat("requests"), 0, "nothing was sent");
+}
+
+// ---- the report's columns ------------------------------------------------------------------
+
+/// A dry run reports the values as the input spells them, exactly as a real run does (an
+/// upper-case userId stays upper-case; only fields the input left empty show the lookup's
+/// values, named in `resolved`); and `validate`'s valid rows have an empty `error`, their
+/// notes in `note`.
+#[test]
+fn a_dry_run_keeps_the_input_spelling_and_valid_rows_have_no_error() {
+    let all = creds(3, 62_900);
+    let input = format!(
+        "tokenSerialNumber,deviceSerialNumber,userId\n{},{},{}\n,{},\n {} , {} ,{}\n",
+        all[0].token,
+        all[0].device,
+        all[0].user.to_uppercase(),
+        all[1].device,
+        all[2].token,
+        all[2].device,
+        all[2].user
+    );
+    let sc = Scenario::new().seed(&all).input(&input);
+    let v = sc.validate(&[]).exits(0).rows(3);
+    for r in v.values() {
+        assert_eq!(r.status, Status::Valid, "{r:?}");
+        assert!(r.error.is_empty(), "a valid row has no error: {r:?}");
+    }
+    assert!(v[&2].note.contains("lookup"), "{:?}", v[&2]);
+
+    let dry = sc.run(&["--dry-run", "--rate", "1000/s"]).exits(0).rows(3);
+    let real = sc.run(&["--yes", "--rate", "1000/s"]).exits(0).rows(3);
+    for row in 1..=3 {
+        let (d, r) = (&dry[&row], &real[&row]);
+        assert_eq!(
+            (&d.token, &d.device, &d.user, &d.resolved),
+            (&r.token, &r.device, &r.user, &r.resolved),
+            "row {row}"
+        );
+        assert!(d.error.is_empty() && r.error.is_empty(), "{d:?} {r:?}");
+    }
+    assert_eq!(
+        dry[&1].user,
+        all[0].user.to_uppercase(),
+        "as the input spells it"
+    );
+    assert_eq!(dry[&2].resolved, "tokenSerialNumber;userId");
+    assert_eq!(dry[&3].token, all[2].token, "trimmed");
+    assert!(sc.sim().store().is_empty());
 }
 
 // ---- sim's first line ---------------------------------------------------------------------
