@@ -41,7 +41,8 @@ ABSENT_BODY = json.dumps(
         "userId": "00000000-0000-0000-0000-000000000000",
     }
 )
-URL_LINE = re.compile(r"^ds100-offboard sim listening on (http://127\.0\.0\.1:\d+)\s*$")
+# `sim` prints its URL alone on its first line of stdout.
+URL_LINE = re.compile(r"^(http://127\.0\.0\.1:\d+)\s*$")
 
 
 class Sim:

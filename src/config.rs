@@ -351,6 +351,8 @@ fn output_config(
     quiet: bool,
     resume: bool,
 ) -> anyhow::Result<OutputConfig> {
+    // Before a report name is made from it: `-` or `/dev/stdin` would name one beside it.
+    crate::input::check_input_path(input)?;
     let report = match args.report {
         Some(p) => p,
         None => default_report_path(input, suffix)?,

@@ -20,6 +20,16 @@ impl Rate {
         Rate { per_second }
     }
 
+    /// `per_second` as a rate is shown, for values read back from files (a report's sidecar),
+    /// which may hold anything: one that is not a positive number is shown as it is.
+    pub(crate) fn show(per_second: f64) -> String {
+        if per_second.is_finite() && per_second > 0.0 {
+            Rate::per_second(per_second).to_string()
+        } else {
+            format!("{per_second}/s")
+        }
+    }
+
     pub(crate) fn as_per_second(self) -> f64 {
         self.per_second
     }
@@ -79,6 +89,15 @@ impl FromStr for Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_read_from_files_are_shown_whatever_they_are() {
+        assert_eq!(Rate::show(10.0), "10/s");
+        assert_eq!(Rate::show(0.5), "30/min");
+        assert_eq!(Rate::show(0.0), "0/s");
+        assert_eq!(Rate::show(-1.0), "-1/s");
+        assert_eq!(Rate::show(f64::NAN), "NaN/s");
+    }
 
     #[test]
     fn parses_units_and_fractions() {

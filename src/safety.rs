@@ -177,6 +177,17 @@ pub(crate) fn rows_with_short_device(scan: &Scan) -> String {
     )
 }
 
+/// Whether `approve` will ask the operator to type the count: a real run with rows to delete
+/// within `--max-deletes`, without `--yes`, on a terminal. The plan is then shown even with
+/// `-q`: no one should confirm what they cannot see.
+pub(crate) fn will_ask(plan: &Plan, confirm: Confirm, max_deletes: Option<u64>) -> bool {
+    plan.mode != Mode::DryRun
+        && plan.to_send > 0
+        && max_deletes.is_none_or(|max| plan.to_send <= max)
+        && confirm != Confirm::Given
+        && std::io::stdin().is_terminal()
+}
+
 /// Applies `--max-deletes` and gets the go-ahead. Errors mean: nothing was sent, exit 2.
 pub(crate) fn approve(
     plan: &Plan,

@@ -20,6 +20,9 @@ impl Endpoints {
     /// except for loopback hosts.
     pub(crate) fn parse(base_url: &str) -> anyhow::Result<Endpoints> {
         let base_url = base_url.trim();
+        if let Some(message) = missing_scheme(base_url) {
+            bail!("{message}");
+        }
         let url = Url::parse(base_url).with_context(|| {
             format!("'{base_url}' is not a URL: give the tenant origin, e.g. https://acme.access.securid.com")
         })?;
@@ -103,6 +106,39 @@ fn api_root_path(path: &str) -> Result<&'static str, String> {
     }
 }
 
+/// What to say of a base URL written without `https://` (`127.0.0.1:8080`,
+/// `acme.access.securid.com`): the URL parser would call the first a relative URL and read
+/// `localhost:8080` as a URL of the scheme `localhost`; neither says what to type.
+fn missing_scheme(base_url: &str) -> Option<String> {
+    let lower = base_url.to_ascii_lowercase();
+    if base_url.is_empty()
+        || base_url.contains("://")
+        || lower.starts_with("http:")
+        || lower.starts_with("https:")
+    {
+        return None;
+    }
+    let authority = base_url.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        },
+    };
+    let suggestion = if is_loopback_host(host) {
+        format!(
+            "http://{base_url} (plain http:// is allowed for loopback hosts such as the \
+             simulator; https:// if it speaks TLS)"
+        )
+    } else {
+        format!("https://{base_url}")
+    };
+    Some(format!(
+        "the base URL '{base_url}' has no scheme: write {suggestion}; nothing was sent"
+    ))
+}
+
 /// 127.0.0.0/8, ::1 and `localhost`.
 pub(crate) fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -152,6 +188,32 @@ mod tests {
         assert!(Endpoints::parse("http://10.0.0.1").is_err());
         assert!(Endpoints::parse("ftp://x").is_err());
         assert!(Endpoints::parse("acme.access.securid.com").is_err());
+    }
+
+    #[test]
+    fn a_url_without_scheme_gets_the_one_to_type() {
+        for (given, want) in [
+            ("127.0.0.1:8080", "write http://127.0.0.1:8080 "),
+            ("localhost:8080", "write http://localhost:8080 "),
+            ("[::1]:9", "write http://[::1]:9 "),
+            ("127.0.0.1", "write http://127.0.0.1 "),
+            (
+                "acme.access.securid.com",
+                "write https://acme.access.securid.com;",
+            ),
+            (
+                "acme.access.securid.com:443/AdminInterface/restapi",
+                "write https://acme.access.securid.com:443/AdminInterface/restapi;",
+            ),
+        ] {
+            let err = Endpoints::parse(given).expect_err(given).to_string();
+            assert!(err.contains("has no scheme"), "{given}: {err}");
+            assert!(err.contains(want), "{given}: {err}");
+            assert!(err.contains("nothing was sent"), "{given}: {err}");
+        }
+        // A scheme spelled wrong is not a missing one; the URL parser's message stands.
+        assert!(missing_scheme("https:/acme.example").is_none());
+        assert!(missing_scheme("https://acme.example").is_none());
     }
 
     #[test]

@@ -173,7 +173,7 @@ fn print(job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
             if let Some(rate) = inv.final_rate_per_second {
                 parts.push(format!(
                     "final rate {}",
-                    crate::rate::Rate::per_second(rate)
+                    crate::report::summary::final_rate(rate, inv.rate_per_second)
                 ));
             }
             if let Some(code) = inv.exit_code {

@@ -121,11 +121,11 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     // Before the plan: a refused token or a URL that is not the API stops here (exit 2).
     let tokens = TokenSource::new(&cfg.credentials)?;
     let checked = super::preflight::check_tenant(&cfg, &tokens, &input, &scan).await?;
-    if !cfg.output.quiet {
+    // `-q` hides the plan, except from an operator asked to confirm it.
+    let show_plan = !cfg.output.quiet || safety::will_ask(&plan, cfg.confirm, cfg.max_deletes);
+    if show_plan {
         let _ = plan.print(&mut std::io::stderr().lock());
-    }
-    // Before the go-ahead, so an operator told the token runs out can still stop.
-    if !cfg.output.quiet {
+        // Before the go-ahead, so an operator told the token runs out can still stop.
         errln!("  credentials      {}", tokens.describe());
     }
     if let Some(warning) = recorded.and_then(|m| m.identity_warning(&tokens.identity())) {
@@ -180,7 +180,11 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         failure_streak: Default::default(),
         device_serials: scan.device_serials.clone(),
     });
-    let progress = Progress::new(scan.n_rows - carried.total(), cfg.output.progress);
+    let progress = Progress::new(
+        scan.n_rows - carried.total(),
+        plan.to_send,
+        cfg.output.progress,
+    );
     let signals = tokio::spawn(handle_interrupts(
         shared.clone(),
         progress.notices(),

@@ -1,6 +1,8 @@
-//! `sim`: serve the simulator until Ctrl-C, printing its URL first so scripts can read it.
+//! `sim`: serve the simulator until Ctrl-C, printing its URL alone on the first line of stdout
+//! so scripts can read it.
 
-use std::io::Write;
+use std::future::Future;
+use std::pin::Pin;
 
 use anyhow::Context;
 use secrecy::SecretString;
@@ -9,6 +11,7 @@ use ds100_sim::{JwtPolicy, SimAuth, SimConfig};
 
 use crate::api::keyfile::KeyFile;
 use crate::config::SimCommandConfig;
+use crate::console::outln;
 use crate::credential::Credential;
 use crate::exit_codes::ExitCode;
 use crate::input;
@@ -17,23 +20,21 @@ use crate::rate::Rate;
 pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
     let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
+    let stop = shutdown_signal();
     let handle = ds100_sim::start(cfg).await?;
-    {
-        let mut out = std::io::stdout().lock();
-        // The first line is the contract with scripts and tests: the URL ends it.
-        writeln!(out, "ds100-offboard sim listening on {}", handle.url())?;
-        writeln!(
-            out,
-            "store: {n_seeded} credentials; GET {0}/__sim/store and {0}/__sim/stats read it back; Ctrl-C stops",
-            handle.url()
-        )?;
-        out.flush()?;
-    }
-    shutdown_signal().await;
+    // The first line is the contract with scripts and tests: the URL alone, so that
+    // `url=$(… | head -1)` needs no parsing. Whoever reads it may close the pipe right after
+    // (`head -1` does): a line that cannot be written is lost, and the simulator serves on.
+    outln!("{}", handle.url());
+    outln!(
+        "ds100-offboard sim: {n_seeded} credentials in the store; GET {0}/__sim/store and \
+         {0}/__sim/stats read it back; Ctrl-C stops",
+        handle.url()
+    );
+    stop.await;
     let stats = handle.stats();
     handle.shutdown().await;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", serde_json::to_string(&stats).unwrap_or_default());
+    outln!("{}", serde_json::to_string(&stats).unwrap_or_default());
     Ok(ExitCode::Success)
 }
 
@@ -123,18 +124,26 @@ pub(crate) fn jwt_policy(key: &KeyFile) -> JwtPolicy {
     }
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM, listened for from the moment this is called, not from the first poll:
+/// a script that reads the URL and stops the simulator at once gets its stats and exit 0, not
+/// the default action of a signal nobody listened for yet.
+fn shutdown_signal() -> Pin<Box<dyn Future<Output = ()> + Send>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        if let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            });
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

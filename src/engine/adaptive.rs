@@ -71,11 +71,34 @@ struct Episode {
 /// What one cut decided, for the log line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Cut {
+    /// The rate the run sends at from now on.
     pub(crate) rate: f64,
     pub(crate) measured: Option<f64>,
+    /// Why `rate` is what it is: the log line states `rate` and this, and no other rate.
+    pub(crate) basis: Basis,
     /// The first instant a request may leave at the new rate.
     pub(crate) effective: Instant,
 }
+
+/// Where a cut's rate comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Basis {
+    /// The rate the server admitted over this window, lower than the rate before.
+    Admitted { over: Duration },
+    /// The server admitted everything sent over this window: the rate stays as it was.
+    Unchanged { over: Duration },
+    /// Nothing measured yet (the first second): `BETA` × the rate before.
+    Multiplied,
+    /// What was admitted is below `DEEPEST_CUT` × the rate before, which is taken instead
+    /// (the run may have had little to send).
+    DeepestCut,
+    /// The lowest rate a run goes to, `FLOOR_SHARE` × `--rate`.
+    Floor,
+}
+
+/// `DEEPEST_CUT` and `FLOOR_SHARE` in words, for the log line.
+pub(crate) const DEEPEST_CUT_WORDS: &str = "a quarter of the rate before";
+pub(crate) const FLOOR_WORDS: &str = "the lowest a run goes (a thousandth of --rate)";
 
 impl AdaptiveRate {
     pub(crate) fn new(ceiling: f64, start: Instant) -> AdaptiveRate {
@@ -109,23 +132,32 @@ impl AdaptiveRate {
             return None;
         }
         let current = self.rate_at(now);
-        let measured = self
+        let window = self
             .marks
             .iter()
             .rev()
             .find(|(at, _)| now.saturating_duration_since(*at) >= MIN_WINDOW)
             .map(|&(at, before)| {
-                admitted.saturating_sub(before) as f64
-                    / now.saturating_duration_since(at).as_secs_f64()
+                let over = now.saturating_duration_since(at);
+                (
+                    admitted.saturating_sub(before) as f64 / over.as_secs_f64(),
+                    over,
+                )
             });
+        let measured = window.map(|(m, _)| m);
         // What the server demonstrably admitted over the last second or more is what it
         // grants: the rate goes there, not lower. A 429 while it admitted everything sent (a
         // sporadic 429 that is not about the rate) therefore costs no rate; without such a
         // measurement (the first second) the cut is multiplicative.
-        let rate = measured
-            .map_or(current * BETA, |m| m.min(current))
-            .max(current * DEEPEST_CUT)
-            .max(self.floor);
+        let wanted = measured.map_or(current * BETA, |m| m.min(current));
+        let rate = wanted.max(current * DEEPEST_CUT).max(self.floor);
+        let basis = match window {
+            _ if rate > wanted && rate == self.floor => Basis::Floor,
+            _ if rate > wanted => Basis::DeepestCut,
+            None => Basis::Multiplied,
+            Some((m, over)) if m >= current => Basis::Unchanged { over },
+            Some((_, over)) => Basis::Admitted { over },
+        };
         // The climb returns to what the server was measured to grant (or, without a
         // measurement, to where the rate was when the 429 came).
         let w_max = measured.map_or(current, |m| m.min(current)).max(rate);
@@ -149,6 +181,7 @@ impl AdaptiveRate {
         Some(Cut {
             rate,
             measured,
+            basis,
             effective,
         })
     }
@@ -174,6 +207,7 @@ mod tests {
         let cut = c.throttled(at(t0, 0.29), at(t0, 0.3), 60).unwrap();
         assert!(close(cut.rate, 140.0), "{cut:?}");
         assert_eq!(cut.measured, None);
+        assert_eq!(cut.basis, Basis::Multiplied);
         // Seven more 429s for requests that were in flight before the cut: ignored.
         for i in 0..7 {
             let sent = at(t0, 0.28 + 0.001 * f64::from(i));
@@ -197,6 +231,12 @@ mod tests {
         let cut = c.throttled(at(t0, 2.2), at(t0, 2.3), 160).unwrap();
         assert!(close(cut.measured.unwrap(), 50.0), "{cut:?}");
         assert!(close(cut.rate, 50.0), "{cut:?}");
+        assert_eq!(
+            cut.basis,
+            Basis::Admitted {
+                over: Duration::from_secs(2)
+            }
+        );
         // It stays there while climbing from the ceiling itself (k = 0), then probes above.
         assert!(close(c.rate_at(at(t0, 2.3)), 50.0));
         let probe = c.rate_at(at(t0, 4.3));
@@ -210,6 +250,7 @@ mod tests {
         // Only 10 answers in 10 s (the run had little to send): not a reason to drop to 1/s.
         let cut = c.throttled(at(t0, 9.9), at(t0, 10.0), 10).unwrap();
         assert!(close(cut.rate, 250.0), "{cut:?}");
+        assert_eq!(cut.basis, Basis::DeepestCut);
     }
 
     #[test]
@@ -264,6 +305,12 @@ mod tests {
         // 100/s admitted for 5 s, then one 429: the server grants what we send.
         let cut = c.throttled(at(t0, 4.99), at(t0, 5.0), 500).unwrap();
         assert!(close(cut.rate, 100.0), "{cut:?}");
+        assert_eq!(
+            cut.basis,
+            Basis::Unchanged {
+                over: Duration::from_secs(5)
+            }
+        );
         // Ten more sporadic ones, 0.5 s apart, while 100/s keep being admitted.
         let mut admitted = 500;
         for i in 1..=10 {
@@ -288,8 +335,11 @@ mod tests {
         for _ in 0..40 {
             // Each 429 comes just after the previous cut took effect, and nothing is admitted.
             now = c.cut.map_or(now, |ep| ep.effective) + Duration::from_secs(2);
-            assert!(c.throttled(now, now, 0).is_some());
+            let cut = c.throttled(now, now, 0).unwrap();
             lowest = lowest.min(c.rate_at(now));
+            if close(cut.rate, 10.0 * FLOOR_SHARE) {
+                assert_eq!(cut.basis, Basis::Floor, "{cut:?}");
+            }
         }
         assert!(close(lowest, 10.0 * FLOOR_SHARE), "{lowest}");
     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::adaptive::{AdaptiveRate, BETA};
+use super::adaptive::{AdaptiveRate, BETA, Basis, Cut, DEEPEST_CUT_WORDS, FLOOR_WORDS};
 use crate::rate::Rate;
 
 /// Requests are spaced this much wider than the rate says. A request that leaves a little late
@@ -106,19 +106,7 @@ impl Pacer {
         // Nothing leaves at the new rate before the cut takes effect.
         st.next = st.next.max(cut.effective);
         drop(st);
-        tracing::info!(
-            "the server throttles (429): sending at {} for now ({}), climbing back towards {} \
-             while no 429 comes",
-            Rate::per_second(cut.rate),
-            match cut.measured {
-                Some(m) => format!(
-                    "it admitted {} since the last cut",
-                    Rate::per_second(m.max(1e-9))
-                ),
-                None => format!("{BETA} × the rate before"),
-            },
-            self.rate
-        );
+        tracing::info!("{}", cut_message(&cut, self.rate));
     }
 
     /// The rate requests are currently sent at (below `--rate` after throttling).
@@ -167,6 +155,34 @@ impl State {
         };
         Ok(())
     }
+}
+
+/// The log line of a cut: the one rate the run sends at from now on and why, and where it
+/// climbs back to. A measured or previous rate is never put beside it as a second number: two
+/// rates in one line read as a contradiction.
+fn cut_message(cut: &Cut, ceiling: Rate) -> String {
+    let rate = Rate::per_second(cut.rate);
+    let why = match cut.basis {
+        Basis::Admitted { over } => format!(
+            "sending at {rate}, what it admitted over the last {:.1} s",
+            over.as_secs_f64()
+        ),
+        Basis::Unchanged { over } => format!(
+            "sending at {rate} still: it admitted everything sent over the last {:.1} s",
+            over.as_secs_f64()
+        ),
+        Basis::Multiplied => format!(
+            "sending at {rate}, {BETA} × the rate before (too early to measure what it admits)"
+        ),
+        Basis::DeepestCut => format!("sending at {rate}, {DEEPEST_CUT_WORDS}"),
+        Basis::Floor => format!("sending at {rate}, {FLOOR_WORDS}"),
+    };
+    let climb = if cut.rate < ceiling.as_per_second() {
+        format!("; climbing back towards --rate {ceiling} while no 429 comes")
+    } else {
+        String::new()
+    };
+    format!("the tenant throttles (429): {why}{climb}")
 }
 
 /// The period between requests at `rate` per second, margin included.
@@ -390,5 +406,64 @@ mod tests {
         pacer.acquire().await;
         let effective = t0 + Duration::from_secs_f64(1.0 / 70.0);
         assert!(Instant::now() >= effective, "{:?}", Instant::now() - t0);
+    }
+
+    /// The rates a log line names, `--rate X` apart.
+    fn rates_named(line: &str) -> (Vec<&str>, Option<&str>) {
+        let (head, ceiling) = match line.split_once("--rate ") {
+            Some((head, tail)) => (head, tail.split_whitespace().next()),
+            None => (line, None),
+        };
+        let rates = head
+            .split_whitespace()
+            .map(|w| w.trim_end_matches([',', ';', ':']))
+            .filter(|w| w.ends_with("/s") || w.ends_with("/min") || w.ends_with("/h"))
+            .collect();
+        (rates, ceiling)
+    }
+
+    #[test]
+    fn a_cut_states_one_rate_and_why() {
+        let t0 = Instant::now();
+        let ceiling = Rate::per_second(100.0);
+        let cut = |rate: f64, basis: Basis| Cut {
+            rate,
+            measured: Some(40.0),
+            basis,
+            effective: t0,
+        };
+        let over = Duration::from_millis(2000);
+        for (c, says) in [
+            (
+                cut(40.0, Basis::Admitted { over }),
+                "sending at 40/s, what it admitted over the last 2.0 s",
+            ),
+            (
+                cut(70.0, Basis::Multiplied),
+                "sending at 70/s, 0.7 × the rate before",
+            ),
+            (
+                cut(25.0, Basis::DeepestCut),
+                "sending at 25/s, a quarter of the rate before",
+            ),
+            (
+                cut(0.1, Basis::Floor),
+                "sending at 6/min, the lowest a run goes",
+            ),
+            (
+                cut(60.0, Basis::Unchanged { over }),
+                "sending at 60/s still: it admitted everything sent",
+            ),
+        ] {
+            let line = cut_message(&c, ceiling);
+            assert!(line.contains(says), "{line}");
+            let (rates, climb_to) = rates_named(&line);
+            assert_eq!(rates.len(), 1, "one rate: {line}");
+            assert_eq!(climb_to, Some("100/s"), "{line}");
+            assert!(line.contains("while no 429 comes"), "{line}");
+        }
+        // At --rate already there is nothing to climb back to.
+        let line = cut_message(&cut(100.0, Basis::Unchanged { over }), ceiling);
+        assert_eq!(rates_named(&line), (vec!["100/s"], None), "{line}");
     }
 }

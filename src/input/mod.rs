@@ -5,7 +5,9 @@
 //! # Reading
 //!
 //! [`InputFile::open`] reads the header and fails, with a message that says how to fix it, on
-//! whole-file problems: a missing or unreadable file, no header, a header that is not UTF-8,
+//! whole-file problems: a missing or unreadable file, one that is not a regular file (`-`, a
+//! pipe, a directory: the input is read twice), UTF-16 text, no header, a header that is not
+//! UTF-8,
 //! no `deviceSerialNumber` column, a known column named twice, a bad `--delimiter`, a column
 //! the tool does not read whose name looks like a credential field (`User ID (UUID)`, `Token`:
 //! ignoring it would make its rows device-only lookups) unless `--ignore-column` names it.
@@ -52,6 +54,7 @@ mod check;
 mod dedup;
 mod fingerprint;
 mod header;
+mod kind;
 mod reader;
 mod row;
 mod serials;
@@ -74,6 +77,7 @@ use reader::{Check, DataReader, RecordSource};
 
 pub(crate) use dedup::DuplicateIndex;
 pub(crate) use fingerprint::Fingerprint;
+pub(crate) use kind::check_path as check_input_path;
 pub use reader::Rows;
 pub use row::{InputRow, RowCheck};
 pub(crate) use serials::{DeviceSerials, Padding};
@@ -134,24 +138,24 @@ impl InputFile {
         if let Some(d) = opts.delimiter {
             header::check_delimiter(d)?;
         }
+        kind::check_path(path)?;
         let mut file = File::open(path).map_err(|e| {
             anyhow!(
                 "cannot open input file {}: {e} — check the path",
                 path.display()
             )
         })?;
-        let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
-        if is_dir {
-            bail!(
-                "{} is a directory, not a CSV file — check the path",
-                path.display()
-            );
+        if let Ok(meta) = file.metadata() {
+            kind::check_metadata(path, &meta)?;
         }
         let mut head = Vec::with_capacity(HEAD_LIMIT + 1);
         (&mut file)
             .take(HEAD_LIMIT as u64 + 1)
             .read_to_end(&mut head)
             .with_context(|| format!("cannot read input file {}", path.display()))?;
+        if let Some(order) = kind::utf16(&head) {
+            bail!("{}", kind::utf16_message(path, order));
+        }
         let sniffed = match header::inspect_head(&head, head.len() <= HEAD_LIMIT) {
             Head::Empty => bail!("{}", no_header_message(path, head.is_empty())),
             Head::TooLong { in_quotes } => bail!(

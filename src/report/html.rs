@@ -317,8 +317,7 @@ pub(crate) fn render(
 
 fn invocations_table(invocations: &[Invocation]) -> Markup {
     let opt_n = |v: Option<u64>| v.map_or_else(|| "—".to_string(), number);
-    let opt_rate =
-        |v: Option<f64>| v.map_or_else(|| "—".to_string(), |r| Rate::per_second(r).to_string());
+    let opt_rate = |v: Option<f64>| v.map_or_else(|| "—".to_string(), Rate::show);
     html! {
         table.grid id="commands" {
             thead { tr {
@@ -413,7 +412,8 @@ fn timeline_figure(t: &Timeline, unsent: &Tally, invocations: &[Invocation]) -> 
     let rates: Vec<f64> = invocations
         .iter()
         .filter_map(|i| i.rate_per_second)
-        .filter(|r| *r <= 4.0 * peak.max(1.0))
+        // The sidecar is a file: only a positive rate is drawn.
+        .filter(|r| r.is_finite() && *r > 0.0 && *r <= 4.0 * peak.max(1.0))
         .collect();
     let top_value = rates.iter().copied().fold(peak, f64::max).max(1.0) * 1.05;
     let step = nice_ceiling(top_value / 4.0);

@@ -69,6 +69,20 @@ impl Tally {
     }
 }
 
+/// The pace a run ended at, labelled against `--rate` so it is not read as the rate achieved:
+/// "10/s (--rate)" or "40/s, lowered by 429s from --rate 100/s".
+pub(crate) fn final_rate(rate: f64, ceiling: Option<f64>) -> String {
+    use crate::rate::Rate;
+    // The sidecar `report` reads is a file: a rate in it may be anything.
+    let shown = Rate::show(rate);
+    match ceiling.filter(|c| c.is_finite() && *c > 0.0 && rate.is_finite() && rate > 0.0) {
+        // Within display rounding of --rate: the run ended at it.
+        Some(c) if rate >= c * 0.995 => format!("{shown} (--rate)"),
+        Some(c) => format!("{shown}, lowered by 429s from --rate {}", Rate::show(c)),
+        None => shown,
+    }
+}
+
 /// What the end of a command prints, and `--summary-json` writes (as a `SummaryDoc`).
 #[derive(Clone, Debug)]
 pub(crate) struct Summary {
@@ -166,7 +180,7 @@ impl Summary {
                 writeln!(
                     out,
                     "  final rate       {}",
-                    crate::rate::Rate::per_second(rate)
+                    final_rate(rate, self.rate_per_second)
                 )?;
             }
         }
@@ -308,6 +322,17 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_final_rate_is_labelled_against_the_rate_asked_for() {
+        assert_eq!(final_rate(10.0, Some(10.0)), "10/s (--rate)");
+        assert_eq!(
+            final_rate(40.0, Some(100.0)),
+            "40/s, lowered by 429s from --rate 100/s"
+        );
+        assert_eq!(final_rate(7.5, None), "7.5/s");
+        assert_eq!(final_rate(0.0, Some(10.0)), "0/s");
+    }
 
     #[test]
     fn tally_counts_and_exit_code() {

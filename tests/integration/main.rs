@@ -15,6 +15,9 @@ mod faults;
 mod hostile_input;
 /// Lookups: resolving, explaining 404s, dry run, `--verify`.
 mod lookups;
+/// The operator's screen: progress bar, log times, `-q` and the plan, clear messages, rate
+/// lines, the input's spelling in reports, `sim`'s first line.
+mod operator;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
 mod resume;
 /// `run` end to end: retries, throttling, safety stop, pacing.

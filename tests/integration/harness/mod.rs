@@ -5,6 +5,7 @@
 mod net;
 mod process;
 mod scenario;
+mod screen;
 pub(crate) mod sim;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use ds100_offboard::report::row::{COLUMNS, ReportRow};
 pub use net::{Gateway, Seen, connect_proxy, reply, tls_terminator};
 pub use process::{Collector, Pty, send_signal};
 pub use scenario::{Cmd, Ran, Scenario, ds100};
+pub use screen::{Screen, condense};
 pub use sim::Sim;
 
 /// The bearer token every simulator accepts unless a test says otherwise.

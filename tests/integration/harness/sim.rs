@@ -58,11 +58,12 @@ impl Sim {
         let mut banner = String::new();
         stdout.read_line(&mut banner).expect("read sim url");
         let banner = banner.trim_end().to_string();
-        let url = banner
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in sim output: {banner:?}"))
-            .to_string();
+        // The first line is the URL alone: scripts take it as it is (`head -1`).
+        assert!(
+            banner.starts_with("http://") && !banner.contains(char::is_whitespace),
+            "the first line of sim is not its URL alone: {banner:?}"
+        );
+        let url = banner.clone();
         Sim {
             child,
             stdout,
