@@ -8,9 +8,43 @@ pub(crate) mod sim;
 pub(crate) mod token;
 pub(crate) mod validate;
 
+use std::path::Path;
+
 use crate::config::{OutputConfig, SummaryJson};
 use crate::console;
+use crate::input::Scan;
+use crate::input::from_report::ReportFacts;
+use crate::report::meta::InputReport;
 use crate::report::summary::Summary;
+
+/// What a command says (exit 1, nothing sent) of an input without rows to send; of a report
+/// read as input, which of its rows there were (docs/design.md#a-report-as-input).
+pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> String {
+    match report {
+        None => crate::input::no_rows_message(path),
+        Some(facts) => format!(
+            "no row to send: {} is a report of ds100-offboard whose {} row(s) have these latest \
+             statuses: {}; none is {}. Check the report and --only-status (a disable's report \
+             holds `disabled` rows, a run's `deleted` or `failed` ones). Nothing was sent.",
+            path.display(),
+            facts.n_rows,
+            facts.counts(),
+            match &facts.only {
+                Some(_) => format!("one of --only-status {}", facts.wanted()),
+                None => "there".to_string(),
+            }
+        ),
+    }
+}
+
+/// How the sidecar records a report read as input; `None` for a list of credentials.
+pub(crate) fn input_report(scan: &Scan) -> Option<InputReport> {
+    scan.report_facts().map(|facts| InputReport {
+        only_status: facts
+            .only
+            .map(|only| only.iter().map(|s| s.as_str().to_string()).collect()),
+    })
+}
 
 /// Prints the summary (unless quiet) and writes `--summary-json`. Printing never fails the
 /// command (a closed stdout, e.g. `| head`, must not turn a finished run into an error); the

@@ -198,6 +198,10 @@ fn mode_text(mode: ReportMode) -> &'static str {
         ReportMode::Delete => "delete (run): credentials were deleted",
         ReportMode::DryRun => "dry run: read-only, nothing was deleted",
         ReportMode::Validate => "validate: offline check, nothing was sent",
+        ReportMode::Disable => "disable: credentials were disabled (reversible with enable)",
+        ReportMode::DisableDryRun => "disable dry run: read-only, nothing was disabled",
+        ReportMode::Enable => "enable: credentials were enabled",
+        ReportMode::EnableDryRun => "enable dry run: read-only, nothing was enabled",
     }
 }
 
