@@ -394,13 +394,15 @@ pub struct SimArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub latency: Duration,
 
-    /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup][,device=SERIAL[|SERIAL…]]; repeatable.
+    /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|SERIAL…]];
+    /// repeatable.
     /// Examples: --fault 503,every=3 --fault reset-after-commit,nth=5 --fault
     /// garbage,rate=0.2,on=lookup --fault html404,every=1,on=delete,device=140100080. KIND: a
     /// status code (400 403 404 429 500 502 503 504 …), 429-date, 429-none, html500, html200,
     /// html404 (a gateway's HTML 404 page), text404 (a plain-text 404), error200 (200 with a
     /// JSON error body, nothing done), reset, hangup, reset-after-commit, slow,
-    /// slow-after-commit, garbage, truncated, close. SCHEDULE: every=N, nth=N, first=N,
+    /// slow-after-commit, garbage, truncated, close, other-token / other-user (a disable or
+    /// enable answered 200 naming another token / user, nothing changed). SCHEDULE: every=N, nth=N, first=N,
     /// tokens=N (the first N distinct tokens), rate=P (seeded by --fault-seed). device= limits
     /// the fault to requests naming those device serials (counted among themselves; without a
     /// SCHEDULE, every one of them).

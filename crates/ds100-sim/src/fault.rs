@@ -9,12 +9,14 @@ use crate::retry_after::RetryAfterStyle;
 
 /// Shown with every parse error, so the operator never has to look the grammar up.
 const FAULT_GRAMMAR: &str = "\
-fault grammar: KIND,SCHEDULE[,on=delete|lookup][,device=SERIAL[|SERIAL...]]
+fault grammar: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|SERIAL...]]
   KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
             429-date | 429-none (429 with an HTTP-date / with no Retry-After),
             html500, html200, html404 (a gateway's HTML 404 page), text404 (a plain-text
             404), error200 (200 with a JSON error body, nothing done), reset, hangup,
-            reset-after-commit, slow, slow-after-commit, garbage, truncated, close
+            reset-after-commit, slow, slow-after-commit, garbage, truncated, close,
+            other-token, other-user (disable/enable only: 200 naming another token / another
+            user than the request's credential, nothing changed)
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
             tokens=N (requests bearing one of the first N distinct tokens accepted),
             rate=P (probability 0..1, seeded by the fault seed)
@@ -77,6 +79,18 @@ pub enum FaultKind {
     Truncated,
     /// Answer normally, with `Connection: close`.
     Close,
+    /// A PATCH (disable, enable) answered 200 naming another token serial than the request's
+    /// user holds on the device, and nothing changed: a tenant that changed another credential.
+    OtherToken,
+    /// The same, naming another user.
+    OtherUser,
+}
+
+impl FaultKind {
+    /// Kinds that only make sense for the PATCH endpoints.
+    pub(crate) fn patch_only(self) -> bool {
+        matches!(self, FaultKind::OtherToken | FaultKind::OtherUser)
+    }
 }
 
 /// Which of its matching requests a fault fires on. `n` counts from 1, per fault.
@@ -107,9 +121,13 @@ impl Schedule {
 }
 
 impl Fault {
-    /// Whether this fault looks at requests to `endpoint` (and counts them).
+    /// Whether this fault looks at requests to `endpoint` (and counts them). A PATCH-only kind
+    /// without `on=` looks at both PATCH endpoints.
     pub(crate) fn applies_to(&self, endpoint: Endpoint) -> bool {
-        self.on.is_none_or(|on| on == endpoint)
+        match self.on {
+            Some(on) => on == endpoint,
+            None => !self.kind.patch_only() || endpoint.is_patch(),
+        }
     }
 
     /// Whether this fault looks at a request naming `device` (`None`: the body names none).
@@ -140,6 +158,8 @@ impl FromStr for FaultKind {
             "garbage" => FaultKind::Garbage,
             "truncated" => FaultKind::Truncated,
             "close" => FaultKind::Close,
+            "other-token" => FaultKind::OtherToken,
+            "other-user" => FaultKind::OtherUser,
             other => match other.parse::<u16>() {
                 Ok(code) if FAULT_STATUSES.contains(&code) => FaultKind::Status(code),
                 _ => return Err(format!("unknown fault kind '{other}'")),
@@ -169,6 +189,8 @@ impl fmt::Display for FaultKind {
             FaultKind::Garbage => f.write_str("garbage"),
             FaultKind::Truncated => f.write_str("truncated"),
             FaultKind::Close => f.write_str("close"),
+            FaultKind::OtherToken => f.write_str("other-token"),
+            FaultKind::OtherUser => f.write_str("other-user"),
         }
     }
 }
@@ -267,6 +289,11 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
             return Err("more than one SCHEDULE".to_string());
         }
     }
+    if kind.patch_only() && on.is_some_and(|on: Endpoint| !on.is_patch()) {
+        return Err(format!(
+            "{kind} answers a PATCH; use on=disable or on=enable (or leave on= out for both)"
+        ));
+    }
     // A fault aimed at chosen devices means "those devices answer this", unless told otherwise.
     let schedule = match schedule {
         Some(schedule) => schedule,
@@ -354,6 +381,8 @@ mod tests {
             "text404,nth=2,on=lookup",
             "error200,first=1,on=delete,device=140100080",
             "html404,every=1,device=1|02",
+            "other-token,nth=2,on=disable",
+            "other-user,every=1",
         ] {
             assert_eq!(fault(s).to_string(), s);
         }
@@ -379,6 +408,7 @@ mod tests {
             "html404,every=1,device=",
             "html404,every=1,device=1||2",
             "html404,every=1,device=1,device=2",
+            "other-token,every=1,on=lookup",
         ] {
             let err = bad.parse::<Fault>().expect_err(bad);
             assert!(err.contains("KIND,SCHEDULE"), "{bad}: {err}");
@@ -413,6 +443,14 @@ mod tests {
         assert!(!f.applies_to(Endpoint::Delete));
         let any = fault("503,every=1");
         assert!(any.applies_to(Endpoint::Delete) && any.applies_to(Endpoint::Lookup));
+        assert!(any.applies_to(Endpoint::Disable) && any.applies_to(Endpoint::Enable));
+        let on_disable = fault("503,every=1,on=disable");
+        assert!(
+            on_disable.applies_to(Endpoint::Disable) && !on_disable.applies_to(Endpoint::Enable)
+        );
+        let other = fault("other-token,every=1");
+        assert!(other.applies_to(Endpoint::Disable) && other.applies_to(Endpoint::Enable));
+        assert!(!other.applies_to(Endpoint::Lookup) && !other.applies_to(Endpoint::Delete));
     }
 
     #[test]
