@@ -403,7 +403,8 @@ pub struct SimArgs {
     /// JSON error body, nothing done), reset, hangup, reset-after-commit, slow,
     /// slow-after-commit, garbage, truncated, close, other-token / other-user (a disable or
     /// enable answered 200 naming another token / user, nothing changed). SCHEDULE: every=N, nth=N, first=N,
-    /// tokens=N (the first N distinct tokens), rate=P (seeded by --fault-seed). device= limits
+    /// after=N (every request after the Nth), tokens=N (the first N distinct tokens), rate=P
+    /// (seeded by --fault-seed). device= limits
     /// the fault to requests naming those device serials (counted among themselves; without a
     /// SCHEDULE, every one of them).
     #[arg(long, value_name = "SPEC")]

@@ -555,7 +555,9 @@ fn fixes_table(job: &Job) -> Markup {
                         td { span class=(format!("st {}", status.map_or("warn", status_class))) { (status.map_or("no line", Status::as_str)) } }
                         td.n { (number(*n)) }
                         td { (fix_for(*status))
-                            @if status.is_none() {
+                            @if status.is_none() && ranges.is_empty() {
+                                br; span.muted { "The job read a report as input, whose row numbers have gaps: which rows have no line, only a --resume can tell." }
+                            } @else if status.is_none() {
                                 br; span.muted { "Rows without a line: "
                                     @for (k, (a, b)) in ranges.iter().enumerate() {
                                         @if k > 0 { ", " }

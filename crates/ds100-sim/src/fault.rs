@@ -18,6 +18,7 @@ fault grammar: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|S
             other-token, other-user (disable/enable only: 200 naming another token / another
             user than the request's credential, nothing changed)
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
+            after=N (every request after the Nth),
             tokens=N (requests bearing one of the first N distinct tokens accepted),
             rate=P (probability 0..1, seeded by the fault seed)
   device=:  only requests naming one of these device serials (counted among themselves);
@@ -99,6 +100,8 @@ pub enum Schedule {
     Every(u64),
     Nth(u64),
     First(u64),
+    /// Every request after the first N: a fault that starts later (the first N pass).
+    After(u64),
     /// Requests whose bearer token is one of the first N distinct tokens the simulator
     /// accepted: "refuse the first token, whenever it arrives", independent of timing.
     Tokens(u64),
@@ -114,6 +117,7 @@ impl Schedule {
             Schedule::Every(every) => n.is_multiple_of(every),
             Schedule::Nth(nth) => n == nth,
             Schedule::First(first) => n <= first,
+            Schedule::After(after) => n > after,
             Schedule::Tokens(tokens) => token <= tokens,
             Schedule::Rate(p) => draw < p,
         }
@@ -201,6 +205,7 @@ impl fmt::Display for Schedule {
             Schedule::Every(n) => write!(f, "every={n}"),
             Schedule::Nth(n) => write!(f, "nth={n}"),
             Schedule::First(n) => write!(f, "first={n}"),
+            Schedule::After(n) => write!(f, "after={n}"),
             Schedule::Tokens(n) => write!(f, "tokens={n}"),
             Schedule::Rate(p) => write!(f, "rate={p}"),
         }
@@ -258,6 +263,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
             "every" => Schedule::Every(parse_count(&key, value)?),
             "nth" => Schedule::Nth(parse_count(&key, value)?),
             "first" => Schedule::First(parse_count(&key, value)?),
+            "after" => Schedule::After(parse_count(&key, value)?),
             "tokens" => Schedule::Tokens(parse_count(&key, value)?),
             "rate" => match value.parse::<f64>() {
                 Ok(p) if (0.0..=1.0).contains(&p) => Schedule::Rate(p),
@@ -383,6 +389,7 @@ mod tests {
             "html404,every=1,device=1|02",
             "other-token,nth=2,on=disable",
             "other-user,every=1",
+            "500,after=1,on=disable,device=7",
         ] {
             assert_eq!(fault(s).to_string(), s);
         }
@@ -423,6 +430,7 @@ mod tests {
         assert_eq!(fired(Schedule::Every(1)), (1..=10).collect::<Vec<_>>());
         assert_eq!(fired(Schedule::Nth(4)), vec![4]);
         assert_eq!(fired(Schedule::First(2)), vec![1, 2]);
+        assert_eq!(fired(Schedule::After(8)), vec![9, 10]);
         assert_eq!(
             fired(Schedule::Tokens(1)).len(),
             10,
