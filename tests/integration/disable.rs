@@ -479,3 +479,77 @@ fn retry_what_failed_from_the_report() {
     assert!(retried.values().all(|r| r.status == Status::Deleted));
     assert!(retry_sc.sim().store().is_empty());
 }
+
+/// A report read as input: its rows keep their numbers through an interrupted and resumed
+/// enable; a duplicate row of the original input is a duplicate again (of the lower row,
+/// though the report lists it first); the input report cannot be written while it is read;
+/// a resume with another `--only-status` is refused.
+#[test]
+fn a_report_as_input_resumes_dedups_and_is_locked() {
+    let all = creds(40, 70_000);
+    // Row 2 repeats row 1.
+    let mut with_repeat = all.clone();
+    with_repeat.insert(1, all[0].clone());
+    let text = csv_of(&with_repeat);
+    let sc = Scenario::new()
+        .seed(&all)
+        .sim_args(&["--latency", "40ms"])
+        .input(&text);
+    let rows = sc.cmd("disable").args(FAST).run().exits(0).rows(41);
+    assert_eq!(rows[&2].status, Status::Duplicate);
+    let disable_report = sc.path("in.disable-report.csv");
+    let lines = std::fs::read_to_string(&disable_report).unwrap();
+    assert!(
+        lines.lines().nth(1).unwrap().starts_with("2,"),
+        "the duplicate is written first (it sends nothing): {lines}"
+    );
+
+    // validate reads the report too, row numbers kept.
+    sc.validate_cmd().input(&disable_report).run().exits(0);
+    let checked = by_row(read_report(&sc.path("in.disable-report.validation.csv")));
+    assert_eq!(checked.len(), 41);
+    assert_eq!(checked[&2].status, Status::Duplicate);
+    assert!(checked[&2].note.contains("repeats row 1"), "{:?}", checked[&2]);
+    assert_eq!(checked[&1].status, Status::Valid);
+
+    let undo_report = sc.path("in.disable-report.enable-report.csv");
+    let child = sc
+        .cmd("enable")
+        .input(&disable_report)
+        .args(["--yes", "-q", "--rate", "100/s", "--concurrency", "1"])
+        .spawn();
+    wait_until("some rows", || report_lines(&undo_report) >= 4);
+    // The input report is being read: its own job cannot write to it meanwhile.
+    let ran = sc.cmd("disable").args(FAST).arg("--resume").run().exits(2);
+    assert!(ran.stderr.contains("being written by another run"), "{}", ran.stderr);
+    child.signal(libc::SIGINT);
+    child.wait().exits(130);
+    let partial = latest_by_row(&undo_report, 41);
+    assert!(partial.values().any(|r| r.status == Status::Skipped));
+
+    // Another selection of the report's rows is another job.
+    let requests = sc.sim().stat("requests");
+    let ran = sc
+        .cmd("enable")
+        .input(&disable_report)
+        .args(["--only-status", "disabled"])
+        .args(FAST)
+        .arg("--resume")
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("--only-status disabled"), "{}", ran.stderr);
+    assert_eq!(sc.sim().stat("requests"), requests);
+
+    sc.cmd("enable")
+        .input(&disable_report)
+        .args(FAST)
+        .arg("--resume")
+        .run()
+        .exits(0);
+    let latest = latest_by_row(&undo_report, 41);
+    assert!(latest.values().filter(|r| r.row != 2).all(|r| r.status == Status::Enabled));
+    assert_eq!(latest[&2].status, Status::Duplicate);
+    assert!(latest[&2].note.contains("repeats row 1"), "{:?}", latest[&2]);
+    assert!(disabled(&store_of(&sc)).is_empty());
+    assert_eq!(sc.sim().stat("enables"), 40, "each credential enabled once");
+}
