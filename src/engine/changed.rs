@@ -163,7 +163,7 @@ mod tests {
             Some("Disabled"),
         );
         assert_eq!(
-            judge(&[full.clone()]),
+            judge(std::slice::from_ref(&full)),
             PatchVerdict::Done {
                 note: String::new()
             }

@@ -509,7 +509,11 @@ fn a_report_as_input_resumes_dedups_and_is_locked() {
     let checked = by_row(read_report(&sc.path("in.disable-report.validation.csv")));
     assert_eq!(checked.len(), 41);
     assert_eq!(checked[&2].status, Status::Duplicate);
-    assert!(checked[&2].note.contains("repeats row 1"), "{:?}", checked[&2]);
+    assert!(
+        checked[&2].note.contains("repeats row 1"),
+        "{:?}",
+        checked[&2]
+    );
     assert_eq!(checked[&1].status, Status::Valid);
 
     let undo_report = sc.path("in.disable-report.enable-report.csv");
@@ -521,7 +525,11 @@ fn a_report_as_input_resumes_dedups_and_is_locked() {
     wait_until("some rows", || report_lines(&undo_report) >= 4);
     // The input report is being read: its own job cannot write to it meanwhile.
     let ran = sc.cmd("disable").args(FAST).arg("--resume").run().exits(2);
-    assert!(ran.stderr.contains("being written by another run"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("being written by another run"),
+        "{}",
+        ran.stderr
+    );
     child.signal(libc::SIGINT);
     child.wait().exits(130);
     let partial = latest_by_row(&undo_report, 41);
@@ -537,7 +545,11 @@ fn a_report_as_input_resumes_dedups_and_is_locked() {
         .arg("--resume")
         .run()
         .exits(2);
-    assert!(ran.stderr.contains("--only-status disabled"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--only-status disabled"),
+        "{}",
+        ran.stderr
+    );
     assert_eq!(sc.sim().stat("requests"), requests);
 
     sc.cmd("enable")
@@ -547,9 +559,18 @@ fn a_report_as_input_resumes_dedups_and_is_locked() {
         .run()
         .exits(0);
     let latest = latest_by_row(&undo_report, 41);
-    assert!(latest.values().filter(|r| r.row != 2).all(|r| r.status == Status::Enabled));
+    assert!(
+        latest
+            .values()
+            .filter(|r| r.row != 2)
+            .all(|r| r.status == Status::Enabled)
+    );
     assert_eq!(latest[&2].status, Status::Duplicate);
-    assert!(latest[&2].note.contains("repeats row 1"), "{:?}", latest[&2]);
+    assert!(
+        latest[&2].note.contains("repeats row 1"),
+        "{:?}",
+        latest[&2]
+    );
     assert!(disabled(&store_of(&sc)).is_empty());
     assert_eq!(sc.sim().stat("enables"), 40, "each credential enabled once");
 }
