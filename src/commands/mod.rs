@@ -14,7 +14,7 @@ use crate::config::{OutputConfig, SummaryJson};
 use crate::console;
 use crate::input::Scan;
 use crate::input::from_report::ReportFacts;
-use crate::report::meta::InputReport;
+use crate::report::meta::{InputReport, ReportMeta};
 use crate::report::summary::Summary;
 
 /// What a command says (exit 1, nothing sent) of an input without rows to send; of a report
@@ -35,6 +35,40 @@ pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> Stri
             }
         ),
     }
+}
+
+/// A report read as input must account for every row of its job: rows it has no line for
+/// (its run killed before it wrote them) would be left out of any selection, "retry what
+/// failed" included, and so never be sent. Refused (exit 2) until that job is resumed. Without
+/// a usable sidecar this cannot be checked: a warning.
+pub(crate) fn check_input_report(path: &Path, facts: &ReportFacts) -> anyhow::Result<()> {
+    match ReportMeta::read_if_present(path) {
+        Ok(Some(meta)) => {
+            if let Some(n) = meta.input_rows
+                && n > facts.n_rows
+            {
+                anyhow::bail!(
+                    "{} accounts for {} of the {n} rows of its job: {} row(s) have no line (its \
+                     run was killed before it wrote them) and would be left out. Finish that \
+                     job first (run it again with --resume), then use its report. Nothing was \
+                     sent.",
+                    path.display(),
+                    facts.n_rows,
+                    n - facts.n_rows
+                );
+            }
+        }
+        Ok(None) => tracing::warn!(
+            "the input report {} has no sidecar, so whether it accounts for every row of its \
+             job cannot be checked",
+            path.display()
+        ),
+        Err(why) => tracing::warn!(
+            "the input report's sidecar cannot be used ({why}), so whether the report accounts \
+             for every row of its job cannot be checked"
+        ),
+    }
+    Ok(())
 }
 
 /// How the sidecar records a report read as input; `None` for a list of credentials.

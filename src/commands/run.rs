@@ -91,6 +91,9 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         false => None,
     };
     let scan = Arc::new(input.scan()?);
+    if let Some(facts) = scan.report_facts() {
+        super::check_input_report(&cfg.input, &facts)?;
+    }
     if scan.n_rows == 0 {
         errln!(
             "error: {}",

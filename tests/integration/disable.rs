@@ -574,3 +574,57 @@ fn a_report_as_input_resumes_dedups_and_is_locked() {
     assert!(disabled(&store_of(&sc)).is_empty());
     assert_eq!(sc.sim().stat("enables"), 40, "each credential enabled once");
 }
+
+/// The PATCH names only the device and the user. When the user holds another credential on
+/// the device, the tenant would change both: the row is `ambiguous` and nothing is sent.
+#[test]
+fn a_patch_that_would_change_another_credential_of_the_user_is_not_sent() {
+    let mut all = creds(2, 71_000);
+    let sibling = cred("014010071999", &all[0].device, &all[0].user);
+    all.push(sibling.clone());
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all[..2]));
+    for dry_run in [true, false] {
+        let mut cmd = sc.cmd("disable").args(FAST);
+        if dry_run {
+            cmd = cmd.arg("--dry-run");
+        }
+        let rows = cmd.run().exits(1).rows(2);
+        let r = &rows[&1];
+        assert_eq!(r.status, Status::Ambiguous, "{r:?}");
+        assert!(r.error.contains(&sibling.token), "{}", r.error);
+        assert_eq!(r.attempts, 0);
+    }
+    assert_eq!(disabled(&store_of(&sc)), [all[1].clone()]);
+    assert_eq!(sc.sim().stat("disables"), 1);
+}
+
+/// A report that has no line for some rows of its job (its run was killed before it wrote
+/// them) is refused as input: any selection would leave those rows out, never to be sent.
+#[test]
+fn a_report_missing_rows_of_its_job_is_refused_as_input() {
+    let all = creds(4, 72_000);
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    sc.cmd("disable").args(FAST).run().exits(0);
+    let report = sc.path("in.disable-report.csv");
+    let text = std::fs::read_to_string(&report).unwrap();
+    let cut: String = text
+        .lines()
+        .filter(|l| !l.starts_with("3,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&report, cut).unwrap();
+    let requests = sc.sim().stat("requests");
+    let ran = sc
+        .run_cmd()
+        .input(&report)
+        .args(["--only-status", "disabled"])
+        .args(FAST)
+        .run()
+        .exits(2);
+    assert!(
+        ran.stderr.contains("accounts for 3 of the 4 rows") && ran.stderr.contains("--resume"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(sc.sim().stat("requests"), requests);
+}

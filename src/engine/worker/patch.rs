@@ -44,6 +44,9 @@ impl RowRun<'_> {
             Ok(cred) => cred,
             Err(ended) => return ended,
         };
+        if let Some(ended) = self.others_of_the_user(&cred, to) {
+            return ended;
+        }
         let before = self.listed_status(&cred);
         let mut ended = if dry_run {
             let note = match &before {
@@ -60,6 +63,46 @@ impl RowRun<'_> {
         };
         ended.resolved = Some(cred);
         ended
+    }
+
+    /// The PATCH names only the device and the user: when the lookup lists another credential
+    /// of that user on the device (or one whose user it does not give), the tenant would
+    /// change that one too. Refused before anything is sent, as `ambiguous`.
+    fn others_of_the_user(&self, cred: &Credential, to: TokenState) -> Option<Ended> {
+        let others: Vec<&Credential> = self
+            .listed
+            .iter()
+            .map(|(c, _)| c)
+            .filter(|c| c.token != cred.token)
+            .filter(|c| c.user.is_empty() || same_user(&c.user, &cred.user))
+            .collect();
+        if others.is_empty() {
+            return None;
+        }
+        let listed = others
+            .iter()
+            .take(5)
+            .map(|c| {
+                if c.token.is_empty() {
+                    "?"
+                } else {
+                    c.token.as_str()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(Ended::new(
+            Status::Ambiguous,
+            format!(
+                "device {} also holds token(s) {listed} of user {} (or whose user the lookup \
+                 does not give): {} names only the device and the user, so the tenant would {} \
+                 those too; nothing was sent. Handle this device on the tenant by hand",
+                cred.device,
+                cred.user,
+                to.request_name(),
+                to.verb()
+            ),
+        ))
     }
 
     /// The `tokenStatus` the last lookup stated for `cred`, if it did.
