@@ -50,6 +50,9 @@ Examples, in the order of a job:
                                                        deletes after you confirm -> leavers.report.csv
   ds100-offboard report leavers.report.csv --html leavers.audit.html
                                                        the job's summary and its audit page
+  ds100-offboard disable leavers.csv --key-file key.json   the reversible step -> leavers.disable-report.csv
+  ds100-offboard enable leavers.disable-report.csv --only-status disabled    undo it
+  ds100-offboard run leavers.report.csv --only-status failed,skipped         retry what failed
 
 Try it without a tenant: ds100-offboard demo";
 
@@ -74,6 +77,29 @@ Then: ds100-offboard report leavers.report.csv --html leavers.audit.html
 Exit codes: 0 every row ok · 1 a row needs attention · 2 usage, configuration or input error
 (nothing sent) · 3 safety stop · 130 interrupted.";
 
+const DISABLE_EXAMPLES: &str = "\
+Examples:
+  ds100-offboard disable leavers.csv --dry-run --key-file key.json   (each credential's tokenStatus)
+  ds100-offboard disable leavers.csv --key-file key.json           -> leavers.disable-report.csv
+  ds100-offboard enable leavers.disable-report.csv --only-status disabled --key-file key.json
+                                                                   undo: enable what was disabled
+  ds100-offboard run leavers.disable-report.csv --only-status disabled --key-file key.json
+                                                                   later: delete what was disabled
+
+Exit codes: 0 every row ok · 1 a row needs attention · 2 usage, configuration or input error
+(nothing sent) · 3 safety stop (also: the tenant answered naming another credential) ·
+130 interrupted.";
+
+const ENABLE_EXAMPLES: &str = "\
+Examples:
+  ds100-offboard enable leavers.disable-report.csv --only-status disabled --key-file key.json
+                                                   undo a disable -> leavers.disable-report.enable-report.csv
+  ds100-offboard enable returning.csv --key-file key.json --dry-run
+
+Exit codes: 0 every row ok · 1 a row needs attention · 2 usage, configuration or input error
+(nothing sent) · 3 safety stop (also: the tenant answered naming another credential) ·
+130 interrupted.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check an input file offline: every row valid, invalid or duplicate. Sends nothing.
@@ -82,6 +108,14 @@ pub enum Command {
     /// Delete the credentials listed in INPUT (asks for confirmation first).
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Disable the credentials listed in INPUT: reversible (enable undoes it), same pipeline,
+    /// flags and report as run. Every row is looked up before its PATCH.
+    #[command(after_help = DISABLE_EXAMPLES)]
+    Disable(RunArgs),
+    /// Enable the credentials listed in INPUT again, e.g. to undo a disable from its report:
+    /// same pipeline, flags and report as run.
+    #[command(after_help = ENABLE_EXAMPLES)]
+    Enable(RunArgs),
     /// Serve a local DS100 API simulator for rehearsals, tests and benchmarks.
     Sim(SimArgs),
     /// Run the whole job against a built-in simulator: no tenant, no credentials, no setup.
@@ -157,6 +191,11 @@ pub struct InputArgs {
     /// Repeatable; case and punctuation are ignored. Example: --ignore-column "Employee ID"
     #[arg(long = "ignore-column", value_name = "NAME")]
     pub ignore_columns: Vec<String>,
+
+    /// With one of the tool's own reports as INPUT: keep only the rows whose latest status is
+    /// one of these (comma-separated or repeated). Example: --only-status failed,skipped
+    #[arg(long, value_name = "STATUS[,STATUS…]", value_delimiter = ',')]
+    pub only_status: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -201,8 +240,9 @@ pub struct RunArgs {
     pub send: SendArgs,
 
     /// Read-only audit: look every row up and report what a real run would do (would_delete,
-    /// absent, mismatch, ambiguous). Never deletes; needs no confirmation (--yes, --verify and
-    /// --max-deletes are accepted and have nothing to do).
+    /// or would_disable / would_enable with the credential's tokenStatus; absent, mismatch,
+    /// ambiguous). Never changes anything; needs no confirmation (--yes, --verify and
+    /// --max-changes are accepted and have nothing to do).
     #[arg(long)]
     pub dry_run: bool,
 
@@ -212,7 +252,7 @@ pub struct RunArgs {
     pub resume: bool,
 
     /// Look every row up before deleting it and delete only an exact match of token, device
-    /// and user (one extra request per row).
+    /// and user (one extra request per row). disable and enable always do.
     #[arg(long)]
     pub verify: bool,
 
@@ -221,9 +261,10 @@ pub struct RunArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
-    /// Refuse to start when the plan would delete more than N credentials. Example: --max-deletes 500
-    #[arg(long, value_name = "N")]
-    pub max_deletes: Option<u64>,
+    /// Refuse to start when the plan would change (delete, disable, enable) more than N
+    /// credentials. --max-deletes is the same flag. Example: --max-changes 500
+    #[arg(long = "max-changes", visible_alias = "max-deletes", value_name = "N")]
+    pub max_changes: Option<u64>,
 
     /// Stop after N consecutive rows end failed or unauthorized (exit 3); 0 never stops.
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -353,14 +394,17 @@ pub struct SimArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub latency: Duration,
 
-    /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup][,device=SERIAL[|SERIAL…]]; repeatable.
+    /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|SERIAL…]];
+    /// repeatable.
     /// Examples: --fault 503,every=3 --fault reset-after-commit,nth=5 --fault
     /// garbage,rate=0.2,on=lookup --fault html404,every=1,on=delete,device=140100080. KIND: a
     /// status code (400 403 404 429 500 502 503 504 …), 429-date, 429-none, html500, html200,
     /// html404 (a gateway's HTML 404 page), text404 (a plain-text 404), error200 (200 with a
     /// JSON error body, nothing done), reset, hangup, reset-after-commit, slow,
-    /// slow-after-commit, garbage, truncated, close. SCHEDULE: every=N, nth=N, first=N,
-    /// tokens=N (the first N distinct tokens), rate=P (seeded by --fault-seed). device= limits
+    /// slow-after-commit, garbage, truncated, close, other-token / other-user (a disable or
+    /// enable answered 200 naming another token / user, nothing changed). SCHEDULE: every=N, nth=N, first=N,
+    /// after=N (every request after the Nth), tokens=N (the first N distinct tokens), rate=P
+    /// (seeded by --fault-seed). device= limits
     /// the fault to requests naming those device serials (counted among themselves; without a
     /// SCHEDULE, every one of them).
     #[arg(long, value_name = "SPEC")]
@@ -509,6 +553,35 @@ mod tests {
         assert!(parse_duration("soon").unwrap_err().contains("30s"));
         assert!(parse_positive_duration("0s").is_err());
         assert!(parse_positive_duration("0").is_err());
+        // --max-deletes is --max-changes, on every sending command.
+        for (command, flag) in [
+            ("run", "--max-deletes"),
+            ("run", "--max-changes"),
+            ("disable", "--max-deletes"),
+            ("enable", "--max-changes"),
+        ] {
+            let cli =
+                Cli::try_parse_from(["ds100-offboard", command, "in.csv", flag, "7"]).unwrap();
+            let (Command::Run(args) | Command::Disable(args) | Command::Enable(args)) = cli.command
+            else {
+                panic!("{command}")
+            };
+            assert_eq!(args.max_changes, Some(7));
+        }
+        let cli = Cli::try_parse_from([
+            "ds100-offboard",
+            "validate",
+            "r.csv",
+            "--only-status",
+            "failed,skipped",
+            "--only-status",
+            "absent",
+        ])
+        .unwrap();
+        let Command::Validate(v) = cli.command else {
+            panic!("validate")
+        };
+        assert_eq!(v.input.only_status, ["failed", "skipped", "absent"]);
         // A dry run takes the flags a real run is given (they have nothing to do).
         assert!(
             Cli::try_parse_from([

@@ -10,6 +10,7 @@ use crate::api::credentials::{self, CredentialFlags, Credentials};
 use crate::api::endpoints::Endpoints;
 use crate::api::jwt;
 use crate::api::keyfile::KEY_FILE_ENV;
+use crate::api::patch::TokenState;
 use crate::api::tls::TrustRoots;
 use crate::cli::{
     DemoArgs, LogFormat, ReportArgs, RunArgs, SimArgs, TenantArgs, TokenArgs, ValidateArgs,
@@ -19,6 +20,7 @@ use crate::engine::retry::RetryPolicy;
 use crate::logging;
 use crate::progress::ProgressMode;
 use crate::rate::Rate;
+use crate::report::status::{self, Status};
 
 /// Everything `run` needs.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub(crate) struct RunConfig {
     pub(crate) delimiter: Option<u8>,
     /// `--ignore-column`: columns that look like credential fields but are not.
     pub(crate) ignore_columns: Vec<String>,
+    /// `--only-status`: with a report as input, the latest statuses of the rows to keep.
+    pub(crate) only_status: Option<Vec<Status>>,
     pub(crate) output: OutputConfig,
     pub(crate) endpoints: Endpoints,
     pub(crate) credentials: Credentials,
@@ -43,6 +47,8 @@ pub(crate) struct RunConfig {
     pub(crate) timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_after: u64,
+    /// `--max-changes` (alias `--max-deletes`): at most this many credentials deleted,
+    /// disabled or enabled.
     pub(crate) max_deletes: Option<u64>,
     pub(crate) confirm: Confirm,
     /// `--resume`: continue into the existing report.
@@ -86,6 +92,7 @@ pub(crate) struct ValidateConfig {
     pub(crate) input: PathBuf,
     pub(crate) delimiter: Option<u8>,
     pub(crate) ignore_columns: Vec<String>,
+    pub(crate) only_status: Option<Vec<Status>>,
     pub(crate) output: OutputConfig,
 }
 
@@ -115,34 +122,52 @@ impl ReportConfig {
 
 impl ValidateConfig {
     pub(crate) fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
+        let only_status = parse_only_status(&args.input.only_status)?;
         let input = args.input.input;
         let output = output_config(&input, args.report, "validation", quiet, false)?;
         Ok(ValidateConfig {
             input,
             delimiter: args.input.delimiter,
             ignore_columns: args.input.ignore_columns,
+            only_status,
             output,
         })
     }
 }
 
 impl RunConfig {
-    pub(crate) fn from_args(args: RunArgs, quiet: bool) -> anyhow::Result<RunConfig> {
+    /// `run` (`to`: `None`), or `disable` / `enable` (`to`: the state they put credentials in).
+    pub(crate) fn from_args(
+        args: RunArgs,
+        quiet: bool,
+        to: Option<TokenState>,
+    ) -> anyhow::Result<RunConfig> {
+        let only_status = parse_only_status(&args.input.only_status)?;
         let input = args.input.input;
-        let mode = if args.dry_run {
-            Mode::DryRun
-        } else {
-            Mode::Delete {
-                verify: args.verify,
-            }
+        let (mode, suffix) = match (to, args.dry_run) {
+            (None, true) => (Mode::DryRun, "dry-run".to_string()),
+            (None, false) => (
+                Mode::Delete {
+                    verify: args.verify,
+                },
+                "report".to_string(),
+            ),
+            (Some(to), dry_run) => (
+                Mode::Patch { to, dry_run },
+                format!(
+                    "{}-{}",
+                    to.verb(),
+                    if dry_run { "dry-run" } else { "report" }
+                ),
+            ),
         };
-        let suffix = if args.dry_run { "dry-run" } else { "report" };
-        let output = output_config(&input, args.report, suffix, quiet, args.resume)?;
+        let output = output_config(&input, args.report, &suffix, quiet, args.resume)?;
         let (credentials, endpoints, trust) = tenant_config(&args.tenant)?;
         Ok(RunConfig {
             input,
             delimiter: args.input.delimiter,
             ignore_columns: args.input.ignore_columns,
+            only_status,
             output,
             endpoints,
             credentials,
@@ -159,7 +184,7 @@ impl RunConfig {
             timeout: args.send.timeout,
             connect_timeout: args.send.connect_timeout,
             stop_after: args.stop_after,
-            max_deletes: args.max_deletes,
+            max_deletes: args.max_changes,
             confirm: if args.yes {
                 Confirm::Given
             } else {
@@ -169,6 +194,28 @@ impl RunConfig {
             invocation: Some(std::env::args().collect()),
         })
     }
+}
+
+/// `--only-status` as statuses: `None` when not given. An unknown name is refused listing the
+/// valid ones.
+fn parse_only_status(names: &[String]) -> anyhow::Result<Option<Vec<Status>>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut statuses = Vec::new();
+    for name in names {
+        let name = name.trim();
+        let Ok(status) = name.parse::<Status>() else {
+            bail!(
+                "--only-status: '{name}' is not a status of the report. The statuses are: {}",
+                status::all_names()
+            );
+        };
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    Ok(Some(statuses))
 }
 
 /// Everything `token` needs.
@@ -447,6 +494,24 @@ mod tests {
         assert_eq!(p, Path::new("/data/leavers.report.csv"));
         let p = default_report_path(Path::new("recall"), "dry-run").unwrap();
         assert_eq!(p, Path::new("recall.dry-run.csv"));
+    }
+
+    #[test]
+    fn only_status_names_are_checked() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse_only_status(&[]).unwrap(), None);
+        assert_eq!(
+            parse_only_status(&names(&["failed", " skipped", "failed"])).unwrap(),
+            Some(vec![Status::Failed, Status::Skipped])
+        );
+        let err = parse_only_status(&names(&["failed", "disable"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'disable'"), "{err}");
+        assert!(
+            err.contains("disabled") && err.contains("would_enable") && err.contains("skipped"),
+            "{err}"
+        );
     }
 
     #[test]

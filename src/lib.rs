@@ -53,7 +53,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::validate::validate(ValidateConfig::from_args(args, quiet)?)
         }
         Command::Run(args) => {
-            let cfg = RunConfig::from_args(args, quiet)?;
+            let cfg = RunConfig::from_args(args, quiet, None)?;
+            runtime()?.block_on(commands::run::run(cfg))
+        }
+        Command::Disable(args) => {
+            let cfg = RunConfig::from_args(args, quiet, Some(api::patch::TokenState::Disabled))?;
+            runtime()?.block_on(commands::run::run(cfg))
+        }
+        Command::Enable(args) => {
+            let cfg = RunConfig::from_args(args, quiet, Some(api::patch::TokenState::Enabled))?;
             runtime()?.block_on(commands::run::run(cfg))
         }
         Command::Sim(args) => {

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use crate::api::patch::TokenState;
 use crate::config::Confirm;
 use crate::engine::Mode;
 use crate::input::Scan;
+use crate::input::from_report::ReportFacts;
 use crate::rate::Rate;
 
 /// What a run is about to do.
@@ -38,6 +40,8 @@ pub(crate) struct Plan {
     pub(crate) concurrency: usize,
     /// With `--resume`: rows already final in the report (kept, not sent).
     pub(crate) carried_over: Option<u64>,
+    /// The input is one of the tool's reports (docs/design.md#a-report-as-input).
+    pub(crate) from_report: Option<ReportFacts>,
 }
 
 impl Plan {
@@ -60,14 +64,16 @@ impl Plan {
             burst: 1,
             concurrency: 1,
             carried_over: None,
+            from_report: scan.report_facts(),
         }
     }
 
     /// Requests the plan needs when nothing is retried and no DELETE answers 404.
     pub(crate) fn requests(&self) -> u64 {
         match self.mode {
-            Mode::DryRun => self.to_send,
-            Mode::Delete { verify: true } => self.to_send * 2,
+            Mode::DryRun | Mode::Patch { dry_run: true, .. } => self.to_send,
+            // Every row is looked up before its PATCH (docs/design.md#disable-and-enable).
+            Mode::Delete { verify: true } | Mode::Patch { .. } => self.to_send * 2,
             Mode::Delete { verify: false } => self.to_send + self.needs_lookup,
         }
     }
@@ -78,14 +84,32 @@ impl Plan {
 
     pub(crate) fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let title = match self.mode {
-            Mode::DryRun => "Plan (dry run: lookups only, nothing is deleted)",
-            Mode::Delete { verify: true } => "Plan (delete, each row verified by a lookup first)",
-            Mode::Delete { verify: false } => "Plan (delete)",
+            Mode::DryRun => "Plan (dry run: lookups only, nothing is deleted)".to_string(),
+            Mode::Delete { verify: true } => {
+                "Plan (delete, each row verified by a lookup first)".to_string()
+            }
+            Mode::Delete { verify: false } => "Plan (delete)".to_string(),
+            Mode::Patch { to, dry_run: true } => format!(
+                "Plan ({} dry run: lookups only, nothing is {})",
+                to.verb(),
+                to.done()
+            ),
+            Mode::Patch { to, .. } => format!(
+                "Plan ({}, each row looked up first; reversible with {})",
+                to.verb(),
+                match to {
+                    TokenState::Disabled => "enable",
+                    TokenState::Enabled => "disable",
+                }
+            ),
         };
-        let verb = if self.mode == Mode::DryRun {
-            "to check"
-        } else {
-            "to delete"
+        let verb = match self.mode {
+            _ if self.mode.is_dry_run() => "to check",
+            Mode::Patch { to, .. } => match to {
+                TokenState::Disabled => "to disable",
+                TokenState::Enabled => "to enable",
+            },
+            _ => "to delete",
         };
         writeln!(out, "{title}")?;
         writeln!(out, "  tenant           {}", self.tenant)?;
@@ -94,6 +118,16 @@ impl Plan {
             "  input            {} ({} rows)",
             self.input, self.rows
         )?;
+        if let Some(facts) = &self.from_report {
+            writeln!(
+                out,
+                "  from a report    {} of its {} rows (latest status: {}); row numbers are \
+                 the report's",
+                self.rows,
+                facts.n_rows,
+                facts.wanted()
+            )?;
+        }
         if let Some(carried) = self.carried_over {
             writeln!(
                 out,
@@ -111,10 +145,19 @@ impl Plan {
         writeln!(out)?;
         if self.no_user > 0 {
             // Said in words: these rows delete whatever the device holds.
-            let what = if self.mode == Mode::DryRun {
-                "a real run would delete the credential the device holds, whoever it belongs to"
-            } else {
-                "the credential the device holds will be deleted, whoever it belongs to"
+            let what = match self.mode {
+                Mode::DryRun => {
+                    "a real run would delete the credential the device holds, whoever it belongs to"
+                }
+                Mode::Patch { dry_run: true, .. } => {
+                    "a real run would change the credential the device holds, whoever it belongs to"
+                }
+                Mode::Patch { .. } => {
+                    "the credential the device holds will be changed, whoever it belongs to"
+                }
+                Mode::Delete { .. } => {
+                    "the credential the device holds will be deleted, whoever it belongs to"
+                }
             };
             writeln!(
                 out,
@@ -178,31 +221,39 @@ pub(crate) fn rows_with_short_device(scan: &Scan) -> String {
 }
 
 /// Whether `approve` will ask the operator to type the count: a real run with rows to delete
-/// within `--max-deletes`, without `--yes`, on a terminal. The plan is then shown even with
+/// within `--max-changes`, without `--yes`, on a terminal. The plan is then shown even with
 /// `-q`: no one should confirm what they cannot see.
 pub(crate) fn will_ask(plan: &Plan, confirm: Confirm, max_deletes: Option<u64>) -> bool {
-    plan.mode != Mode::DryRun
+    !plan.mode.is_dry_run()
         && plan.to_send > 0
         && max_deletes.is_none_or(|max| plan.to_send <= max)
         && confirm != Confirm::Given
         && std::io::stdin().is_terminal()
 }
 
-/// Applies `--max-deletes` and gets the go-ahead. Errors mean: nothing was sent, exit 2.
+/// Applies `--max-changes` (`--max-deletes`) and gets the go-ahead. Errors mean: nothing was
+/// sent, exit 2.
 pub(crate) fn approve(
     plan: &Plan,
     confirm: Confirm,
     max_deletes: Option<u64>,
 ) -> anyhow::Result<()> {
-    if plan.mode == Mode::DryRun {
+    if plan.mode.is_dry_run() {
         return Ok(());
     }
+    let (does, doing) = match plan.mode {
+        Mode::Patch { to, .. } => match to {
+            TokenState::Disabled => ("disables", "disable"),
+            TokenState::Enabled => ("enables", "enable"),
+        },
+        _ => ("deletes", "delete"),
+    };
     if let Some(max) = max_deletes
         && plan.to_send > max
     {
         bail!(
-            "the plan deletes up to {} credentials, more than --max-deletes {max}; nothing was sent. \
-             Split the file or raise --max-deletes if this is intended.",
+            "the plan {does} up to {} credentials, more than --max-changes {max}; nothing was \
+             sent. Split the file or raise --max-changes (--max-deletes) if this is intended.",
             plan.to_send
         );
     }
@@ -212,14 +263,14 @@ pub(crate) fn approve(
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         bail!(
-            "refusing to delete without confirmation: stdin is not a terminal. Check the plan above \
-             (or run with --dry-run first), then re-run with --yes."
+            "refusing to {doing} without confirmation: stdin is not a terminal. Check the plan \
+             above (or run with --dry-run first), then re-run with --yes."
         );
     }
     let mut err = std::io::stderr().lock();
     write!(
         err,
-        "\nThis deletes up to {n} credentials on {}. Type {n} to go on, anything else stops: ",
+        "\nThis {does} up to {n} credentials on {}. Type {n} to go on, anything else stops: ",
         plan.tenant,
         n = plan.to_send
     )?;

@@ -82,6 +82,37 @@ pub(crate) fn delete_success(answer: &Answer) -> DeleteSuccess {
     }
 }
 
+/// `Some(why)` when a 2xx answer to a PATCH (`what`: how the report names it) cannot be the
+/// API's statement that it changed something: an HTML page, a body that reports an error, or a
+/// status other than 200 (a 202 "accepted" is not "done"). Whether the body names the row's
+/// credential is for the caller to read (`patch::parse_patch`).
+pub(crate) fn foreign_change_success(answer: &Answer, what: &str) -> Option<String> {
+    if looks_like_markup(answer) {
+        return Some(format!(
+            "{what} answered {} with an HTML page, not the API ({}): nothing says it changed \
+             anything; {NOT_THE_API_HINT}",
+            answer.status,
+            quote(answer)
+        ));
+    }
+    if let Some(why) = body_error(answer) {
+        return Some(format!(
+            "{what} answered {} but its body reports an error ({why}): {}",
+            answer.status,
+            quote(answer)
+        ));
+    }
+    if answer.status != 200 {
+        return Some(format!(
+            "{what} answered {}, not the API's 200 with the credentials it changed ({}); \
+             {NOT_THE_API_HINT}",
+            answer.status,
+            quote(answer)
+        ));
+    }
+    None
+}
+
 /// `Some(why)` when a 2xx answer to a lookup is not a list of records the API could have sent:
 /// a declared HTML page, or a body that reports an error (whose envelope might otherwise read
 /// as an empty list, i.e. "the device holds nothing"). Any other body that is not JSON is left
@@ -421,6 +452,38 @@ mod tests {
         match delete_success(&answer(202, false, "")) {
             DeleteSuccess::NotDeleted(why) => assert!(why.contains("202"), "{why}"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_patch_200_counts_only_when_it_is_the_apis() {
+        let ok = r#"[{"userId":"u","tokenSerialNumber":"1","tokenStatus":"Disabled"}]"#;
+        assert_eq!(
+            foreign_change_success(&answer(200, false, ok), "PATCH"),
+            None
+        );
+        for (bad, want) in [
+            (answer(200, true, ok), "HTML page"),
+            (
+                answer(200, false, "<html><title>Sign in</title>"),
+                "HTML page",
+            ),
+            (
+                answer(200, false, r#"{"status":"error"}"#),
+                "reports an error",
+            ),
+            (
+                answer(200, false, r#"[{"error":"nope"}]"#),
+                "reports an error",
+            ),
+            (answer(202, false, ok), "not the API's 200"),
+            (answer(204, false, ""), "not the API's 200"),
+        ] {
+            let why = foreign_change_success(&bad, "PATCH disable/otp").expect(want);
+            assert!(
+                why.contains(want) && why.contains("PATCH disable/otp"),
+                "{why}"
+            );
         }
     }
 

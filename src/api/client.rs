@@ -11,6 +11,7 @@ use reqwest::{Method, Url};
 use super::auth::Bearer;
 use super::endpoints::{Endpoints, is_loopback_host};
 use super::exchange::{Answer, MAX_BODY, TransportError, excerpt, parse_retry_after};
+use super::patch::{PatchRequest, TokenState};
 use super::tls::TrustRoots;
 use super::types::{DeleteRequest, LookupRequest};
 use crate::credential::Credential;
@@ -36,10 +37,12 @@ pub struct ApiClient {
     http: reqwest::Client,
     delete_otp: Url,
     lookup: Url,
+    disable_otp: Url,
+    enable_otp: Url,
     /// Accept, Content-Type and User-Agent, built once; each request adds its bearer token and
     /// Content-Length.
     fixed_headers: HeaderMap,
-    /// Dry runs: the client itself refuses to send a DELETE, whatever the caller does.
+    /// Dry runs: the client itself refuses to send a DELETE or PATCH, whatever the caller does.
     read_only: bool,
 }
 
@@ -87,6 +90,8 @@ impl ApiClient {
             http,
             delete_otp: endpoints.delete_otp().clone(),
             lookup: endpoints.lookup().clone(),
+            disable_otp: endpoints.patch_otp(TokenState::Disabled).clone(),
+            enable_otp: endpoints.patch_otp(TokenState::Enabled).clone(),
             fixed_headers,
             read_only: false,
         })
@@ -113,6 +118,27 @@ impl ApiClient {
             .map_err(|e| TransportError::Other(e.to_string()))?;
         self.send(Method::DELETE, &self.delete_otp, body, bearer)
             .await
+    }
+
+    /// `PATCH …/ds100/disable/otp` or `…/enable/otp` with `{deviceSerialNumber, userId}`.
+    pub(crate) async fn patch_otp(
+        &self,
+        cred: &Credential,
+        to: TokenState,
+        bearer: &Bearer,
+    ) -> Result<Answer, TransportError> {
+        if self.read_only {
+            return Err(TransportError::Refused(
+                "this is a read-only (dry) run; PATCH is never sent",
+            ));
+        }
+        let body = serde_json::to_vec(&PatchRequest::from(cred))
+            .map_err(|e| TransportError::Other(e.to_string()))?;
+        let url = match to {
+            TokenState::Disabled => &self.disable_otp,
+            TokenState::Enabled => &self.enable_otp,
+        };
+        self.send(Method::PATCH, url, body, bearer).await
     }
 
     /// `POST …/ds100/lookup {deviceSerialNumber}`.
@@ -342,6 +368,10 @@ mod tests {
         let read_only = client("http://127.0.0.1:9").read_only();
         let err = read_only.delete_otp(&cred, &bearer).await.unwrap_err();
         assert!(matches!(err, TransportError::Refused(_)), "{err:?}");
+        for to in [TokenState::Disabled, TokenState::Enabled] {
+            let err = read_only.patch_otp(&cred, to, &bearer).await.unwrap_err();
+            assert!(matches!(err, TransportError::Refused(_)), "{err:?}");
+        }
     }
 
     #[test]

@@ -5,12 +5,16 @@ use std::net::IpAddr;
 use anyhow::{Context, bail};
 use reqwest::Url;
 
+use super::patch::TokenState;
+
 /// The endpoint URLs of one tenant, derived from the operator's `--base-url`.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
     api_root: Url,
     delete_otp: Url,
     lookup: Url,
+    disable_otp: Url,
+    enable_otp: Url,
 }
 
 impl Endpoints {
@@ -61,6 +65,8 @@ impl Endpoints {
         Ok(Endpoints {
             delete_otp: join("ds100/delete/otp"),
             lookup: join("ds100/lookup"),
+            disable_otp: join("ds100/disable/otp"),
+            enable_otp: join("ds100/enable/otp"),
             api_root,
         })
     }
@@ -76,6 +82,14 @@ impl Endpoints {
 
     pub(crate) fn lookup(&self) -> &Url {
         &self.lookup
+    }
+
+    /// `…/ds100/disable/otp` or `…/ds100/enable/otp`.
+    pub(crate) fn patch_otp(&self, to: TokenState) -> &Url {
+        match to {
+            TokenState::Disabled => &self.disable_otp,
+            TokenState::Enabled => &self.enable_otp,
+        }
     }
 }
 
@@ -169,6 +183,14 @@ mod tests {
             assert_eq!(
                 e.lookup().as_str(),
                 "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100/lookup"
+            );
+            assert_eq!(
+                e.patch_otp(TokenState::Disabled).as_str(),
+                "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100/disable/otp"
+            );
+            assert_eq!(
+                e.patch_otp(TokenState::Enabled).as_str(),
+                "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100/enable/otp"
             );
         }
     }

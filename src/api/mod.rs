@@ -9,6 +9,7 @@ pub(crate) mod exchange;
 pub(crate) mod jwt;
 pub(crate) mod keyfile;
 pub(crate) mod lookup;
+pub(crate) mod patch;
 mod secret_file;
 pub(crate) mod tls;
 pub mod types;

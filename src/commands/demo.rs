@@ -109,6 +109,7 @@ pub async fn demo(demo: DemoConfig) -> anyhow::Result<ExitCode> {
         );
     }
     let cfg = RunConfig {
+        only_status: None,
         input: input_path,
         delimiter: None,
         ignore_columns: Vec::new(),

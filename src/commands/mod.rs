@@ -8,9 +8,77 @@ pub(crate) mod sim;
 pub(crate) mod token;
 pub(crate) mod validate;
 
+use std::path::Path;
+
 use crate::config::{OutputConfig, SummaryJson};
 use crate::console;
+use crate::input::Scan;
+use crate::input::from_report::ReportFacts;
+use crate::report::meta::{InputReport, ReportMeta};
 use crate::report::summary::Summary;
+
+/// What a command says (exit 1, nothing sent) of an input without rows to send; of a report
+/// read as input, which of its rows there were (docs/design.md#a-report-as-input).
+pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> String {
+    match report {
+        None => crate::input::no_rows_message(path),
+        Some(facts) => format!(
+            "no row to send: {} is a report of ds100-offboard whose {} row(s) have these latest \
+             statuses: {}; none is {}. Check the report and --only-status (a disable's report \
+             holds `disabled` rows, a run's `deleted` or `failed` ones). Nothing was sent.",
+            path.display(),
+            facts.n_rows,
+            facts.counts(),
+            match &facts.only {
+                Some(_) => format!("one of --only-status {}", facts.wanted()),
+                None => "there".to_string(),
+            }
+        ),
+    }
+}
+
+/// A report read as input must account for every row of its job: rows it has no line for
+/// (its run killed before it wrote them) would be left out of any selection, "retry what
+/// failed" included, and so never be sent. Refused (exit 2) until that job is resumed. Without
+/// a usable sidecar this cannot be checked: a warning.
+pub(crate) fn check_input_report(path: &Path, facts: &ReportFacts) -> anyhow::Result<()> {
+    match ReportMeta::read_if_present(path) {
+        Ok(Some(meta)) => {
+            if let Some(n) = meta.input_rows
+                && n > facts.n_rows
+            {
+                anyhow::bail!(
+                    "{} accounts for {} of the {n} rows of its job: {} row(s) have no line (its \
+                     run was killed before it wrote them) and would be left out. Finish that \
+                     job first (run it again with --resume), then use its report. Nothing was \
+                     sent.",
+                    path.display(),
+                    facts.n_rows,
+                    n - facts.n_rows
+                );
+            }
+        }
+        Ok(None) => tracing::warn!(
+            "the input report {} has no sidecar, so whether it accounts for every row of its \
+             job cannot be checked",
+            path.display()
+        ),
+        Err(why) => tracing::warn!(
+            "the input report's sidecar cannot be used ({why}), so whether the report accounts \
+             for every row of its job cannot be checked"
+        ),
+    }
+    Ok(())
+}
+
+/// How the sidecar records a report read as input; `None` for a list of credentials.
+pub(crate) fn input_report(scan: &Scan) -> Option<InputReport> {
+    scan.report_facts().map(|facts| InputReport {
+        only_status: facts
+            .only
+            .map(|only| only.iter().map(|s| s.as_str().to_string()).collect()),
+    })
+}
 
 /// Prints the summary (unless quiet) and writes `--summary-json`. Printing never fails the
 /// command (a closed stdout, e.g. `| head`, must not turn a finished run into an error); the

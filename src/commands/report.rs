@@ -210,16 +210,24 @@ fn print(job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
                 }
             })
             .collect();
-        writeln!(
-            out,
-            "  no line          {missing} (rows {}{})",
-            ranges.join(", "),
-            if missing > ranges.len() as u64 {
-                ", …"
-            } else {
-                ""
-            }
-        )?;
+        if ranges.is_empty() {
+            writeln!(
+                out,
+                "  no line          {missing} (the job read a report as input, whose row \
+                 numbers have gaps: which rows, only a --resume can tell)"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  no line          {missing} (rows {}{})",
+                ranges.join(", "),
+                if missing > ranges.len() as u64 {
+                    ", …"
+                } else {
+                    ""
+                }
+            )?;
+        }
     }
     writeln!(out, "  report sha256    {}", job.sha256)?;
     let n = job.n_attention();

@@ -1,5 +1,6 @@
-//! `run`: plan, go-ahead, then the pipeline against the tenant; also the engine of `demo`.
-//! Handles `--resume` (continue into an existing report) and Ctrl-C (stop, account, exit 130).
+//! `run`, `disable` and `enable`: plan, go-ahead, then the pipeline against the tenant; also
+//! the engine of `demo`. Handles `--resume` (continue into an existing report) and Ctrl-C
+//! (stop, account, exit 130).
 
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -8,6 +9,7 @@ use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::TokenSource;
+use crate::api::patch::TokenState;
 use crate::config::{RunConfig, SummaryJson};
 use crate::console::errln;
 use crate::engine::{self, Mode, PipelineOptions, RowSet, Shared, StopReason};
@@ -24,9 +26,20 @@ use crate::report::summary::{Summary, Tally};
 use crate::report::writer::ReportWriter;
 use crate::safety::{self, Plan};
 
-/// Statuses a resumed run does not redo, in this mode.
+/// Statuses a resumed run does not redo, in this mode: the final ones, and the mode's own
+/// outcome.
 fn is_final_in(mode: Mode) -> impl Fn(Status) -> bool {
-    move |s| s.is_final() || (mode == Mode::DryRun && s == Status::WouldDelete)
+    let own = match mode {
+        Mode::DryRun => Some(Status::WouldDelete),
+        Mode::Delete { .. } => None,
+        Mode::Patch { to, dry_run } => Some(match (to, dry_run) {
+            (TokenState::Disabled, false) => Status::Disabled,
+            (TokenState::Disabled, true) => Status::WouldDisable,
+            (TokenState::Enabled, false) => Status::Enabled,
+            (TokenState::Enabled, true) => Status::WouldEnable,
+        }),
+    };
+    move |s| s.is_final() || Some(s) == own
 }
 
 /// What the report's sidecar calls this mode (`--verify` is a delete run).
@@ -34,6 +47,26 @@ fn report_mode(mode: Mode) -> ReportMode {
     match mode {
         Mode::DryRun => ReportMode::DryRun,
         Mode::Delete { .. } => ReportMode::Delete,
+        Mode::Patch { to, dry_run } => match (to, dry_run) {
+            (TokenState::Disabled, false) => ReportMode::Disable,
+            (TokenState::Disabled, true) => ReportMode::DisableDryRun,
+            (TokenState::Enabled, false) => ReportMode::Enable,
+            (TokenState::Enabled, true) => ReportMode::EnableDryRun,
+        },
+    }
+}
+
+/// The command as the summary and the sidecar name it.
+fn command_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::DryRun => "run --dry-run",
+        Mode::Delete { .. } => "run",
+        Mode::Patch { to, dry_run } => match (to, dry_run) {
+            (TokenState::Disabled, false) => "disable",
+            (TokenState::Disabled, true) => "disable --dry-run",
+            (TokenState::Enabled, false) => "enable",
+            (TokenState::Enabled, true) => "enable --dry-run",
+        },
     }
 }
 
@@ -46,19 +79,31 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         &InputOptions {
             delimiter: cfg.delimiter,
             ignore_columns: cfg.ignore_columns.clone(),
+            only_status: cfg.only_status.clone(),
         },
     )?;
+    // A report read as input must not change under the run: a run still writing it (its own
+    // --resume) is refused, and kept off until this one ends.
+    let _input_lock = match input.is_report() {
+        true => Some(ReportLock::acquire(&cfg.input).map_err(|e| {
+            anyhow::anyhow!("the input is a report that is still being written: {e:#}")
+        })?),
+        false => None,
+    };
     let scan = Arc::new(input.scan()?);
+    if let Some(facts) = scan.report_facts() {
+        super::check_input_report(&cfg.input, &facts)?;
+    }
     if scan.n_rows == 0 {
-        errln!("error: {}", crate::input::no_rows_message(&cfg.input));
+        errln!(
+            "error: {}",
+            super::no_rows_message(&cfg.input, scan.report_facts().as_ref())
+        );
         return Ok(ExitCode::RowFailures);
     }
     let tenant = cfg.endpoints.api_root().to_string();
-    let command = if cfg.mode == Mode::DryRun {
-        "run --dry-run"
-    } else {
-        "run"
-    };
+    let command = command_name(cfg.mode);
+    let input_report = super::input_report(&scan);
     let mut plan = Plan::new(&scan, cfg.mode, &tenant, &cfg.input, &cfg.output.report);
     plan.rate = cfg.rate;
     plan.burst = cfg.burst;
@@ -70,10 +115,11 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let mut complete_len = None;
     let mut recorded = None;
     if cfg.resume {
-        let prior = PriorReport::read(&cfg.output.report, scan.n_rows)?;
+        let prior = PriorReport::read(&cfg.output.report, scan.max_row)?;
         // Another tenant's or another mode's report is another job: refused before anything.
         let meta = ReportMeta::read(&cfg.output.report)?;
         meta.check_resume(&cfg.output.report, report_mode(cfg.mode), &tenant)?;
+        meta.check_resume_input(&cfg.output.report, input_report.as_ref())?;
         recorded = Some(meta);
         if prior.had_partial_tail {
             tracing::warn!(
@@ -138,7 +184,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
 
     // Everything that can fail on setup fails before the report is touched.
     let mut client = checked.client;
-    if cfg.mode == Mode::DryRun {
+    if cfg.mode.is_dry_run() {
         client = client.read_only();
     }
     if let Some(SummaryJson::File(path)) = &cfg.output.summary_json {
@@ -154,7 +200,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let writer = match complete_len {
         Some(len) => ReportWriter::append(&cfg.output.report, len)?,
         None => {
-            let meta = ReportMeta::new(
+            let mut meta = ReportMeta::new(
                 report_mode(cfg.mode),
                 Some(tenant.clone()),
                 Some(tokens.identity()),
@@ -162,6 +208,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
                 started,
             )
             .with_input(&scan.sha256, scan.n_rows);
+            meta.input_report = input_report.clone();
             meta::create_report(&cfg.output.report, cfg.output.overwrite, &meta)?
         }
     };
@@ -240,6 +287,14 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
             summary.stopped =
                 Some("interrupted; rows not attempted are marked skipped".to_string());
             code = code.merge(ExitCode::Interrupted);
+        }
+        Some(StopReason::WrongCredential { row }) => {
+            summary.stopped = Some(format!(
+                "safety stop: the tenant answered row {row}'s change naming another credential \
+                 than the row's (see its error); check those credentials on the tenant before \
+                 resuming"
+            ));
+            code = code.merge(ExitCode::SafetyStop);
         }
         None => {}
     }
@@ -351,6 +406,34 @@ mod tests {
         assert_eq!(shell_quote("my file.csv"), "'my file.csv'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn each_mode_treats_its_own_outcome_as_final() {
+        let disable = Mode::Patch {
+            to: TokenState::Disabled,
+            dry_run: false,
+        };
+        let enable = Mode::Patch {
+            to: TokenState::Enabled,
+            dry_run: false,
+        };
+        let enable_dry = Mode::Patch {
+            to: TokenState::Enabled,
+            dry_run: true,
+        };
+        assert!(is_final_in(disable)(Status::Disabled));
+        assert!(!is_final_in(disable)(Status::Enabled));
+        assert!(is_final_in(enable)(Status::Enabled));
+        assert!(!is_final_in(enable)(Status::Disabled));
+        assert!(is_final_in(enable_dry)(Status::WouldEnable));
+        assert!(!is_final_in(enable_dry)(Status::Enabled));
+        assert!(is_final_in(disable)(Status::Absent) && !is_final_in(disable)(Status::Failed));
+        assert!(!is_final_in(Mode::Delete { verify: false })(
+            Status::Disabled
+        ));
+        assert_eq!(report_mode(enable_dry), ReportMode::EnableDryRun);
+        assert_eq!(command_name(disable), "disable");
     }
 
     #[test]

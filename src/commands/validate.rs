@@ -23,18 +23,26 @@ pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
         &InputOptions {
             delimiter: cfg.delimiter,
             ignore_columns: cfg.ignore_columns.clone(),
+            only_status: cfg.only_status.clone(),
         },
     )?;
     let scan = input.scan()?;
+    if let Some(facts) = scan.report_facts() {
+        super::check_input_report(&cfg.input, &facts)?;
+    }
     if scan.n_rows == 0 {
-        errln!("error: {}", crate::input::no_rows_message(&cfg.input));
+        errln!(
+            "error: {}",
+            super::no_rows_message(&cfg.input, scan.report_facts().as_ref())
+        );
         return Ok(ExitCode::RowFailures);
     }
     if !cfg.output.quiet {
         print_file_notes(&scan);
     }
-    let meta = ReportMeta::new(ReportMode::Validate, None, None, &cfg.input, started_at)
+    let mut meta = ReportMeta::new(ReportMode::Validate, None, None, &cfg.input, started_at)
         .with_input(&scan.sha256, scan.n_rows);
+    meta.input_report = super::input_report(&scan);
     let mut writer = meta::create_report(&cfg.output.report, cfg.output.overwrite, &meta)?;
     let mut tally = Tally::default();
     for item in input.rows(&scan)? {

@@ -3,6 +3,7 @@
 //! (docs/design.md#the-pipeline).
 
 pub(crate) mod adaptive;
+pub(crate) mod changed;
 pub(crate) mod counters;
 pub(crate) mod matching;
 pub(crate) mod pacer;

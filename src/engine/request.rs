@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use super::retry::{StatusClass, classify_status};
 use super::state::Shared;
 use crate::api::exchange::Answer;
+use crate::api::patch::TokenState;
 use crate::credential::Credential;
 use crate::report::row::Spent;
 
@@ -15,6 +16,8 @@ use crate::report::row::Spent;
 pub(crate) enum Request<'a> {
     Delete(&'a Credential),
     Lookup(&'a str),
+    /// `disable` / `enable`: the row's change request, like a DELETE.
+    Patch(&'a Credential, TokenState),
 }
 
 /// A request that got no usable final answer.
@@ -31,7 +34,8 @@ pub(crate) struct RowRequests<'a> {
     /// Requests sent so far and their last answers.
     pub(crate) spent: Spent,
     pub(crate) first_sent: Option<Instant>,
-    /// A DELETE attempt got no answer: the server may have deleted before the connection broke.
+    /// A DELETE or PATCH attempt got no answer: the server may have acted before the connection
+    /// broke.
     pub(crate) unanswered: bool,
 }
 
@@ -78,7 +82,7 @@ impl<'a> RowRequests<'a> {
             }
             tries += 1;
             match request {
-                Request::Delete(_) => self.spent.changes += 1,
+                Request::Delete(_) | Request::Patch(..) => self.spent.changes += 1,
                 Request::Lookup(_) => self.spent.lookups += 1,
             }
             self.first_sent.get_or_insert_with(Instant::now);
@@ -87,12 +91,15 @@ impl<'a> RowRequests<'a> {
             let sent = match request {
                 Request::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
                 Request::Lookup(device) => sh.client.lookup(device, &bearer).await,
+                Request::Patch(cred, to) => sh.client.patch_otp(cred, to, &bearer).await,
             };
             let (wait, why) = match sent {
                 Ok(answer) => {
                     sh.pacer.on_answer(sent_at, answer.status == 429);
                     match request {
-                        Request::Delete(_) => self.spent.change_status = Some(answer.status),
+                        Request::Delete(_) | Request::Patch(..) => {
+                            self.spent.change_status = Some(answer.status)
+                        }
                         Request::Lookup(_) => self.spent.lookup_status = Some(answer.status),
                     }
                     match classify_status(answer.status) {
@@ -124,7 +131,7 @@ impl<'a> RowRequests<'a> {
                     // Not a throttle: for the measured admitted rate it counts like any
                     // answer other than 429, or a flaky network would drain the rate.
                     sh.pacer.on_answer(sent_at, false);
-                    if matches!(request, Request::Delete(_)) {
+                    if matches!(request, Request::Delete(_) | Request::Patch(..)) {
                         self.unanswered = true;
                     }
                     (Some(sh.retry.backoff(tries)), err.to_string())
@@ -135,6 +142,7 @@ impl<'a> RowRequests<'a> {
                 let what = match request {
                     Request::Delete(_) => "DELETE",
                     Request::Lookup(_) => "lookup",
+                    Request::Patch(_, to) => to.request_name(),
                 };
                 return Err(RequestError::GaveUp(format!(
                     "retries exhausted: {what} failed {tries} times; last: {why}"

@@ -11,6 +11,7 @@ use super::pacer::Pacer;
 use super::retry::RetryPolicy;
 use crate::api::auth::TokenSource;
 use crate::api::client::ApiClient;
+use crate::api::patch::TokenState;
 use crate::input::{DeviceSerials, InputRow};
 use crate::report::row::ReportRow;
 use crate::report::status::Status;
@@ -22,13 +23,31 @@ pub(crate) enum Mode {
     Delete { verify: bool },
     /// Read-only audit: look up and classify, never write.
     DryRun,
+    /// `disable` / `enable`: look every row up, then PATCH its credential `to` that state and
+    /// check the answer names it (docs/design.md#disable-and-enable). With `dry_run`, look up
+    /// and classify only.
+    Patch { to: TokenState, dry_run: bool },
+}
+
+impl Mode {
+    /// Whether the run only reads (no DELETE, no PATCH; no confirmation).
+    pub(crate) fn is_dry_run(self) -> bool {
+        matches!(self, Mode::DryRun | Mode::Patch { dry_run: true, .. })
+    }
 }
 
 /// Why dispatching stopped early.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StopReason {
-    SafetyStop { consecutive: u64 },
+    SafetyStop {
+        consecutive: u64,
+    },
     Interrupted,
+    /// A PATCH answer named another credential than the row's: the tenant changed something
+    /// the input does not name (docs/design.md#disable-and-enable).
+    WrongCredential {
+        row: u64,
+    },
 }
 
 impl StopReason {
@@ -38,6 +57,10 @@ impl StopReason {
                 format!("not attempted: safety stop after {consecutive} consecutive failed rows")
             }
             StopReason::Interrupted => "not attempted: the run was interrupted".to_string(),
+            StopReason::WrongCredential { row } => format!(
+                "not attempted: safety stop after row {row}, whose change the tenant answered \
+                 naming another credential"
+            ),
         }
     }
 }

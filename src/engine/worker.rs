@@ -1,6 +1,8 @@
 //! The worker loop, written once, and what a row does: delete it, explain a DELETE's 404 with
-//! a lookup, resolve missing fields, audit it in a dry run. One report row per row
-//! (docs/design.md#what-an-answer-means).
+//! a lookup, resolve missing fields, audit it in a dry run; disable or enable it (`patch`).
+//! One report row per row (docs/design.md#what-an-answer-means).
+
+mod patch;
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use tokio::sync::{Mutex, mpsc};
 use super::matching::{self, Verdict};
 use super::request::{Request, RequestError, RowRequests};
 use super::retry::{StatusClass, classify_status};
-use super::state::{Mode, Shared};
+use super::state::{Mode, Shared, StopReason};
 use crate::api::answer::{self, DeleteSuccess};
 use crate::api::exchange::Answer;
 use crate::api::lookup::parse_lookup;
@@ -63,6 +65,8 @@ struct Ended {
     error: String,
     /// The credential a lookup resolved the row to.
     resolved: Option<Credential>,
+    /// The tenant answered the row's change naming another credential: the run stops.
+    changed_another: bool,
 }
 
 impl Ended {
@@ -71,6 +75,7 @@ impl Ended {
             status,
             error: error.into(),
             resolved: None,
+            changed_another: false,
         }
     }
 }
@@ -78,8 +83,10 @@ impl Ended {
 async fn process(shared: &Shared, row: InputRow) -> ReportRow {
     let mut run = RowRun {
         requests: RowRequests::new(shared),
+        listed: Vec::new(),
     };
     let ended = match shared.mode {
+        Mode::Patch { to, dry_run } => run.patch_row(&row, to, dry_run).await,
         Mode::DryRun => run.audit(&row).await,
         Mode::Delete { verify } if verify || row.needs_lookup() => {
             run.lookup_then_delete(&row).await
@@ -93,6 +100,16 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         .map(|t| t.elapsed().as_millis() as u64);
     if spent.requests() > 0 {
         shared.counters.count_row_sent();
+    }
+    if ended.changed_another {
+        // No new row starts and rows in flight make no further attempt: a tenant that changes
+        // credentials nobody named must not be sent more changes.
+        tracing::error!(
+            row = row.row,
+            "safety stop: the tenant answered a change naming another credential"
+        );
+        shared.stop(StopReason::WrongCredential { row: row.row });
+        shared.abort.cancel();
     }
     // The report keeps the input's values as written; a lookup only fills what it left empty.
     let mut row = row;
@@ -123,6 +140,8 @@ enum LookupError {
 /// One row on its way: the requests it sends and what they spent.
 struct RowRun<'a> {
     requests: RowRequests<'a>,
+    /// What the last lookup listed, with each credential's `tokenStatus` as it stated it.
+    listed: Vec<(Credential, Option<String>)>,
 }
 
 impl RowRun<'_> {
@@ -149,7 +168,7 @@ impl RowRun<'_> {
                 StatusClass::NotFound if let Some(what) = answer::foreign_404(&answer) => {
                     Ended::new(Status::Failed, foreign_404_error("DELETE", &what))
                 }
-                StatusClass::NotFound => match self.confirm_404(sent).await {
+                StatusClass::NotFound => match self.confirm_404(sent, "DELETE").await {
                     Confirmed::Ended(ended) => ended,
                     // The tenant spells the user id in another case and may compare it
                     // exactly: once more, with its own spelling.
@@ -190,9 +209,10 @@ impl RowRun<'_> {
         }
     }
 
-    /// DELETE answered 404: either the credential is gone (the goal) or the row names it
-    /// wrongly (it still works). Only a lookup tells which.
-    async fn confirm_404(&mut self, cred: &Credential) -> Confirmed {
+    /// The row's change request `what` (DELETE, or a PATCH) answered 404: either the
+    /// credential is gone (the goal, or nothing left to change) or the row names it wrongly (it
+    /// still works). Only a lookup tells which.
+    async fn confirm_404(&mut self, cred: &Credential, what: &str) -> Confirmed {
         let held = match self.lookup(&cred.device).await {
             Ok(held) => held,
             Err(LookupError::Aborted(why)) => {
@@ -201,7 +221,7 @@ impl RowRun<'_> {
             Err(LookupError::Unauthorized(why) | LookupError::Failed(why)) => {
                 return Confirmed::Ended(Ended::new(
                     Status::NotFound,
-                    format!("DELETE answered 404 and the lookup to explain it failed ({why})"),
+                    format!("{what} answered 404 and the lookup to explain it failed ({why})"),
                 ));
             }
         };
@@ -209,32 +229,32 @@ impl RowRun<'_> {
             && let Some(mut ended) = self.lost_zeros(&cred.device).await
         {
             if ended.status != Status::Skipped {
-                ended.error = format!("DELETE answered 404: {}", ended.error);
+                ended.error = format!("{what} answered 404: {}", ended.error);
             }
             return Confirmed::Ended(ended);
         }
         Confirmed::Ended(match matching::match_row(cred, &held) {
             Verdict::Absent(why) => {
-                let note = if self.requests.unanswered {
+                let note = if self.requests.unanswered && what == "DELETE" {
                     "; an earlier DELETE attempt got no answer and most likely removed it"
                 } else {
                     ""
                 };
-                Ended::new(Status::Absent, format!("DELETE answered 404: {why}{note}"))
+                Ended::new(Status::Absent, format!("{what} answered 404: {why}{note}"))
             }
             Verdict::Mismatch(why) => {
-                Ended::new(Status::Mismatch, format!("DELETE answered 404: {why}"))
+                Ended::new(Status::Mismatch, format!("{what} answered 404: {why}"))
             }
             Verdict::Match(h) if h.user != cred.user || h.token != cred.token => {
                 return Confirmed::Respelled(h);
             }
             Verdict::Match(_) => Ended::new(
                 Status::NotFound,
-                "DELETE answered 404 but a lookup still lists this credential",
+                format!("{what} answered 404 but a lookup still lists this credential"),
             ),
             Verdict::Ambiguous(why) => Ended::new(
                 Status::NotFound,
-                format!("DELETE answered 404 and the lookup cannot tell why: {why}"),
+                format!("{what} answered 404 and the lookup cannot tell why: {why}"),
             ),
         })
     }
@@ -254,9 +274,8 @@ impl RowRun<'_> {
     async fn audit(&mut self, row: &InputRow) -> Ended {
         match self.checked_lookup(row).await {
             Ok(cred) => Ended {
-                status: Status::WouldDelete,
-                error: String::new(),
                 resolved: Some(cred),
+                ..Ended::new(Status::WouldDelete, "")
             },
             Err(ended) => ended,
         }
@@ -339,12 +358,23 @@ impl RowRun<'_> {
             StatusClass::NotFound if let Some(what) = answer::foreign_404(&answer) => {
                 Err(LookupError::Failed(foreign_404_error("lookup", &what)))
             }
-            StatusClass::Success => parse_lookup(&answer.body)
-                .map(|records| matching::held(device, &records))
-                .map_err(|why| {
-                    LookupError::Failed(format!("lookup answered {}: {why}", answer.status))
-                }),
-            StatusClass::NotFound => Ok(Vec::new()),
+            StatusClass::Success => match parse_lookup(&answer.body) {
+                Ok(records) => {
+                    self.listed = records
+                        .iter()
+                        .map(|r| (r.credential(device), r.token_status.clone()))
+                        .collect();
+                    Ok(matching::held(device, &records))
+                }
+                Err(why) => Err(LookupError::Failed(format!(
+                    "lookup answered {}: {why}",
+                    answer.status
+                ))),
+            },
+            StatusClass::NotFound => {
+                self.listed.clear();
+                Ok(Vec::new())
+            }
             StatusClass::Forbidden => {
                 Err(LookupError::Unauthorized(forbidden_note(&answer, "lookup")))
             }

@@ -53,6 +53,7 @@
 mod check;
 mod dedup;
 mod fingerprint;
+pub(crate) mod from_report;
 mod header;
 mod kind;
 mod reader;
@@ -60,18 +61,21 @@ mod row;
 mod serials;
 mod text;
 
-use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use csv::ByteRecord;
 
 use crate::credential::{Credential, Field};
+use crate::report::columns::COLUMNS;
+use crate::report::status::Status;
 use check::Validity;
 use dedup::{Bloom, DEFAULT_LOG2_BLOCKS, KeyMap, KeySet, row_key};
 use fingerprint::Source;
+use from_report::{Lines, ReportFacts, Selection};
 use header::{Columns, EXAMPLE_HEADER, HEAD_LIMIT, Head};
 use reader::{Check, DataReader, RecordSource};
 
@@ -90,6 +94,9 @@ pub struct InputOptions {
     /// `--ignore-column`: columns that look like credential fields but are not (compared like
     /// header names). Each must name a column of the file that the tool does not read.
     pub ignore_columns: Vec<String>,
+    /// `--only-status`: the input must be one of the tool's reports; keep its rows whose
+    /// latest status is one of these.
+    pub(crate) only_status: Option<Vec<Status>>,
 }
 
 /// An opened input file whose header has been checked. Each pass (`scan`, `rows`) reopens
@@ -101,6 +108,9 @@ pub struct InputFile {
     cols: Columns,
     /// The raw header, compared on every later pass to notice a file changed underneath.
     header: ByteRecord,
+    /// The file is one of the tool's reports (its header is the report's): `--only-status`,
+    /// if given (docs/design.md#a-report-as-input).
+    report: Option<Option<Vec<Status>>>,
 }
 
 /// The plan's view of the file: counts, the exact duplicate index and what was read.
@@ -129,6 +139,11 @@ pub struct Scan {
     pub(crate) sha256: String,
     /// What the plan read, block by block: every later pass is checked against it.
     pub(crate) fingerprint: Fingerprint,
+    /// The highest row number of the plan: `n_rows`, but for a report read as input, whose
+    /// rows keep the report's numbers.
+    pub(crate) max_row: u64,
+    /// A report read as input: which of its lines are the plan's rows.
+    pub(crate) selection: Option<Arc<Selection>>,
 }
 
 impl InputFile {
@@ -196,14 +211,46 @@ impl InputFile {
             };
             names.push(name.trim().to_string());
         }
+        let is_report = from_report::is_report_header(&names);
+        if !is_report && opts.only_status.is_some() {
+            bail!("{}", not_a_report_message(path, &names));
+        }
+        let resaved_report = from_report::is_resaved_report_header(&names);
         let cols = header::map_columns(path, names)?;
-        header::check_unknown_columns(path, &cols, &opts.ignore_columns)?;
+        if is_report {
+            // Every column of the tool's own report is known; nothing is ignored.
+            if let Some(flag) = opts.ignore_columns.first() {
+                bail!(
+                    "--ignore-column {flag}: {} is one of the tool's own reports, whose columns \
+                     are all known (its tokenSerialNumber, deviceSerialNumber and userId are \
+                     read); remove the flag",
+                    path.display()
+                );
+            }
+            check_report_ends(path)?;
+        } else if resaved_report {
+            bail!(
+                "{} looks like a report of ds100-offboard saved again by another program (its \
+                 header is the report's but for case or a byte-order mark): a spreadsheet also \
+                 drops serials' leading zeros, so its values cannot be trusted. Use the report \
+                 the tool wrote. Nothing was sent.",
+                path.display()
+            );
+        } else {
+            header::check_unknown_columns(path, &cols, &opts.ignore_columns)?;
+        }
         Ok(InputFile {
             path: path.to_path_buf(),
             delimiter,
             cols,
             header,
+            report: is_report.then(|| opts.only_status.clone()),
         })
+    }
+
+    /// Whether the file is one of the tool's own reports.
+    pub(crate) fn is_report(&self) -> bool {
+        self.report.is_some()
     }
 
     /// Whether the header has this column (`Device` always: `open` requires it).
@@ -230,9 +277,29 @@ impl InputFile {
             (0u64, 0u64, 0u64, 0u64);
         let mut n_no_user_all = 0u64;
         let mut device_serials = DeviceSerials::default();
-        let mut data = self.data(Check::Record)?;
+        // A report's rows are only known once every line was read: one pass more, first.
+        let (selection, report_fingerprint) = match &self.report {
+            Some(only) => {
+                let mut data = self.data(Check::Record, Some(Lines::All))?;
+                let latest = data.latest_lines()?;
+                let fingerprint = data.fingerprint()?.unwrap_or_default();
+                let selection = Arc::new(Selection {
+                    latest,
+                    only: only.clone(),
+                });
+                (Some(selection), Some(fingerprint))
+            }
+            None => (None, None),
+        };
+        let lines = selection.clone().map(Lines::Selected);
+        let mut max_row = 0u64;
+        let mut data = match &report_fingerprint {
+            Some(fingerprint) => self.data(Check::Verify(fingerprint), lines.clone())?,
+            None => self.data(Check::Record, None)?,
+        };
         while let Some(raw) = data.next_row()? {
             n_rows += 1;
+            max_row = max_row.max(raw.row);
             match raw.validity {
                 Validity::Invalid(_) => n_invalid += 1,
                 Validity::Valid {
@@ -256,15 +323,20 @@ impl InputFile {
             }
         }
         drop(bloom);
-        let fingerprint = data.fingerprint()?.unwrap_or_default();
+        let fingerprint = match report_fingerprint {
+            Some(fingerprint) => fingerprint,
+            None => data.fingerprint()?.unwrap_or_default(),
+        };
 
         let mut pairs = Vec::new();
         let (mut n_needs_dup, mut n_no_user_dup, mut n_short_dup) = (0u64, 0u64, 0u64);
         if !candidates.is_empty() {
-            let mut first_row = KeyMap::<u64>::default();
-            first_row.reserve(candidates.len());
+            // Per candidate key, the rows that have it; the lowest row number is the one the
+            // others repeat (a report's lines are in completion order, not in row order).
+            let mut with_key = KeyMap::<Vec<(u64, bool, bool, bool)>>::default();
+            with_key.reserve(candidates.len());
             let (mut n_rows_again, mut n_valid_again) = (0u64, 0u64);
-            let mut data = self.data(Check::Verify(&fingerprint))?;
+            let mut data = self.data(Check::Verify(&fingerprint), lines)?;
             while let Some(raw) = data.next_row()? {
                 n_rows_again += 1;
                 let Validity::Valid {
@@ -280,23 +352,12 @@ impl InputFile {
                 if !candidates.contains(&key) {
                     continue;
                 }
-                match first_row.entry(key) {
-                    Entry::Vacant(v) => {
-                        v.insert(raw.row);
-                    }
-                    Entry::Occupied(o) => {
-                        pairs.push((raw.row, *o.get()));
-                        if token.is_empty() || user.is_empty() {
-                            n_needs_dup += 1;
-                        }
-                        if user.is_empty() {
-                            n_no_user_dup += 1;
-                        }
-                        if device_serials.is_short(device) {
-                            n_short_dup += 1;
-                        }
-                    }
-                }
+                with_key.entry(key).or_default().push((
+                    raw.row,
+                    token.is_empty() || user.is_empty(),
+                    user.is_empty(),
+                    device_serials.is_short(device),
+                ));
             }
             // The second pass must see the file the first one counted, or the counts below
             // would mix two files.
@@ -307,6 +368,18 @@ impl InputFile {
                     self.path.display()
                 );
             }
+            for rows in with_key.values() {
+                let Some(first) = rows.iter().map(|r| r.0).min() else {
+                    continue;
+                };
+                for &(row, needs_lookup, no_user, short) in rows.iter().filter(|r| r.0 != first) {
+                    pairs.push((row, first));
+                    n_needs_dup += u64::from(needs_lookup);
+                    n_no_user_dup += u64::from(no_user);
+                    n_short_dup += u64::from(short);
+                }
+            }
+            pairs.sort_unstable();
         }
         let duplicates = DuplicateIndex::from_sorted(pairs);
         let n_duplicate = duplicates.len() as u64;
@@ -319,11 +392,17 @@ impl InputFile {
             n_no_user: n_no_user_all.saturating_sub(n_no_user_dup),
             n_short_device: device_serials.n_short().saturating_sub(n_short_dup),
             device_serials,
-            ignored_columns: self.cols.ignored(),
+            ignored_columns: if self.report.is_some() {
+                Vec::new()
+            } else {
+                self.cols.ignored()
+            },
             duplicates,
             size: fingerprint.size(),
             sha256: fingerprint.sha256_hex(),
             fingerprint,
+            max_row,
+            selection,
         })
     }
 
@@ -332,7 +411,10 @@ impl InputFile {
     /// since) is an `Err` before the first row that is not the plan's, and the pass ends.
     pub fn rows<'a>(&self, scan: &'a Scan) -> Result<Rows<'a>> {
         Ok(Rows::planned(
-            self.data(Check::Verify(&scan.fingerprint))?,
+            self.data(
+                Check::Verify(&scan.fingerprint),
+                scan.selection.clone().map(Lines::Selected),
+            )?,
             scan.n_rows,
             &scan.duplicates,
         ))
@@ -341,7 +423,8 @@ impl InputFile {
     /// A streaming pass without a plan, marking duplicates with `dups`
     /// (`DuplicateIndex::empty()` marks none): for files read once (the simulator's seed).
     pub(crate) fn rows_unplanned<'a>(&self, dups: &'a DuplicateIndex) -> Result<Rows<'a>> {
-        Ok(Rows::new(self.data(Check::None)?, dups))
+        let lines = self.report.as_ref().map(|_| Lines::All);
+        Ok(Rows::new(self.data(Check::None, lines)?, dups))
     }
 
     /// Reads the whole file again and fails unless it is byte for byte what `scan` read: for
@@ -370,9 +453,65 @@ impl InputFile {
         Ok(())
     }
 
-    fn data(&self, check: Check<'_>) -> Result<DataReader> {
-        DataReader::open(&self.path, self.delimiter, &self.cols, &self.header, check)
+    fn data(&self, check: Check<'_>, lines: Option<Lines>) -> Result<DataReader> {
+        DataReader::open(
+            &self.path,
+            self.delimiter,
+            &self.cols,
+            &self.header,
+            check,
+            lines,
+        )
     }
+}
+
+impl Scan {
+    /// A report read as input: its rows and latest statuses, and `--only-status`.
+    pub(crate) fn report_facts(&self) -> Option<ReportFacts> {
+        self.selection.as_ref().map(|s| s.facts())
+    }
+}
+
+/// `--only-status` on a file that is not one of the tool's reports.
+fn not_a_report_message(path: &Path, names: &[String]) -> String {
+    let resaved = if from_report::is_resaved_report_header(names) {
+        " It looks like a report saved again by another program (a spreadsheet, which also \
+         drops serials' leading zeros): use the report the tool wrote."
+    } else {
+        ""
+    };
+    format!(
+        "--only-status keeps the rows of one of ds100-offboard's own reports by their latest \
+         status, but {} is not one: a report's header is exactly {}.{resaved} Pass a report the \
+         tool wrote (e.g. leavers.disable-report.csv), or leave out --only-status to read the \
+         file as a list of credentials. Nothing was sent.",
+        path.display(),
+        COLUMNS.join(",")
+    )
+}
+
+/// A report the tool wrote ends with a line end; one that does not was cut short (its run
+/// killed while writing the last line), and that line's values may be cut too.
+fn check_report_ends(path: &Path) -> Result<()> {
+    let mut file =
+        File::open(path).with_context(|| format!("cannot read input file {}", path.display()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut last = [0u8; 1];
+    if len > 0 {
+        file.seek(SeekFrom::Start(len - 1))
+            .and_then(|_| file.read_exact(&mut last))
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+    }
+    if last[0] != b'\n' {
+        bail!(
+            "input file {} is a report of ds100-offboard whose last line has no line end: the \
+             run writing it was killed while writing that line, whose values may be cut short. \
+             Finish that job first (run it again with --resume), then use its report. Nothing \
+             was sent.",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the first

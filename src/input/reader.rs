@@ -13,6 +13,7 @@ use csv::ByteRecord;
 use super::check::{Validity, is_blank, validate};
 use super::dedup::DuplicateIndex;
 use super::fingerprint::{Changed, Fingerprint, Recorder, Source, Verifier};
+use super::from_report::{self, Latest, Lines};
 use super::header::Columns;
 use super::row::{InputRow, RowCheck};
 use super::text::truncate_chars;
@@ -284,6 +285,17 @@ pub(crate) struct DataReader {
     pub(crate) cols: Columns,
     delimiter: u8,
     n_rows: u64,
+    /// One of the tool's reports: which of its lines are rows, and the record a row is read
+    /// as (see `from_report`).
+    report: Option<ReportLines>,
+}
+
+/// A report read as input, line by line.
+struct ReportLines {
+    lines: Lines,
+    /// Non-blank lines read so far.
+    ordinal: u64,
+    record: ByteRecord,
 }
 
 impl DataReader {
@@ -294,6 +306,7 @@ impl DataReader {
         cols: &Columns,
         header: &ByteRecord,
         check: Check<'_>,
+        report: Option<Lines>,
     ) -> Result<DataReader> {
         let file = File::open(path).with_context(|| {
             format!(
@@ -321,7 +334,63 @@ impl DataReader {
             cols: cols.clone(),
             delimiter,
             n_rows: 0,
+            report: report.map(|lines| ReportLines {
+                lines,
+                ordinal: 0,
+                record: ByteRecord::new(),
+            }),
         })
+    }
+
+    /// The next line of a report read as input: its own `row`, `line` and `status`, or an
+    /// error naming the file line that is not a report line (nothing of a damaged report is
+    /// guessed at). `None` at the end of the file.
+    fn next_report_line(&mut self) -> Result<Option<(u64, from_report::ReportLine)>> {
+        loop {
+            let at = self.src.line;
+            let more = self
+                .src
+                .advance()
+                .map_err(|e| read_error(&self.path, e, Some(at)))?;
+            if !more {
+                return Ok(None);
+            }
+            if is_blank(&self.src.record) {
+                continue;
+            }
+            let Some(report) = self.report.as_mut() else {
+                return Ok(None);
+            };
+            report.ordinal += 1;
+            let parsed = from_report::parse_line(&self.src.record).map_err(|why| {
+                anyhow!(
+                    "input file {} is read as a report of ds100-offboard (its header is the \
+                     report's), but its line {} is not a report line: {why}. A report that was \
+                     edited or cut short cannot be trusted as a list of credentials: use the \
+                     report the tool wrote (if its run was killed, finish it with --resume \
+                     first). Nothing was sent.",
+                    self.path.display(),
+                    self.src.line
+                )
+            })?;
+            return Ok(Some((report.ordinal, parsed)));
+        }
+    }
+
+    /// Reads a report to its end: the latest line of each row (the first pass of its plan).
+    pub(crate) fn latest_lines(&mut self) -> Result<Latest> {
+        let mut latest = Latest::default();
+        while let Some((ordinal, line)) = self.next_report_line()? {
+            latest.add(ordinal, &line).map_err(|why| {
+                anyhow!(
+                    "input file {} is read as a report of ds100-offboard, but its line {} is \
+                     not one it wrote: {why}. Nothing was sent.",
+                    self.path.display(),
+                    self.src.line
+                )
+            })?;
+        }
+        Ok(latest)
     }
 
     pub(crate) fn delimiter(&self) -> u8 {
@@ -341,8 +410,35 @@ impl DataReader {
         }
     }
 
-    /// The next non-blank data record, or `None` at the end of the file.
+    /// The next non-blank data record, or `None` at the end of the file. Of a report read as
+    /// input, the next line that is a row of the plan, numbered as the report numbers it.
     pub(crate) fn next_row(&mut self) -> Result<Option<RawRow<'_>>> {
+        if self.report.is_some() {
+            let line = loop {
+                let Some((ordinal, line)) = self.next_report_line()? else {
+                    return Ok(None);
+                };
+                let keep = match self.report.as_ref().map(|r| &r.lines) {
+                    Some(Lines::Selected(selection)) => selection.keeps(ordinal, &line),
+                    Some(Lines::All) | None => true,
+                };
+                if keep {
+                    break line;
+                }
+            };
+            let Some(report) = self.report.as_mut() else {
+                return Ok(None);
+            };
+            from_report::credential_record(&self.src.record, &mut report.record);
+            self.n_rows += 1;
+            return Ok(Some(RawRow {
+                row: line.row,
+                line: line.line,
+                validity: validate(&report.record, &self.cols, self.src.odd_quotes),
+                record: &report.record,
+                cols: &self.cols,
+            }));
+        }
         loop {
             let line = self.src.line;
             let more = self
@@ -468,15 +564,16 @@ impl Iterator for Rows<'_> {
                 return Some(Err(e));
             }
         };
-        // The byte check makes this unreachable; the count is the plan's own promise.
+        // The byte check makes this unreachable; the count is the plan's own promise. (Rows
+        // are counted: a report read as input keeps its own row numbers, which have gaps.)
         if let Some(n) = planned
-            && raw.row > n
+            && self.n_read >= n
         {
             self.failed = true;
             let how = format!("it has more than the {n} rows of the plan");
             return Some(Err(changed_error(&self.path, &how, Some(self.last_line))));
         }
-        self.n_read = raw.row;
+        self.n_read += 1;
         self.last_line = raw.line;
         let row = match raw.validity {
             Validity::Valid {

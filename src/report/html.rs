@@ -198,6 +198,10 @@ fn mode_text(mode: ReportMode) -> &'static str {
         ReportMode::Delete => "delete (run): credentials were deleted",
         ReportMode::DryRun => "dry run: read-only, nothing was deleted",
         ReportMode::Validate => "validate: offline check, nothing was sent",
+        ReportMode::Disable => "disable: credentials were disabled (reversible with enable)",
+        ReportMode::DisableDryRun => "disable dry run: read-only, nothing was disabled",
+        ReportMode::Enable => "enable: credentials were enabled",
+        ReportMode::EnableDryRun => "enable dry run: read-only, nothing was enabled",
     }
 }
 
@@ -551,7 +555,9 @@ fn fixes_table(job: &Job) -> Markup {
                         td { span class=(format!("st {}", status.map_or("warn", status_class))) { (status.map_or("no line", Status::as_str)) } }
                         td.n { (number(*n)) }
                         td { (fix_for(*status))
-                            @if status.is_none() {
+                            @if status.is_none() && ranges.is_empty() {
+                                br; span.muted { "The job read a report as input, whose row numbers have gaps: which rows have no line, only a --resume can tell." }
+                            } @else if status.is_none() {
                                 br; span.muted { "Rows without a line: "
                                     @for (k, (a, b)) in ranges.iter().enumerate() {
                                         @if k > 0 { ", " }

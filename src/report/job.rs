@@ -237,8 +237,23 @@ impl Job {
             .filter(|&r| r <= job.n_lines + ROW_LEAD)
             .unwrap_or(0);
         let max_row = (job.statuses.len() as u64).max(damaged_row);
-        job.n_rows = max_row.max(job.meta.as_ref().and_then(|m| m.input_rows).unwrap_or(0));
-        Ok(job.finish())
+        let input_rows = job.meta.as_ref().and_then(|m| m.input_rows).unwrap_or(0);
+        let mut job = job.finish();
+        if job.rows_from_report() {
+            // Row numbers are the input report's, with gaps: only the count says what is
+            // missing (docs/design.md#a-report-as-input).
+            let damaged_new = damaged_row > 0 && job.status(damaged_row).is_none();
+            job.n_rows = (job.tally.total() + u64::from(damaged_new)).max(input_rows);
+        } else {
+            job.n_rows = max_row.max(input_rows);
+        }
+        Ok(job)
+    }
+
+    /// Whether the job read one of the tool's reports as input: its row numbers are that
+    /// report's, so a gap between them is no missing row.
+    pub(crate) fn rows_from_report(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.input_report.is_some())
     }
 
     fn add(&mut self, row: ReportRow, offset: u64) -> anyhow::Result<()> {
@@ -308,9 +323,13 @@ impl Job {
             .copied()
     }
 
-    /// Up to `limit` ranges of rows with no line, in row order (`first..=last`).
+    /// Up to `limit` ranges of rows with no line, in row order (`first..=last`). None when the
+    /// job's input was a report: its row numbers have gaps, which are no missing rows.
     pub(crate) fn missing_ranges(&self, limit: usize) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
+        if self.rows_from_report() {
+            return out;
+        }
         let push = |out: &mut Vec<(u64, u64)>, first: u64, last: u64| -> bool {
             if let Some(prev) = out.last_mut()
                 && prev.1 + 1 == first

@@ -31,6 +31,15 @@ pub(crate) enum ReportMode {
     DryRun,
     /// `validate`.
     Validate,
+    /// `disable`.
+    Disable,
+    /// `disable --dry-run`: its own mode, so a resume never mixes a dry run's rows with a
+    /// real one's.
+    DisableDryRun,
+    /// `enable`.
+    Enable,
+    /// `enable --dry-run`.
+    EnableDryRun,
 }
 
 impl ReportMode {
@@ -39,6 +48,10 @@ impl ReportMode {
             ReportMode::Delete => "delete",
             ReportMode::DryRun => "dry-run",
             ReportMode::Validate => "validate",
+            ReportMode::Disable => "disable",
+            ReportMode::DisableDryRun => "disable-dry-run",
+            ReportMode::Enable => "enable",
+            ReportMode::EnableDryRun => "enable-dry-run",
         }
     }
 }
@@ -73,6 +86,18 @@ pub(crate) struct ReportMeta {
     /// One record per command that wrote to the report, oldest first.
     #[serde(default)]
     pub(crate) invocations: Vec<Invocation>,
+    /// The input is one of the tool's reports: its rows keep that report's row numbers, so
+    /// this report's row numbers have gaps (docs/design.md#a-report-as-input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) input_report: Option<InputReport>,
+}
+
+/// How a job read one of the tool's reports as its input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InputReport {
+    /// `--only-status`, as given (`None`: every row's latest line).
+    #[serde(default)]
+    pub(crate) only_status: Option<Vec<String>>,
 }
 
 /// What one command (`run`, a resume, `validate`) did to the report, recorded when it ended.
@@ -144,6 +169,7 @@ impl ReportMeta {
             input_sha256: None,
             input_rows: None,
             invocations: Vec::new(),
+            input_report: None,
         }
     }
 
@@ -280,6 +306,36 @@ impl ReportMeta {
                 report.display(),
                 self.mode.as_str(),
                 mode.as_str()
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses to resume a job that read a report as input with another selection of its
+    /// rows (`now`: this run's, `None` when its input is not a report): the rows would not be
+    /// the job's.
+    pub(crate) fn check_resume_input(
+        &self,
+        report: &Path,
+        now: Option<&InputReport>,
+    ) -> anyhow::Result<()> {
+        let describe = |r: Option<&InputReport>| match r {
+            None => "a list of credentials".to_string(),
+            Some(InputReport { only_status: None }) => {
+                "a report of the tool, every row".to_string()
+            }
+            Some(InputReport {
+                only_status: Some(only),
+            }) => format!("a report of the tool, --only-status {}", only.join(",")),
+        };
+        if self.input_report.as_ref() != now {
+            bail!(
+                "refusing to resume: the report {} was made from {}, this run reads {}. The \
+                 rows would not be the job's: resume with the same input and --only-status, or \
+                 start a new report with --report NEW.csv. Nothing was sent.",
+                report.display(),
+                describe(self.input_report.as_ref()),
+                describe(now)
             );
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! The report: its rows and statuses, the writer, the end summary; its sidecar and its lock;
 //! reading a whole job back from a report, and the audit page.
 
+pub(crate) mod columns;
 pub(crate) mod files;
 pub(crate) mod html;
 pub(crate) mod invocation;

@@ -1,7 +1,7 @@
 //! One report row: its columns, the spreadsheet-formula escaping, and reading back.
 //!
 //! Each column says one thing: `httpStatus`/`attempts` are about the row's change request
-//! (the DELETE) only, `lookupStatus`/`lookups` about the lookups spent on it; `error` is
+//! (the DELETE, or the PATCH of `disable`/`enable`) only, `lookupStatus`/`lookups` about the lookups spent on it; `error` is
 //! empty exactly when the row needs no attention, and information goes to `note`.
 
 use std::time::SystemTime;
@@ -9,30 +9,13 @@ use std::time::SystemTime;
 use super::status::Status;
 use crate::input::InputRow;
 
-/// The report's columns, in order.
-pub const COLUMNS: [&str; 16] = [
-    "row",
-    "line",
-    "tokenSerialNumber",
-    "deviceSerialNumber",
-    "userId",
-    "email",
-    "status",
-    "httpStatus",
-    "attempts",
-    "lookupStatus",
-    "lookups",
-    "resolved",
-    "error",
-    "note",
-    "finishedAt",
-    "elapsedMs",
-];
+/// The report's columns, in order (defined in `columns`, which the input reader uses too).
+pub use super::columns::COLUMNS;
 
 /// The requests spent on one row, as the report counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Spent {
-    /// The answer to the row's change request (the DELETE); `None` when none was sent.
+    /// The answer to the row's change request (DELETE or PATCH); `None` when none was sent.
     pub(crate) change_status: Option<u16>,
     /// Change requests sent, retries included.
     pub(crate) changes: u32,

@@ -7,8 +7,14 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
     Deleted,
+    /// `disable`: the PATCH answered naming the row's credential, disabled.
+    Disabled,
+    /// `enable`: the PATCH answered naming the row's credential, enabled.
+    Enabled,
     Absent,
     WouldDelete,
+    WouldDisable,
+    WouldEnable,
     Valid,
     Duplicate,
     Mismatch,
@@ -21,10 +27,14 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 16] = [
         Status::Deleted,
+        Status::Disabled,
+        Status::Enabled,
         Status::Absent,
         Status::WouldDelete,
+        Status::WouldDisable,
+        Status::WouldEnable,
         Status::Valid,
         Status::Duplicate,
         Status::Mismatch,
@@ -39,8 +49,12 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Deleted => "deleted",
+            Status::Disabled => "disabled",
+            Status::Enabled => "enabled",
             Status::Absent => "absent",
             Status::WouldDelete => "would_delete",
+            Status::WouldDisable => "would_disable",
+            Status::WouldEnable => "would_enable",
             Status::Valid => "valid",
             Status::Duplicate => "duplicate",
             Status::Mismatch => "mismatch",
@@ -58,14 +72,20 @@ impl Status {
         matches!(
             self,
             Status::Deleted
+                | Status::Disabled
+                | Status::Enabled
                 | Status::Absent
                 | Status::WouldDelete
+                | Status::WouldDisable
+                | Status::WouldEnable
                 | Status::Valid
                 | Status::Duplicate
         )
     }
 
-    /// A resumed run does not send this row again (docs/design.md#report-resume-lock).
+    /// A resumed run does not send this row again, in any mode
+    /// (docs/design.md#report-resume-lock); a mode's own outcome (`deleted` aside) is final in
+    /// that mode only: `commands::run::is_final_in`.
     pub(crate) fn is_final(self) -> bool {
         matches!(
             self,
@@ -100,6 +120,11 @@ impl FromStr for Status {
     }
 }
 
+/// Every status name, for messages that list the valid ones.
+pub(crate) fn all_names() -> String {
+    Status::ALL.map(Status::as_str).join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,8 +144,12 @@ mod tests {
             ok,
             [
                 Status::Deleted,
+                Status::Disabled,
+                Status::Enabled,
                 Status::Absent,
                 Status::WouldDelete,
+                Status::WouldDisable,
+                Status::WouldEnable,
                 Status::Valid,
                 Status::Duplicate
             ]

@@ -208,9 +208,18 @@ impl Summary {
             writeln!(out, "  to resume        {cmd}")?;
         }
         let count = |st: &str| self.statuses.get(st).copied().unwrap_or(0);
-        let found_any = ["deleted", "would_delete", "mismatch", "ambiguous"]
-            .iter()
-            .any(|st| count(st) > 0);
+        let found_any = [
+            "deleted",
+            "disabled",
+            "enabled",
+            "would_delete",
+            "would_disable",
+            "would_enable",
+            "mismatch",
+            "ambiguous",
+        ]
+        .iter()
+        .any(|st| count(st) > 0);
         let n_absent = count("absent");
         if self.command != "validate" && n_absent > 0 && !found_any {
             // Only rows that were checked can be said to match nothing: an interrupted run's

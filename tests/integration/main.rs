@@ -9,6 +9,8 @@ mod audit;
 mod auth;
 /// The commands as a user types them: validate, demo, usage errors.
 mod cli;
+/// `disable` / `enable`, and a report as input with `--only-status`.
+mod disable;
 /// Injected faults of every kind, mixed and one by one.
 mod faults;
 /// The hostile-input corpus and generated 10 MB inputs.

@@ -6,21 +6,34 @@ use std::str::FromStr;
 
 pub const DELETE_PATH: &str = "/AdminInterface/restapi/v1/ds100/delete/otp";
 pub const LOOKUP_PATH: &str = "/AdminInterface/restapi/v1/ds100/lookup";
+pub const DISABLE_PATH: &str = "/AdminInterface/restapi/v1/ds100/disable/otp";
+pub const ENABLE_PATH: &str = "/AdminInterface/restapi/v1/ds100/enable/otp";
 
 /// One API endpoint; `routes` answers each at its path, `ops` does its work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Delete,
     Lookup,
+    /// `PATCH …/disable/otp`: the reversible step.
+    Disable,
+    /// `PATCH …/enable/otp`: its undo.
+    Enable,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 2] = [Endpoint::Delete, Endpoint::Lookup];
+    pub(crate) const ALL: [Endpoint; 4] = [
+        Endpoint::Delete,
+        Endpoint::Lookup,
+        Endpoint::Disable,
+        Endpoint::Enable,
+    ];
 
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::Delete => DELETE_PATH,
             Endpoint::Lookup => LOOKUP_PATH,
+            Endpoint::Disable => DISABLE_PATH,
+            Endpoint::Enable => ENABLE_PATH,
         }
     }
 
@@ -29,13 +42,21 @@ impl Endpoint {
         match self {
             Endpoint::Delete => "DELETE",
             Endpoint::Lookup => "POST",
+            Endpoint::Disable | Endpoint::Enable => "PATCH",
         }
+    }
+
+    /// Whether it is one of the PATCH endpoints (disable, enable).
+    pub(crate) fn is_patch(self) -> bool {
+        matches!(self, Endpoint::Disable | Endpoint::Enable)
     }
 
     fn name(self) -> &'static str {
         match self {
             Endpoint::Delete => "delete",
             Endpoint::Lookup => "lookup",
+            Endpoint::Disable => "disable",
+            Endpoint::Enable => "enable",
         }
     }
 }
@@ -48,7 +69,9 @@ impl FromStr for Endpoint {
         Endpoint::ALL
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| format!("unknown endpoint '{s}': use on=delete or on=lookup"))
+            .ok_or_else(|| {
+                format!("unknown endpoint '{s}': use on=delete, on=lookup, on=disable or on=enable")
+            })
     }
 }
 
@@ -68,6 +91,8 @@ mod tests {
             assert_eq!(endpoint.to_string().parse(), Ok(endpoint));
         }
         assert_eq!(" Delete ".parse(), Ok(Endpoint::Delete));
+        assert_eq!("disable".parse(), Ok(Endpoint::Disable));
+        assert_eq!("ENABLE".parse(), Ok(Endpoint::Enable));
         assert!("patch".parse::<Endpoint>().is_err());
     }
 }

@@ -9,13 +9,16 @@ use crate::retry_after::RetryAfterStyle;
 
 /// Shown with every parse error, so the operator never has to look the grammar up.
 const FAULT_GRAMMAR: &str = "\
-fault grammar: KIND,SCHEDULE[,on=delete|lookup][,device=SERIAL[|SERIAL...]]
+fault grammar: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|SERIAL...]]
   KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
             429-date | 429-none (429 with an HTTP-date / with no Retry-After),
             html500, html200, html404 (a gateway's HTML 404 page), text404 (a plain-text
             404), error200 (200 with a JSON error body, nothing done), reset, hangup,
-            reset-after-commit, slow, slow-after-commit, garbage, truncated, close
+            reset-after-commit, slow, slow-after-commit, garbage, truncated, close,
+            other-token, other-user (disable/enable only: 200 naming another token / another
+            user than the request's credential, nothing changed)
   SCHEDULE: every=N (requests N, 2N, ...), nth=N (only the Nth), first=N (the first N),
+            after=N (every request after the Nth),
             tokens=N (requests bearing one of the first N distinct tokens accepted),
             rate=P (probability 0..1, seeded by the fault seed)
   device=:  only requests naming one of these device serials (counted among themselves);
@@ -77,6 +80,18 @@ pub enum FaultKind {
     Truncated,
     /// Answer normally, with `Connection: close`.
     Close,
+    /// A PATCH (disable, enable) answered 200 naming another token serial than the request's
+    /// user holds on the device, and nothing changed: a tenant that changed another credential.
+    OtherToken,
+    /// The same, naming another user.
+    OtherUser,
+}
+
+impl FaultKind {
+    /// Kinds that only make sense for the PATCH endpoints.
+    pub(crate) fn patch_only(self) -> bool {
+        matches!(self, FaultKind::OtherToken | FaultKind::OtherUser)
+    }
 }
 
 /// Which of its matching requests a fault fires on. `n` counts from 1, per fault.
@@ -85,6 +100,8 @@ pub enum Schedule {
     Every(u64),
     Nth(u64),
     First(u64),
+    /// Every request after the first N: a fault that starts later (the first N pass).
+    After(u64),
     /// Requests whose bearer token is one of the first N distinct tokens the simulator
     /// accepted: "refuse the first token, whenever it arrives", independent of timing.
     Tokens(u64),
@@ -100,6 +117,7 @@ impl Schedule {
             Schedule::Every(every) => n.is_multiple_of(every),
             Schedule::Nth(nth) => n == nth,
             Schedule::First(first) => n <= first,
+            Schedule::After(after) => n > after,
             Schedule::Tokens(tokens) => token <= tokens,
             Schedule::Rate(p) => draw < p,
         }
@@ -107,9 +125,13 @@ impl Schedule {
 }
 
 impl Fault {
-    /// Whether this fault looks at requests to `endpoint` (and counts them).
+    /// Whether this fault looks at requests to `endpoint` (and counts them). A PATCH-only kind
+    /// without `on=` looks at both PATCH endpoints.
     pub(crate) fn applies_to(&self, endpoint: Endpoint) -> bool {
-        self.on.is_none_or(|on| on == endpoint)
+        match self.on {
+            Some(on) => on == endpoint,
+            None => !self.kind.patch_only() || endpoint.is_patch(),
+        }
     }
 
     /// Whether this fault looks at a request naming `device` (`None`: the body names none).
@@ -140,6 +162,8 @@ impl FromStr for FaultKind {
             "garbage" => FaultKind::Garbage,
             "truncated" => FaultKind::Truncated,
             "close" => FaultKind::Close,
+            "other-token" => FaultKind::OtherToken,
+            "other-user" => FaultKind::OtherUser,
             other => match other.parse::<u16>() {
                 Ok(code) if FAULT_STATUSES.contains(&code) => FaultKind::Status(code),
                 _ => return Err(format!("unknown fault kind '{other}'")),
@@ -169,6 +193,8 @@ impl fmt::Display for FaultKind {
             FaultKind::Garbage => f.write_str("garbage"),
             FaultKind::Truncated => f.write_str("truncated"),
             FaultKind::Close => f.write_str("close"),
+            FaultKind::OtherToken => f.write_str("other-token"),
+            FaultKind::OtherUser => f.write_str("other-user"),
         }
     }
 }
@@ -179,6 +205,7 @@ impl fmt::Display for Schedule {
             Schedule::Every(n) => write!(f, "every={n}"),
             Schedule::Nth(n) => write!(f, "nth={n}"),
             Schedule::First(n) => write!(f, "first={n}"),
+            Schedule::After(n) => write!(f, "after={n}"),
             Schedule::Tokens(n) => write!(f, "tokens={n}"),
             Schedule::Rate(p) => write!(f, "rate={p}"),
         }
@@ -236,6 +263,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
             "every" => Schedule::Every(parse_count(&key, value)?),
             "nth" => Schedule::Nth(parse_count(&key, value)?),
             "first" => Schedule::First(parse_count(&key, value)?),
+            "after" => Schedule::After(parse_count(&key, value)?),
             "tokens" => Schedule::Tokens(parse_count(&key, value)?),
             "rate" => match value.parse::<f64>() {
                 Ok(p) if (0.0..=1.0).contains(&p) => Schedule::Rate(p),
@@ -266,6 +294,11 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
         if schedule.replace(parsed).is_some() {
             return Err("more than one SCHEDULE".to_string());
         }
+    }
+    if kind.patch_only() && on.is_some_and(|on: Endpoint| !on.is_patch()) {
+        return Err(format!(
+            "{kind} answers a PATCH; use on=disable or on=enable (or leave on= out for both)"
+        ));
     }
     // A fault aimed at chosen devices means "those devices answer this", unless told otherwise.
     let schedule = match schedule {
@@ -354,6 +387,9 @@ mod tests {
             "text404,nth=2,on=lookup",
             "error200,first=1,on=delete,device=140100080",
             "html404,every=1,device=1|02",
+            "other-token,nth=2,on=disable",
+            "other-user,every=1",
+            "500,after=1,on=disable,device=7",
         ] {
             assert_eq!(fault(s).to_string(), s);
         }
@@ -379,6 +415,7 @@ mod tests {
             "html404,every=1,device=",
             "html404,every=1,device=1||2",
             "html404,every=1,device=1,device=2",
+            "other-token,every=1,on=lookup",
         ] {
             let err = bad.parse::<Fault>().expect_err(bad);
             assert!(err.contains("KIND,SCHEDULE"), "{bad}: {err}");
@@ -393,6 +430,7 @@ mod tests {
         assert_eq!(fired(Schedule::Every(1)), (1..=10).collect::<Vec<_>>());
         assert_eq!(fired(Schedule::Nth(4)), vec![4]);
         assert_eq!(fired(Schedule::First(2)), vec![1, 2]);
+        assert_eq!(fired(Schedule::After(8)), vec![9, 10]);
         assert_eq!(
             fired(Schedule::Tokens(1)).len(),
             10,
@@ -413,6 +451,14 @@ mod tests {
         assert!(!f.applies_to(Endpoint::Delete));
         let any = fault("503,every=1");
         assert!(any.applies_to(Endpoint::Delete) && any.applies_to(Endpoint::Lookup));
+        assert!(any.applies_to(Endpoint::Disable) && any.applies_to(Endpoint::Enable));
+        let on_disable = fault("503,every=1,on=disable");
+        assert!(
+            on_disable.applies_to(Endpoint::Disable) && !on_disable.applies_to(Endpoint::Enable)
+        );
+        let other = fault("other-token,every=1");
+        assert!(other.applies_to(Endpoint::Disable) && other.applies_to(Endpoint::Enable));
+        assert!(!other.applies_to(Endpoint::Lookup) && !other.applies_to(Endpoint::Delete));
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub(crate) async fn pass(
     bump(match endpoint {
         Endpoint::Delete => &counters.deletes,
         Endpoint::Lookup => &counters.lookups,
+        Endpoint::Disable => &counters.disables,
+        Endpoint::Enable => &counters.enables,
     });
     state.record_arrival();
 
@@ -159,7 +161,11 @@ pub(crate) async fn pass(
         tokio::time::sleep(state.latency).await;
     }
 
-    let mut answer = ops::perform(state, endpoint, body);
+    let mut answer = match fault {
+        Some(FaultKind::OtherToken) => ops::naming_another(state, endpoint, body, false),
+        Some(FaultKind::OtherUser) => ops::naming_another(state, endpoint, body, true),
+        _ => ops::perform(state, endpoint, body),
+    };
 
     match fault {
         Some(FaultKind::ResetAfterCommit) => return reset_connection(state, kill).await,

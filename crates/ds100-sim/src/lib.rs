@@ -49,12 +49,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{JwtPolicy, SimAuth, SimConfig};
-pub use endpoint::{DELETE_PATH, Endpoint, LOOKUP_PATH};
+pub use endpoint::{DELETE_PATH, DISABLE_PATH, ENABLE_PATH, Endpoint, LOOKUP_PATH};
 pub use fault::{Fault, FaultKind, Schedule};
 pub use retry_after::RetryAfterStyle;
 pub use stats::SimStats;
 pub use store::generated_credentials;
-pub use wire::{Credential, LookupRecord};
+pub use wire::{Credential, LookupRecord, PatchRecord};
 
 use state::State;
 

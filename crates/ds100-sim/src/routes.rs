@@ -74,7 +74,7 @@ pub(crate) async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::{DELETE_PATH, LOOKUP_PATH};
+    use crate::endpoint::{DELETE_PATH, DISABLE_PATH, ENABLE_PATH, LOOKUP_PATH};
 
     #[test]
     fn every_path_goes_where_it_should() {
@@ -90,6 +90,10 @@ mod tests {
         assert_eq!(at(Method::POST, LOOKUP_PATH), "api lookup");
         assert_eq!(at(Method::POST, DELETE_PATH), "405 delete");
         assert_eq!(at(Method::GET, LOOKUP_PATH), "405 lookup");
+        assert_eq!(at(Method::PATCH, DISABLE_PATH), "api disable");
+        assert_eq!(at(Method::PATCH, ENABLE_PATH), "api enable");
+        assert_eq!(at(Method::POST, DISABLE_PATH), "405 disable");
+        assert_eq!(at(Method::DELETE, ENABLE_PATH), "405 enable");
         assert_eq!(at(Method::GET, "/__sim/store"), "store");
         assert_eq!(at(Method::GET, "/__sim/stats"), "stats");
         assert_eq!(at(Method::GET, "/__sim/arrivals"), "arrivals");

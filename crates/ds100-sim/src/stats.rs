@@ -15,6 +15,10 @@ pub struct SimStats {
     pub deletes: u64,
     /// POST …/lookup requests received.
     pub lookups: u64,
+    /// PATCH …/disable/otp requests received.
+    pub disables: u64,
+    /// PATCH …/enable/otp requests received.
+    pub enables: u64,
     /// API answers sent, per HTTP status. Connections reset instead of answering are not here.
     pub by_status: BTreeMap<u16, u64>,
     /// Credentials deleted.
@@ -26,6 +30,12 @@ pub struct SimStats {
     pub deletes_of_already_deleted: u64,
     /// Lookups answered with at least one record.
     pub lookups_found: u64,
+    /// Disables that reached the store and matched a credential (already disabled included).
+    pub disabled: u64,
+    /// Enables that reached the store and matched a credential (already enabled included).
+    pub enabled: u64,
+    /// Disables and enables that matched no credential (404).
+    pub patch_not_found: u64,
     /// Lookups of a device holding nothing (404).
     pub lookup_not_found: u64,
     /// Requests with a body the API rejects (400 from the business logic, not from faults).
@@ -62,11 +72,16 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
     pub(crate) deletes: AtomicU64,
     pub(crate) lookups: AtomicU64,
+    pub(crate) disables: AtomicU64,
+    pub(crate) enables: AtomicU64,
     by_status: Box<[AtomicU64]>,
     pub(crate) deleted: AtomicU64,
     pub(crate) delete_not_found: AtomicU64,
     pub(crate) deletes_of_already_deleted: AtomicU64,
     pub(crate) lookups_found: AtomicU64,
+    pub(crate) disabled: AtomicU64,
+    pub(crate) enabled: AtomicU64,
+    pub(crate) patch_not_found: AtomicU64,
     pub(crate) lookup_not_found: AtomicU64,
     pub(crate) bad_requests: AtomicU64,
     pub(crate) throttled: AtomicU64,
@@ -86,11 +101,16 @@ impl Default for Counters {
             requests: AtomicU64::new(0),
             deletes: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
+            disables: AtomicU64::new(0),
+            enables: AtomicU64::new(0),
             by_status: (0..N_STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             deleted: AtomicU64::new(0),
             delete_not_found: AtomicU64::new(0),
             deletes_of_already_deleted: AtomicU64::new(0),
             lookups_found: AtomicU64::new(0),
+            disabled: AtomicU64::new(0),
+            enabled: AtomicU64::new(0),
+            patch_not_found: AtomicU64::new(0),
             lookup_not_found: AtomicU64::new(0),
             bad_requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -140,6 +160,8 @@ impl Counters {
             requests: get(&self.requests),
             deletes: get(&self.deletes),
             lookups: get(&self.lookups),
+            disables: get(&self.disables),
+            enables: get(&self.enables),
             by_status: self
                 .by_status
                 .iter()
@@ -153,6 +175,9 @@ impl Counters {
             delete_not_found: get(&self.delete_not_found),
             deletes_of_already_deleted: get(&self.deletes_of_already_deleted),
             lookups_found: get(&self.lookups_found),
+            disabled: get(&self.disabled),
+            enabled: get(&self.enabled),
+            patch_not_found: get(&self.patch_not_found),
             lookup_not_found: get(&self.lookup_not_found),
             bad_requests: get(&self.bad_requests),
             throttled: get(&self.throttled),

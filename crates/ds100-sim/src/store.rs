@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::mix::{fnv1a, splitmix64};
-use crate::wire::{Credential, LookupRecord};
+use crate::wire::{Credential, LookupRecord, PatchRecord};
 
 /// Shards keep concurrent workers from queueing on one lock; a device always lives in one
 /// shard, so each operation touches exactly one.
@@ -47,12 +47,26 @@ pub(crate) enum DeleteOutcome {
     },
 }
 
+/// A credential's `tokenStatus` as the last PATCH left it. A credential no PATCH changed is
+/// enabled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StatusChange {
+    pub(crate) disabled: bool,
+    /// RFC 3339, when it was set.
+    pub(crate) at: String,
+}
+
+/// Who the simulator says changed a status (`tokenStatusChangedBy`).
+const CHANGED_BY: &str = "ds100-sim admin API";
+
 #[derive(Default)]
 struct Shard {
     by_device: HashMap<String, Vec<Credential>>,
     /// Triples deleted so far, user id lowercased, so a repeated delete can be told from
     /// one that never matched anything.
     deleted: HashSet<Credential>,
+    /// Statuses set by PATCH, keyed like `deleted`; the others are enabled.
+    statuses: HashMap<Credential, StatusChange>,
 }
 
 pub(crate) struct Store {
@@ -112,6 +126,7 @@ impl Store {
         };
         match removed {
             Some(gone) => {
+                shard.statuses.remove(&deleted_key(gone.clone()));
                 shard.deleted.insert(deleted_key(gone));
                 self.size.fetch_sub(1, Ordering::Relaxed);
                 DeleteOutcome::Deleted
@@ -122,7 +137,83 @@ impl Store {
         }
     }
 
+    /// Disables (or enables) every credential of `user` on `device` (the PATCH body names no
+    /// token) and answers them as the API lists what it changed; `None` when the device holds
+    /// none of the user's (404). A credential already in that state keeps its time of change.
+    pub(crate) fn set_status(
+        &self,
+        device: &str,
+        user: &str,
+        disabled: bool,
+    ) -> Option<Vec<PatchRecord>> {
+        let mut shard = self.lock(device);
+        let shard = &mut *shard;
+        let of_user: Vec<Credential> = shard
+            .by_device
+            .get(device)?
+            .iter()
+            .filter(|c| {
+                c.user_id.eq_ignore_ascii_case(user) && (!self.exact_user_ids || c.user_id == user)
+            })
+            .cloned()
+            .collect();
+        if of_user.is_empty() {
+            return None;
+        }
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let records = of_user
+            .into_iter()
+            .map(|cred| {
+                let key = deleted_key(cred.clone());
+                let was = shard.statuses.get(&key).cloned();
+                let at = match was {
+                    Some(w) if w.disabled == disabled => w.at,
+                    None if !disabled => lookup_record(&cred, None).updated_at,
+                    _ => now.clone(),
+                };
+                shard.statuses.insert(
+                    key,
+                    StatusChange {
+                        disabled,
+                        at: at.clone(),
+                    },
+                );
+                PatchRecord {
+                    user_id: cred.user_id,
+                    token_serial_number: cred.token_serial_number,
+                    token_status: token_status(disabled).to_string(),
+                    token_status_changed_at: at,
+                    token_status_changed_by: CHANGED_BY.to_string(),
+                    device_serial_number: cred.device_serial_number,
+                }
+            })
+            .collect();
+        Some(records)
+    }
+
+    /// The credentials on a device, in store order, each with the status a PATCH set.
+    pub(crate) fn on_device_with_status(
+        &self,
+        device: &str,
+    ) -> Vec<(Credential, Option<StatusChange>)> {
+        let shard = self.lock(device);
+        shard
+            .by_device
+            .get(device)
+            .map(|creds| {
+                creds
+                    .iter()
+                    .map(|c| {
+                        let status = shard.statuses.get(&deleted_key(c.clone())).cloned();
+                        (c.clone(), status)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The credentials on a device, in store order.
+    #[cfg(test)]
     pub(crate) fn on_device(&self, device: &str) -> Vec<Credential> {
         self.lock(device)
             .by_device
@@ -134,12 +225,26 @@ impl Store {
     /// Every stored credential, sorted by (token, device, user) — the order of the CSV
     /// columns, so the CSV comes out sorted line by line.
     pub(crate) fn snapshot(&self) -> Vec<Credential> {
+        self.snapshot_with_status()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    }
+
+    /// `snapshot`, each credential with whether it is disabled.
+    pub(crate) fn snapshot_with_status(&self) -> Vec<(Credential, bool)> {
         let mut all = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            all.extend(shard.by_device.values().flatten().cloned());
+            all.extend(shard.by_device.values().flatten().map(|c| {
+                let disabled = shard
+                    .statuses
+                    .get(&deleted_key(c.clone()))
+                    .is_some_and(|s| s.disabled);
+                (c.clone(), disabled)
+            }));
         }
-        all.sort_by(|a, b| {
+        all.sort_by(|(a, _), (b, _)| {
             (&a.token_serial_number, &a.device_serial_number, &a.user_id).cmp(&(
                 &b.token_serial_number,
                 &b.device_serial_number,
@@ -190,9 +295,15 @@ const REGISTERED_FROM_MS: u64 = 1_609_459_200_000;
 const THREE_YEARS_MS: u64 = 3 * 365 * 24 * 3600 * 1000;
 const THIRTY_DAYS_MS: u64 = 30 * 24 * 3600 * 1000;
 
+/// The API's `tokenStatus` for a credential that is (not) disabled.
+pub(crate) fn token_status(disabled: bool) -> &'static str {
+    if disabled { "Disabled" } else { "Enabled" }
+}
+
 /// The lookup record the API's example shows, with every value derived from the credential, so
-/// the same credential always looks the same.
-pub(crate) fn lookup_record(cred: &Credential) -> LookupRecord {
+/// the same credential always looks the same; its status is the one a PATCH set (`status`),
+/// enabled when none did.
+pub(crate) fn lookup_record(cred: &Credential, status: Option<&StatusChange>) -> LookupRecord {
     let h = fnv1a(&[
         cred.token_serial_number.as_bytes(),
         cred.device_serial_number.as_bytes(),
@@ -220,13 +331,7 @@ pub(crate) fn lookup_record(cred: &Credential) -> LookupRecord {
         updated_at: rfc3339_millis(updated_ms),
         token_state: "Activated".to_string(),
         expiry_date: None,
-        // Most are enabled; some are disabled, as the API's example is.
-        token_status: if (h3 >> 32).is_multiple_of(10) {
-            "Disabled"
-        } else {
-            "Enabled"
-        }
-        .to_string(),
+        token_status: token_status(status.is_some_and(|s| s.disabled)).to_string(),
         token_status_reason: None,
         assigned_at: registered,
         assigned_by: ADMINS[pick(h3 >> 40, ADMINS.len())].to_string(),
@@ -327,6 +432,49 @@ mod tests {
     }
 
     #[test]
+    fn patch_sets_the_status_of_the_users_credentials_only() {
+        let u1 = "87927fb7-e185-4c33-c7e3-8e077675973c";
+        let u2 = "26c1e3d6-b31c-803e-cf7f-bdbe7687a72b";
+        let store = Store::new([
+            cred("014010008038", "140100080", u1),
+            cred("014010008039", "140100080", u2),
+        ]);
+        assert_eq!(store.set_status("140100080", "nobody", true), None);
+        assert_eq!(store.set_status("999", u1, true), None);
+        let first = store
+            .set_status("140100080", &u1.to_uppercase(), true)
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].token_serial_number, "014010008038");
+        assert_eq!(first[0].token_status, "Disabled");
+        let statuses: Vec<bool> = store
+            .snapshot_with_status()
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(statuses, [true, false]);
+        // Again: the same answer, the time of the change kept.
+        let again = store.set_status("140100080", u1, true).unwrap();
+        assert_eq!(again, first);
+        let on = store.on_device_with_status("140100080");
+        assert!(on[0].1.as_ref().is_some_and(|s| s.disabled));
+        assert_eq!(
+            lookup_record(&on[0].0, on[0].1.as_ref()).token_status,
+            "Disabled"
+        );
+        let enabled = store.set_status("140100080", u1, false).unwrap();
+        assert_eq!(enabled[0].token_status, "Enabled");
+        assert!(store.snapshot_with_status().iter().all(|(_, d)| !d));
+        // A disabled credential can still be deleted, and its status goes with it.
+        store.set_status("140100080", u1, true).unwrap();
+        assert_eq!(
+            store.delete(&cred("014010008038", "140100080", u1)),
+            DeleteOutcome::Deleted
+        );
+        assert_eq!(store.snapshot_with_status().len(), 1);
+    }
+
+    #[test]
     fn snapshot_is_sorted() {
         let store = Store::new(
             generated_credentials(100)
@@ -345,11 +493,12 @@ mod tests {
     #[test]
     fn lookup_records_are_deterministic_and_complete() {
         let c = generated_credentials(3).nth(2).unwrap();
-        let r = lookup_record(&c);
-        assert_eq!(r, lookup_record(&c));
+        let r = lookup_record(&c, None);
+        assert_eq!(r, lookup_record(&c, None));
+        assert_eq!(r.token_status, "Enabled");
         assert_ne!(
             r.id,
-            lookup_record(&generated_credentials(2).nth(1).unwrap()).id
+            lookup_record(&generated_credentials(2).nth(1).unwrap(), None).id
         );
         assert!(is_uuid_shaped(&r.id));
         assert_eq!(r.device_type, "SecurID DS100");

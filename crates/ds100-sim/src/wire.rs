@@ -53,6 +53,32 @@ pub struct LookupRecord {
     pub assigned_by: String,
 }
 
+/// The body of `PATCH …/disable/otp` and `…/enable/otp`: the device and the user, no token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PatchRequest {
+    #[serde(rename = "deviceSerialNumber")]
+    pub(crate) device_serial_number: String,
+    #[serde(rename = "userId")]
+    pub(crate) user_id: String,
+}
+
+/// One credential of a PATCH answer, as the API lists what it changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchRecord {
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    #[serde(rename = "tokenSerialNumber")]
+    pub token_serial_number: String,
+    #[serde(rename = "tokenStatus")]
+    pub token_status: String,
+    #[serde(rename = "tokenStatusChangedAt")]
+    pub token_status_changed_at: String,
+    #[serde(rename = "tokenStatusChangedBy")]
+    pub token_status_changed_by: String,
+    #[serde(rename = "deviceSerialNumber")]
+    pub device_serial_number: String,
+}
+
 /// The JSON body of every error answer.
 #[derive(Serialize)]
 pub(crate) struct ErrorBody<'a> {
@@ -82,5 +108,27 @@ mod tests {
         let asked: Option<LookupRequest> =
             serde_json::from_str(r#"{"deviceSerialNumber":"d","extra":1}"#).ok();
         assert_eq!(asked.map(|r| r.device_serial_number).as_deref(), Some("d"));
+        let patch: Option<PatchRequest> =
+            serde_json::from_str(r#"{"deviceSerialNumber":"d","userId":"u"}"#).ok();
+        assert_eq!(
+            patch.map(|r| (r.device_serial_number, r.user_id)),
+            Some(("d".to_string(), "u".to_string()))
+        );
+        let record = PatchRecord {
+            user_id: "u".into(),
+            token_serial_number: "t".into(),
+            token_status: "Disabled".into(),
+            token_status_changed_at: "a".into(),
+            token_status_changed_by: "b".into(),
+            device_serial_number: "d".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&record).ok(),
+            Some(serde_json::json!({
+                "userId": "u", "tokenSerialNumber": "t", "tokenStatus": "Disabled",
+                "tokenStatusChangedAt": "a", "tokenStatusChangedBy": "b",
+                "deviceSerialNumber": "d"
+            }))
+        );
     }
 }

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use ds100_sim::{
-    self as sim, Credential, DELETE_PATH, LOOKUP_PATH, LookupRecord, RetryAfterStyle, SimAuth,
-    SimConfig, SimHandle, SimStats, generated_credentials,
+    self as sim, Credential, DELETE_PATH, DISABLE_PATH, ENABLE_PATH, LOOKUP_PATH, LookupRecord,
+    PatchRecord, RetryAfterStyle, SimAuth, SimConfig, SimHandle, SimStats, generated_credentials,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -142,6 +142,156 @@ async fn delete_hits_once_then_404s_and_counts_the_repeat() {
     assert_eq!(stats.by_status.get(&404), Some(&2));
     assert_eq!(stats.store_size, 1);
     assert_eq!(h.store(), vec![generated(2)]);
+    h.shutdown().await;
+}
+
+/// `PATCH path` with `{deviceSerialNumber, userId}` of `cred`, under the API's field names.
+async fn patch(
+    c: &reqwest::Client,
+    h: &SimHandle,
+    path: &str,
+    cred: &Credential,
+) -> reqwest::Response {
+    c.patch(format!("{}{path}", h.url()))
+        .bearer_auth(TOKEN)
+        .json(&json!({
+            "deviceSerialNumber": cred.device_serial_number,
+            "userId": cred.user_id,
+        }))
+        .send()
+        .await
+        .expect("PATCH answered")
+}
+
+/// The `tokenStatus` a lookup lists for `cred`.
+async fn listed_status(c: &reqwest::Client, h: &SimHandle, cred: &Credential) -> String {
+    let records: Vec<LookupRecord> = lookup(c, h, &cred.device_serial_number)
+        .await
+        .json()
+        .await
+        .unwrap();
+    records
+        .into_iter()
+        .find(|r| r.token_serial_number == cred.token_serial_number)
+        .map(|r| r.token_status)
+        .expect("the credential is listed")
+}
+
+#[tokio::test]
+async fn disable_and_enable_change_the_status_lookup_and_store_show() {
+    let h = start_with(3, |_| {}).await;
+    let c = client();
+    let target = generated(1);
+    assert_eq!(listed_status(&c, &h, &target).await, "Enabled");
+
+    let resp = patch(&c, &h, DISABLE_PATH, &target).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(content_type(&resp), "application/json");
+    let raw: Value = resp.json().await.unwrap();
+    for field in [
+        "userId",
+        "tokenSerialNumber",
+        "tokenStatus",
+        "tokenStatusChangedAt",
+        "tokenStatusChangedBy",
+        "deviceSerialNumber",
+    ] {
+        assert!(raw[0].get(field).is_some(), "missing {field}: {raw}");
+    }
+    let records: Vec<PatchRecord> = serde_json::from_value(raw).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].token_serial_number, target.token_serial_number);
+    assert_eq!(records[0].token_status, "Disabled");
+    // Still listed, disabled; the store says so too; nothing else changed.
+    assert_eq!(listed_status(&c, &h, &target).await, "Disabled");
+    assert_eq!(listed_status(&c, &h, &generated(0)).await, "Enabled");
+    let store = c
+        .get(format!("{}/__sim/store", h.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        store.contains(&format!("{},Disabled", target.user_id)),
+        "{store}"
+    );
+    assert_eq!(store.matches(",Enabled").count(), 2, "{store}");
+
+    // Again: the same answer (already disabled). Then enable; a wrong user is a 404.
+    let again: Vec<PatchRecord> = patch(&c, &h, DISABLE_PATH, &target)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, records);
+    let resp = patch(&c, &h, ENABLE_PATH, &target).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(listed_status(&c, &h, &target).await, "Enabled");
+    let mut wrong_user = generated(2);
+    wrong_user.user_id = "87927fb7-e185-4c33-c7e3-8e077675973c".into();
+    let resp = patch(&c, &h, DISABLE_PATH, &wrong_user).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    json_error(resp).await;
+    // Wrong methods are refused; a disabled credential can still be deleted.
+    let resp = c
+        .post(format!("{}{DISABLE_PATH}", h.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        patch(&c, &h, DISABLE_PATH, &target).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(delete(&c, &h, &target).await.status(), StatusCode::OK);
+    assert!(!h.store().contains(&target));
+
+    let stats = h.stats();
+    assert_eq!((stats.disables, stats.enables), (4, 1));
+    assert_eq!((stats.disabled, stats.enabled), (3, 1));
+    assert_eq!(stats.patch_not_found, 1);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn patch_faults_answer_another_credential_and_change_nothing() {
+    let h = start_with(2, |cfg| {
+        cfg.faults = vec![
+            "other-token,nth=1".parse().unwrap(),
+            "other-user,nth=2".parse().unwrap(),
+            "503,nth=1,on=enable".parse().unwrap(),
+        ];
+    })
+    .await;
+    let c = client();
+    let target = generated(0);
+    let records: Vec<PatchRecord> = patch(&c, &h, DISABLE_PATH, &target)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_ne!(records[0].token_serial_number, target.token_serial_number);
+    assert_eq!(records[0].user_id, target.user_id);
+    let records: Vec<PatchRecord> = patch(&c, &h, DISABLE_PATH, &target)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(records[0].token_serial_number, target.token_serial_number);
+    assert_ne!(records[0].user_id, target.user_id);
+    // Nothing changed; a lookup is never answered by these faults.
+    assert_eq!(listed_status(&c, &h, &target).await, "Enabled");
+    let resp = patch(&c, &h, ENABLE_PATH, &target).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        patch(&c, &h, DISABLE_PATH, &target).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(listed_status(&c, &h, &target).await, "Disabled");
     h.shutdown().await;
 }
 
@@ -772,10 +922,10 @@ async fn admin_endpoints_show_store_stats_and_arrivals() {
     assert!(content_type(&resp).starts_with("text/csv"));
     let csv = resp.text().await.unwrap();
     let expected: String =
-        std::iter::once("tokenSerialNumber,deviceSerialNumber,userId".to_string())
+        std::iter::once("tokenSerialNumber,deviceSerialNumber,userId,status".to_string())
             .chain([generated(0), generated(2)].iter().map(|c| {
                 format!(
-                    "{},{},{}",
+                    "{},{},{},Enabled",
                     c.token_serial_number, c.device_serial_number, c.user_id
                 )
             }))

@@ -171,6 +171,14 @@ impl Scenario {
         cmd
     }
 
+    /// `SUBCOMMAND INPUT --base-url SIM` with `DS100_TOKEN=TOKEN`, for the sending commands
+    /// other than `run` (`disable`, `enable`); add arguments, then run or spawn.
+    pub fn cmd(&self, subcommand: &str) -> Cmd<'_> {
+        let mut cmd = self.run_cmd();
+        cmd.subcommand = subcommand.to_string();
+        cmd
+    }
+
     /// `validate INPUT ARGS` (offline).
     pub fn validate(&self, args: &[&str]) -> Ran {
         self.validate_cmd().args(args).run()
@@ -330,10 +338,15 @@ impl<'a> Cmd<'a> {
             return Some(self.resolve(Path::new(p)));
         }
         let input = self.input.as_ref()?;
+        let dry_run = self.args.iter().any(|a| a == "--dry-run");
         let suffix = match self.subcommand.as_str() {
             "validate" => "validation",
-            "run" if self.args.iter().any(|a| a == "--dry-run") => "dry-run",
+            "run" if dry_run => "dry-run",
             "run" => "report",
+            "disable" if dry_run => "disable-dry-run",
+            "disable" => "disable-report",
+            "enable" if dry_run => "enable-dry-run",
+            "enable" => "enable-report",
             _ => return None,
         };
         let stem = input.file_stem()?.to_string_lossy();

@@ -97,6 +97,30 @@ impl Sim {
         creds_from_csv(self.get("/__sim/store").as_bytes())
     }
 
+    /// The store as credentials with their `tokenStatus` (`status` column), sorted.
+    pub fn store_with_status(&self) -> Vec<(Cred, String)> {
+        let text = self.get("/__sim/store");
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(
+            r.headers().unwrap().iter().collect::<Vec<_>>(),
+            [
+                "tokenSerialNumber",
+                "deviceSerialNumber",
+                "userId",
+                "status"
+            ]
+        );
+        let mut out: Vec<(Cred, String)> = r
+            .records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                (super::cred(&rec[0], &rec[1], &rec[2]), rec[3].to_string())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Arrival times of the requests (µs), with `--record-arrivals`.
     pub fn arrivals(&self) -> Vec<u64> {
         serde_json::from_str(&self.get("/__sim/arrivals")).expect("arrivals json")
