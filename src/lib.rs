@@ -62,7 +62,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => {
             runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)))
         }
-        Command::Token(args) => commands::token::token(TokenConfig::from_args(args)?),
+        Command::Token(args) => {
+            let cfg = TokenConfig::from_args(args)?;
+            runtime()?.block_on(commands::token::token(cfg))
+        }
         Command::Report(args) => {
             commands::report::report(config::ReportConfig::from_args(args, quiet))
         }

@@ -176,6 +176,15 @@ fn refused(cfg: &RunConfig, answer: &Answer) -> String {
              administrator role may read and delete authenticators (Help Desk or Super \
              Administrator); --key-file mints fresh tokens itself. Nothing was deleted."
         ),
+        Credentials::OAuth { client } => format!(
+            "the tenant at {tenant} refused the access tokens issued by {} to the OAuth client \
+             {}, a fresh one included: {said}. Check that --base-url is the tenant this API \
+             client belongs to, and that the client is granted the scope '{}' and a role that \
+             may read and delete authenticators. Nothing was deleted.",
+            client.issuer(),
+            client.client_id(),
+            client.scope()
+        ),
         Credentials::KeyFile { key, .. } => format!(
             "the tenant at {tenant} refused the tokens minted from the key file {} (accessID \
              {}), a fresh one included: {said}. Check that this key is still active in the \

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::TokenSource;
+use crate::api::auth::{Network, TokenSource};
+use crate::api::client::ClientOptions;
 use crate::config::{RunConfig, SummaryJson};
 use crate::console::errln;
 use crate::engine::{self, Mode, PipelineOptions, RowSet, Shared, StopReason};
@@ -118,8 +119,17 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         done = rplan.done;
         complete_len = Some(rplan.complete_len);
     }
-    // Before the plan: a refused token or a URL that is not the API stops here (exit 2).
-    let tokens = TokenSource::new(&cfg.credentials)?;
+    // Before the plan: a refused token or a URL that is not the API stops here (exit 2). An
+    // OAuth client fetches its first token here, before the check.
+    let network = Network {
+        client: ClientOptions {
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            trust: cfg.trust.clone(),
+        },
+        retry: cfg.retry,
+    };
+    let tokens = TokenSource::new(&cfg.credentials, &network).await?;
     let checked = super::preflight::check_tenant(&cfg, &tokens, &input, &scan).await?;
     if !cfg.output.quiet {
         let _ = plan.print(&mut std::io::stderr().lock());
@@ -236,6 +246,13 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
             summary.stopped =
                 Some("interrupted; rows not attempted are marked skipped".to_string());
             code = code.merge(ExitCode::Interrupted);
+        }
+        Some(StopReason::NoToken { why }) => {
+            summary.stopped = Some(format!(
+                "stopped: no access token could be had ({why}); rows not sent are marked \
+                 skipped: resume once the issuer answers"
+            ));
+            code = code.merge(ExitCode::SafetyStop);
         }
         None => {}
     }

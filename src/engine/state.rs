@@ -27,8 +27,15 @@ pub(crate) enum Mode {
 /// Why dispatching stopped early.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StopReason {
-    SafetyStop { consecutive: u64 },
+    SafetyStop {
+        consecutive: u64,
+    },
     Interrupted,
+    /// No bearer token could be had (an OAuth issuer refusing or unreachable, after its
+    /// retries): nothing more can be sent.
+    NoToken {
+        why: String,
+    },
 }
 
 impl StopReason {
@@ -38,6 +45,9 @@ impl StopReason {
                 format!("not attempted: safety stop after {consecutive} consecutive failed rows")
             }
             StopReason::Interrupted => "not attempted: the run was interrupted".to_string(),
+            StopReason::NoToken { .. } => {
+                "not attempted: no access token could be fetched (the run stopped)".to_string()
+            }
         }
     }
 }

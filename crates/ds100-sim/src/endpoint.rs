@@ -32,6 +32,14 @@ impl Endpoint {
         }
     }
 
+    /// The OAuth scope an access token needs for this endpoint.
+    pub(crate) fn scope(self) -> &'static str {
+        match self {
+            Endpoint::Delete => "rsa.authenticator.ds100.delete",
+            Endpoint::Lookup => "rsa.authenticator.ds100.read",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Endpoint::Delete => "delete",
