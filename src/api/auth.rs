@@ -625,6 +625,138 @@ mod tests {
         assert!(e.to_string().contains("60 minutes"), "{e}");
     }
 
+    /// An in-process simulator serving a token endpoint for the test EC key, with these
+    /// faults, issuing tokens living `ttl`; and an OAuth client of it.
+    async fn oauth_issuer(
+        faults: &[&str],
+        ttl: Duration,
+    ) -> (ds100_sim::SimHandle, Arc<OAuthClient>) {
+        use crate::api::oauth_key::{OAuthKey, tests::EC_JWK};
+        let mut policy = ds100_sim::OAuthPolicy::new(EC_JWK.as_bytes(), "client-1").unwrap();
+        policy.token_ttl = ttl;
+        policy.faults = faults.iter().map(|f| f.parse().unwrap()).collect();
+        let sim = ds100_sim::start(ds100_sim::SimConfig {
+            auth: ds100_sim::SimAuth::OAuth(Box::new(policy)),
+            ..ds100_sim::SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let key = OAuthKey::parse(&SecretString::from(EC_JWK.to_string()), "k", None).unwrap();
+        let issuer = format!("{}/oauth", sim.url());
+        let client = OAuthClient::new(&issuer, "client-1", key, "rsa.authenticator.ds100.read");
+        (sim, Arc::new(client.unwrap()))
+    }
+
+    fn network(max_attempts: u32) -> Network {
+        Network {
+            client: ClientOptions {
+                timeout: Duration::from_secs(10),
+                connect_timeout: Duration::from_secs(10),
+                trust: Default::default(),
+            },
+            retry: RetryPolicy {
+                max_attempts,
+                max_backoff: Duration::from_millis(1),
+            },
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn oauth_tokens_are_used_until_a_fifth_of_their_lifetime_is_left() {
+        let (sim, client) = oauth_issuer(&[], Duration::from_secs(100)).await;
+        let clock = FakeClock::at(4_000_000);
+        let src = TokenSource::fetching(client, &network(1), clock.clone())
+            .await
+            .unwrap();
+        let first = src.current().await.unwrap();
+        assert_eq!(first.generation(), 1);
+        clock.advance(Duration::from_secs(79));
+        assert_eq!(src.current().await.unwrap().generation(), 1);
+        clock.advance(Duration::from_secs(1));
+        let second = src.current().await.unwrap();
+        assert_eq!(second.generation(), 2);
+        assert_ne!(second.header(), first.header());
+        assert_eq!(sim.stats().oauth_tokens_issued, 2);
+        assert_eq!(src.identity(), "OAuth client client-1");
+        let dbg = format!("{src:?}");
+        assert!(!dbg.contains(second.header().to_str().unwrap()), "{dbg}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_403s_fetch_one_oauth_token() {
+        let (sim, client) = oauth_issuer(&[], Duration::from_secs(3600)).await;
+        let src = TokenSource::fetching(client, &network(1), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let refused = src.current().await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let src = src.clone();
+                let refused = refused.clone();
+                tokio::spawn(
+                    async move { src.renew_after_forbidden(&refused).await.unwrap().unwrap() },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().generation(), 2);
+        }
+        assert_eq!(
+            sim.stats().oauth_tokens_issued,
+            2,
+            "the first and one renewal"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_renewal_is_tried_with_backoff_once_not_by_every_worker() {
+        // The issuer stops issuing after the first token: 401 from the second request on.
+        let (sim, client) = oauth_issuer(&["401,from=2"], Duration::from_secs(3600)).await;
+        let src = TokenSource::fetching(client, &network(3), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let refused = src.current().await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let src = src.clone();
+                let refused = refused.clone();
+                tokio::spawn(async move { src.renew_after_forbidden(&refused).await })
+            })
+            .collect();
+        for t in tasks {
+            let e = format!("{:#}", t.await.unwrap().unwrap_err());
+            assert!(
+                e.contains("invalid_client") && e.contains("after 3 attempts"),
+                "{e}"
+            );
+        }
+        // The first fetch, then one renewal of three attempts, however many workers asked.
+        assert_eq!(sim.stats().oauth_token_requests, 4);
+        assert!(
+            src.current().await.is_ok(),
+            "the current token is still used until it ages"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_fetch_stops_at_a_refusal_and_rides_out_a_blip() {
+        let (sim, client) = oauth_issuer(&["401,nth=1"], Duration::from_secs(60)).await;
+        let e = TokenSource::fetching(client, &network(6), Arc::new(SystemClock))
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("Nothing was sent"), "{e:#}");
+        assert_eq!(
+            sim.stats().oauth_token_requests,
+            1,
+            "a refusal is not retried"
+        );
+        let (sim, client) = oauth_issuer(&["503,first=2"], Duration::from_secs(60)).await;
+        TokenSource::fetching(client, &network(6), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        assert_eq!(sim.stats().oauth_token_requests, 3);
+    }
+
     #[test]
     fn expiry_warning_for_ready_jwts() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);

@@ -15,6 +15,8 @@ mod faults;
 mod hostile_input;
 /// Lookups: resolving, explaining 404s, dry run, `--verify`.
 mod lookups;
+/// OAuth API clients: token endpoint, keys, renewal, scopes, refusals.
+mod oauth;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
 mod resume;
 /// `run` end to end: retries, throttling, safety stop, pacing.
