@@ -68,6 +68,8 @@ Examples:
   ds100-offboard run leavers.csv --key-file key.json --rate 600/min --max-deletes 500
   ds100-offboard run leavers.csv --key-file key.json --resume     (after a stop or a crash)
   DS100_TOKEN=… ds100-offboard run leavers.csv --base-url https://acme.access.securid.com --yes
+  ds100-offboard run leavers.csv --base-url https://acme.access.securid.com \\
+      --oauth-issuer https://acme.auth.securid.com/oauth --oauth-client-id ID --oauth-key client.jwk.json
 
 Then: ds100-offboard report leavers.report.csv --html leavers.audit.html
 

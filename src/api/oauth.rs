@@ -313,7 +313,7 @@ impl OAuthClient {
                 break;
             }
         }
-        let issued = read_answer(status, html, &buf)?;
+        let issued = read_answer(status, html, &buf).map_err(|e| unquote(e, &assertion))?;
         if let Some(granted) = &issued.granted {
             let missing: Vec<String> = self
                 .scope
@@ -344,6 +344,40 @@ fn transport(e: reqwest::Error) -> FetchError {
     match transport_error(e) {
         e @ TransportError::Tls(_) => FetchError::Fatal(e.to_string()),
         e => FetchError::Transient(e.to_string()),
+    }
+}
+
+/// An issuer's error that quotes the client assertion back (a credential, if a short-lived
+/// one) has it cut out.
+fn unquote(e: FetchError, assertion: &SecretString) -> FetchError {
+    let pieces: Vec<&str> = assertion
+        .expose_secret()
+        .split('.')
+        .filter(|p| p.len() >= 16)
+        .map(|p| &p[..16])
+        .collect();
+    let quotes = |t: &str| pieces.iter().any(|p| t.contains(p));
+    match e {
+        FetchError::Refused {
+            status,
+            error,
+            description: Some(d),
+        } if quotes(&d) || quotes(&error) => FetchError::Refused {
+            status,
+            error: if quotes(&error) {
+                "(not shown)".into()
+            } else {
+                error
+            },
+            description: Some("(not shown: it quotes the client assertion)".into()),
+        },
+        FetchError::Transient(t) if quotes(&t) => {
+            FetchError::Transient("(an answer quoting the client assertion, not shown)".into())
+        }
+        FetchError::NotOAuth(t) if quotes(&t) => {
+            FetchError::NotOAuth("(an answer quoting the client assertion, not shown)".into())
+        }
+        other => other,
     }
 }
 
@@ -442,15 +476,18 @@ fn read_answer(status: u16, html: bool, body: &[u8]) -> Result<Issued, FetchErro
                         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 })
                 .filter(|s| s.is_finite() && *s > 0.0)
-                .map(|s| Duration::from_secs_f64(s.min(86_400.0 * 365.0)))
+                // At least a second: a token renewed every few milliseconds would be a
+                // fetch per request.
+                .map(|s| Duration::from_secs_f64(s.clamp(1.0, 86_400.0 * 365.0)))
                 .unwrap_or(ASSUMED_LIFETIME);
             Ok(Issued {
                 token: SecretString::from(token.to_string()),
                 lifetime,
-                granted: text(obj, "scope"),
+                granted: text(obj, "scope").filter(|g| !g.trim().is_empty()),
             })
         }
-        400 | 401 if json.as_ref().and_then(|v| text(v, "error")).is_some() => {
+        // 400 and 401 are RFC 6749's; some providers refuse a disabled client with 403.
+        400..=403 if json.as_ref().and_then(|v| text(v, "error")).is_some() => {
             let v = json.as_ref().unwrap_or(&serde_json::Value::Null);
             Err(FetchError::Refused {
                 status,
@@ -576,6 +613,8 @@ mod tests {
         assert_eq!((t.lifetime, t.granted), (ASSUMED_LIFETIME, None));
         let t = ok(r#"{"access_token":"abc","expires_in":0}"#).unwrap();
         assert_eq!(t.lifetime, ASSUMED_LIFETIME);
+        let t = ok(r#"{"access_token":"abc","expires_in":0.01,"scope":" "}"#).unwrap();
+        assert_eq!((t.lifetime, t.granted), (Duration::from_secs(1), None));
         for (body, want) in [
             (r#"{"token_type":"Bearer"}"#, "without an access_token"),
             (r#"{"access_token":"a b"}"#, "not printable"),
@@ -612,6 +651,10 @@ mod tests {
             "HTTP 401 invalid_client: \"bad signature\""
         );
         assert!(matches!(
+            read_answer(403, false, br#"{"error":"access_denied"}"#),
+            Err(FetchError::Refused { status: 403, .. })
+        ));
+        assert!(matches!(
             read_answer(503, false, b"busy"),
             Err(FetchError::Transient(e)) if e == "HTTP 503 (busy)"
         ));
@@ -623,6 +666,32 @@ mod tests {
             read_answer(404, false, br#"{"error":"not_found"}"#),
             Err(FetchError::NotOAuth(e)) if e.contains("404 not_found")
         ));
+    }
+
+    #[test]
+    fn an_error_quoting_the_assertion_does_not_repeat_it() {
+        let c = client("https://acme.auth.securid.com/oauth");
+        let assertion = c.assertion(SystemTime::now()).unwrap();
+        let a = assertion.expose_secret();
+        let echoed = read_answer(
+            400,
+            false,
+            serde_json::json!({"error": "invalid_request", "error_description": format!("bad: {a}")})
+                .to_string()
+                .as_bytes(),
+        )
+        .err()
+        .unwrap();
+        let shown = unquote(echoed, &assertion).to_string();
+        assert!(
+            shown.contains("not shown") && shown.contains("invalid_request"),
+            "{shown}"
+        );
+        for piece in a.split('.') {
+            assert!(!shown.contains(&piece[..16]), "{shown}");
+        }
+        let plain = FetchError::Transient("HTTP 503".into());
+        assert_eq!(unquote(plain.clone(), &assertion), plain);
     }
 
     #[test]

@@ -180,6 +180,12 @@ fn from_jwk_text(raw: &str, key_id: Option<&str>) -> anyhow::Result<Parsed> {
     // serde_json's syntax errors say where, never what: safe to show.
     let value: serde_json::Value = serde_json::from_str(raw)
         .map_err(|e| anyhow::anyhow!("it starts like a JWK but is not JSON ({e})"))?;
+    if value.get("accessKey").is_some() || value.get("accessID").is_some() {
+        bail!(
+            "it is an Administration API key file (accessID, accessKey), not an OAuth client's \
+             key: give it with --key-file instead of the --oauth-… flags"
+        );
+    }
     let value = match value.get("keys") {
         Some(serde_json::Value::Array(keys)) => pick_from_set(keys, key_id)?,
         Some(_) => bail!("its \"keys\" is not an array of JWKs"),
@@ -230,6 +236,15 @@ fn kids(
 }
 
 fn from_jwk(jwk: &JwkMembers, key_id: Option<&str>) -> anyhow::Result<Parsed> {
+    if jwk.kty.is_none() {
+        bail!("it has no \"kty\" (key type): is it a JWK?");
+    }
+    if jwk.d.is_none() {
+        bail!(
+            "it is a public key (no \"d\"): give the private JWK generated for the API client; \
+             the console keeps only the public half"
+        );
+    }
     if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
         bail!(
             "its \"use\" is \"{}\": the client assertion needs a signing key (\"use\": \"sig\")",
@@ -248,12 +263,6 @@ fn from_jwk(jwk: &JwkMembers, key_id: Option<&str>) -> anyhow::Result<Parsed> {
              key in the console)"
         ),
     };
-    if jwk.d.is_none() {
-        bail!(
-            "it is a public key (no \"d\"): give the private JWK generated for the API client; \
-             the console keeps only the public half"
-        );
-    }
     let (alg, der) = match jwk.kty.as_deref() {
         Some("RSA") => (Algorithm::RS256, rsa_from_jwk(jwk)?),
         Some("EC") => (Algorithm::ES256, ec_from_jwk(jwk)?),
@@ -584,6 +593,12 @@ pub(crate) mod tests {
             (jwk(&|v| v["d"] = 5.into()), None, "not a JWK"),
             ("{not json".into(), None, "not JSON"),
             ("hello".into(), None, "neither a JWK"),
+            (
+                include_str!("../../tests/fixtures/test-only-key-pkcs1.json").into(),
+                None,
+                "--key-file",
+            ),
+            (r#"{"kid":"k","x":"AA"}"#.into(), None, "no \"kty\""),
             (
                 "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAA\n-----END ENCRYPTED PRIVATE KEY-----"
                     .into(),

@@ -5,7 +5,7 @@
 //! To cover another credential path (the JWT key file), add an `Auth` variant: `apply` sets
 //! it up on the command, `secrets` lists what must never be printed (for a key file: the
 //! access key's PEM body lines and any minted token the test can obtain, e.g. from `token`).
-//! `Auth::OAuth` covers OAuth API clients: every private member of the key, the client
+//! `Auth::Client` covers OAuth API clients: every private member of the key, the client
 //! assertion's header, and the prefix of every access token the simulator issues.
 
 use std::io::{Read as _, Write as _};
@@ -24,11 +24,11 @@ enum Auth<'a> {
     /// `--token-file PATH` holding this text.
     TokenFile(&'a str),
     /// `--oauth-issuer`, `--oauth-client-id`, `--oauth-key` (and `--oauth-key-id` for a PEM).
-    OAuth(OAuthAuth),
+    Client(OAuthSetup),
 }
 
 /// An OAuth API client of a simulator's token endpoint.
-struct OAuthAuth {
+struct OAuthSetup {
     issuer: String,
     client_id: &'static str,
     key: PathBuf,
@@ -40,9 +40,9 @@ struct OAuthAuth {
 /// Every access token the simulator issues starts so: any piece of one starts a leak.
 const ACCESS_TOKEN_PREFIX: &str = "sim-at-";
 
-impl OAuthAuth {
+impl OAuthSetup {
     /// A client of `tenant`'s token endpoint with a private copy of the key fixture `name`.
-    fn new(tenant: &Scenario, dir: &Scenario, name: &str, kid: Option<&'static str>) -> OAuthAuth {
+    fn new(tenant: &Scenario, dir: &Scenario, name: &str, kid: Option<&'static str>) -> OAuthSetup {
         use base64::Engine as _;
         let key = private_copy(dir.dir(), name);
         let text = std::fs::read_to_string(&key).unwrap();
@@ -74,7 +74,7 @@ impl OAuthAuth {
         let header = serde_json::json!({"typ": "JWT", "alg": alg, "kid": kid_in_header});
         secrets.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string()));
         secrets.push(ACCESS_TOKEN_PREFIX.to_string());
-        OAuthAuth {
+        OAuthSetup {
             issuer: format!("{}/oauth", tenant.sim().url),
             client_id: OAUTH_CLIENT,
             key,
@@ -94,7 +94,7 @@ impl Auth<'_> {
                 .no_token()
                 .arg("--token-file")
                 .arg(sc.file("token.txt", text)),
-            Auth::OAuth(o) => {
+            Auth::Client(o) => {
                 let cmd = cmd
                     .no_token()
                     .args(["--oauth-issuer", &o.issuer])
@@ -113,7 +113,7 @@ impl Auth<'_> {
     fn secrets(&self) -> Vec<String> {
         let raw = match self {
             Auth::Env(t) | Auth::TokenFile(t) => t,
-            Auth::OAuth(o) => return o.secrets.clone(),
+            Auth::Client(o) => return o.secrets.clone(),
         };
         raw.split_whitespace()
             .filter(|w| *w != "Bearer")
@@ -295,7 +295,7 @@ fn an_oauth_client_never_leaks_at_trace_verbosity() {
             ])
             .faults(&["500,nth=3", "reset,nth=4", "403,nth=6"])
             .sim_trace();
-        let auth = Auth::OAuth(OAuthAuth::new(&tenant, &tenant, private, kid));
+        let auth = Auth::Client(OAuthSetup::new(&tenant, &tenant, private, kid));
         let ran = run_and_check(&tenant, &auth, &[], log_json).exits(0);
         assert!(ran.stderr.contains("TRACE"), "trace logging is on");
         assert!(
@@ -310,16 +310,16 @@ fn an_oauth_client_never_leaks_at_trace_verbosity() {
         assert_eq!(sim.stat("oauth_faults_injected"), 1);
 
         // Refused at the start: the error quotes the issuer, not the assertion.
-        let Auth::OAuth(mut refused) = auth else {
+        let Auth::Client(mut refused) = auth else {
             unreachable!()
         };
         refused.client_id = "not-this-client";
-        let refused = Auth::OAuth(refused);
+        let refused = Auth::Client(refused);
         let ran = run_and_check(&tenant, &refused, &["--overwrite"], log_json).exits(2);
         assert!(ran.stderr.contains("invalid_client"), "{}", ran.stderr);
 
         // `token` prints a token on stdout, by design; nothing on stderr.
-        let Auth::OAuth(o) = &auth_again(&tenant, private, kid) else {
+        let Auth::Client(o) = &auth_again(&tenant, private, kid) else {
             unreachable!()
         };
         let mut cmd = ds100("token")
@@ -344,9 +344,9 @@ fn an_oauth_client_never_leaks_at_trace_verbosity() {
     }
 }
 
-/// Another `OAuthAuth` for the same tenant and key (the first was consumed).
+/// Another `OAuthSetup` for the same tenant and key (the first was consumed).
 fn auth_again(tenant: &Scenario, private: &str, kid: Option<&'static str>) -> Auth<'static> {
-    Auth::OAuth(OAuthAuth::new(tenant, tenant, private, kid))
+    Auth::Client(OAuthSetup::new(tenant, tenant, private, kid))
 }
 
 /// The simulator's side: its token (from `DS100_SIM_TOKEN`) and the tokens clients present
