@@ -463,7 +463,7 @@ pub struct SimArgs {
     /// that verifies client assertions with this public key (PEM, or a JWK; RSA or EC P-256),
     /// and accept on the API only the access tokens it issued, with the scope each endpoint
     /// needs. Example: --oauth-public-key client-pub.jwk.json
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["token", "key_file", "public_key"], requires = "oauth_client_id")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["token", "key_file", "public_key", "max_token_age"], requires = "oauth_client_id")]
     pub oauth_public_key: Option<PathBuf>,
 
     /// With --oauth-public-key: the client id assertions must name (iss, sub, client_id).
