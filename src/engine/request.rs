@@ -172,7 +172,14 @@ impl<'a> RowRequests<'a> {
         sh.stop(StopReason::NoToken {
             why: format!("{e:#}"),
         });
-        RequestError::Aborted(sh.skipped_note())
+        if self.spent.requests() == 0 {
+            return RequestError::Aborted(sh.skipped_note());
+        }
+        RequestError::Aborted(format!(
+            "stopped after {} request(s): no access token for the next one could be fetched; \
+             it will be sent again on resume",
+            self.spent.requests()
+        ))
     }
 
     fn aborted(&self) -> RequestError {
