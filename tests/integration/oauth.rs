@@ -686,3 +686,52 @@ fn the_token_command_prints_an_access_token_and_warns_about_a_readable_key() {
     assert!(out.stdout.is_empty());
     assert_eq!(sc.sim().stat("oauth_token_requests"), 2);
 }
+
+/// The token request goes out through the run's TLS configuration: an issuer (and tenant)
+/// behind a TLS terminator whose CA the machine does not trust is refused on the handshake
+/// (exit 2, pointing at `--ca-cert`, nothing sent); with `--ca-cert` the run goes through.
+#[test]
+fn the_token_request_uses_the_runs_tls_trust_and_ca_cert() {
+    let all = creds(2, 32_600);
+    let sc = oauth_tenant(&all, "test-only-oauth-ec-public.pem", &[]);
+    let k = key(&sc, "test-only-oauth-ec.jwk.json");
+    let proxy = tls_terminator(
+        sc.sim().addr(),
+        "test-only-server-cert.pem",
+        "test-only-server-key.pem",
+    );
+    let https = format!("https://localhost:{}", proxy.addr.port());
+    let https_run = || {
+        sc.run_cmd()
+            .no_token()
+            .base_url(&https)
+            .args(["--oauth-issuer", &format!("{https}/oauth")])
+            .args(["--oauth-client-id", CLIENT])
+            .arg("--oauth-key")
+            .arg(&k)
+            .args(FAST)
+    };
+    let ran = https_run().run().exits(2);
+    let err = &ran.stderr;
+    assert!(
+        err.contains("cannot get an OAuth access token")
+            && err.contains("TLS")
+            && err.contains("--ca-cert"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("after"),
+        "a TLS failure is not retried: {err}"
+    );
+    assert_eq!(sc.sim().stat("oauth_token_requests"), 0);
+    assert_eq!(sc.sim().stat("requests"), 0);
+
+    let ran = https_run()
+        .arg("--ca-cert")
+        .arg(fixture("test-only-ca.pem"))
+        .run()
+        .exits(0);
+    assert_all(&ran, 2, Status::Deleted);
+    assert_eq!(sc.sim().stat("oauth_tokens_issued"), 1);
+    assert!(sc.sim().store().is_empty());
+}

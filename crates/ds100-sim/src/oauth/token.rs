@@ -109,6 +109,11 @@ pub(crate) async fn answer(
                 .to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
         });
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let outcome = match body {
         Err(_) => Err(invalid_request(
             "the request body is too large or unreadable",
@@ -116,7 +121,7 @@ pub(crate) async fn answer(
         Ok(_) if !is_form => Err(invalid_request(
             "the token request must be application/x-www-form-urlencoded",
         )),
-        Ok(body) => grant(server, &body, now_secs()),
+        Ok(body) => grant(server, &body, now_secs(), host.as_deref()),
     };
     match outcome {
         Ok((token, scope)) => {
@@ -166,9 +171,14 @@ fn now_secs() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Checks a token request made at `now` (Unix seconds): an access token and the scopes it
-/// grants, or the refusal.
-fn grant(server: &OAuthServer, body: &Bytes, now: f64) -> Result<(String, String), Refusal> {
+/// Checks a token request made at `now` (Unix seconds) to `host` (its Host header): an
+/// access token and the scopes it grants, or the refusal.
+fn grant(
+    server: &OAuthServer,
+    body: &Bytes,
+    now: f64,
+    host: Option<&str>,
+) -> Result<(String, String), Refusal> {
     let pairs = form::decode(body).ok_or_else(|| invalid_request("the body is not a form"))?;
     let param = |name: &str| form::single(&pairs, name).map_err(invalid_request);
     match param("grant_type")? {
@@ -197,7 +207,7 @@ fn grant(server: &OAuthServer, body: &Bytes, now: f64) -> Result<(String, String
     }
     let scope_param = param("scope")?.unwrap_or("");
     server.record_scope(scope_param);
-    check_assertion(server, assertion, now)?;
+    check_assertion(server, assertion, now, host)?;
     let scopes: Vec<String> = scope_param.split_whitespace().map(str::to_string).collect();
     if let Some(allowed) = &policy.allowed_scopes
         && let Some(bad) = scopes.iter().find(|s| !allowed.contains(s))
@@ -212,8 +222,15 @@ fn grant(server: &OAuthServer, body: &Bytes, now: f64) -> Result<(String, String
     Ok((server.issue(scopes), scope))
 }
 
-/// The client assertion's checks, in the order a provider makes them.
-fn check_assertion(server: &OAuthServer, assertion: &str, now: f64) -> Result<(), Refusal> {
+/// The client assertion's checks, in the order a provider makes them. `aud` must be this
+/// token endpoint: its own URL, or the URL it was reached at (`host`, over http or https:
+/// behind a TLS terminator the simulator cannot tell which).
+fn check_assertion(
+    server: &OAuthServer,
+    assertion: &str,
+    now: f64,
+    host: Option<&str>,
+) -> Result<(), Refusal> {
     let policy = &server.policy;
     let key = &policy.key;
     let header = jsonwebtoken::decode_header(assertion)
@@ -259,9 +276,18 @@ fn check_assertion(server: &OAuthServer, assertion: &str, now: f64) -> Result<()
         ));
     }
     let token_url = server.token_url();
+    let reached: Vec<String> = host
+        .map(|h| {
+            ["http", "https"]
+                .iter()
+                .map(|scheme| format!("{scheme}://{h}{}", super::TOKEN_PATH))
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_ours = |a: &str| a == token_url || reached.iter().any(|r| r == a);
     let aud_ok = match claims.get("aud") {
-        Some(serde_json::Value::String(a)) => a == token_url,
-        Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(token_url)),
+        Some(serde_json::Value::String(a)) => is_ours(a),
+        Some(serde_json::Value::Array(list)) => list.iter().filter_map(|a| a.as_str()).any(is_ours),
         _ => false,
     };
     if !aud_ok {
@@ -346,7 +372,7 @@ mod tests {
     }
 
     fn refused(s: &OAuthServer, body: &Bytes) -> String {
-        match grant(s, body, NOW) {
+        match grant(s, body, NOW, None) {
             Ok(_) => panic!("granted"),
             Err(r) => format!("{} {}: {}", r.status, r.error, r.description),
         }
@@ -356,7 +382,7 @@ mod tests {
     fn a_good_assertion_gets_a_token_with_its_scopes_once() {
         let s = server(EC_JWK);
         let a = sign(EC_PKCS8, Algorithm::ES256, Some(KID), &claims("j1"));
-        let (token, scope) = grant(&s, &form(&a, "read+delete"), NOW).ok().unwrap();
+        let (token, scope) = grant(&s, &form(&a, "read+delete"), NOW, None).ok().unwrap();
         assert_eq!(scope, "read delete");
         assert_eq!(s.check_access(token.as_bytes(), Some("delete")), Ok(()));
         let again = refused(&s, &form(&a, "read"));
@@ -428,10 +454,27 @@ mod tests {
             &|c| _ = c.as_object_mut().unwrap().remove("exp"),
             "exp",
         );
+        // The URL it was reached at is its URL too; another host's is not.
+        let mut c = claims("reached-at");
+        c["aud"] = "https://localhost:8443/oauth/token".into();
+        let a = sign(EC_PKCS8, es, Some(KID), &c);
+        assert!(grant(&s, &form(&a, "r"), NOW, Some("localhost:8443")).is_ok());
+        let mut c = claims("reached-elsewhere");
+        c["aud"] = "https://localhost:8443/oauth/token".into();
+        let a = sign(EC_PKCS8, es, Some(KID), &c);
+        assert!(grant(&s, &form(&a, "r"), NOW, Some("localhost:9443")).is_err());
         // An array aud holding the token URL is fine.
         let mut c = claims("array-aud");
         c["aud"] = serde_json::json!(["x", URL]);
-        assert!(grant(&s, &form(&sign(EC_PKCS8, es, Some(KID), &c), "r"), NOW).is_ok());
+        assert!(
+            grant(
+                &s,
+                &form(&sign(EC_PKCS8, es, Some(KID), &c), "r"),
+                NOW,
+                None
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -440,7 +483,7 @@ mod tests {
         let other = server(EC_JWK);
         let a = sign(RSA_PKCS1, Algorithm::RS256, Some("any"), &claims("k1"));
         // PEM without a key id: any kid, the signature decides.
-        assert!(grant(&s, &form(&a, "r"), NOW).is_ok());
+        assert!(grant(&s, &form(&a, "r"), NOW, None).is_ok());
         let e = refused(&other, &form(&a, "r"));
         assert!(e.contains("signed RS256"), "{e}");
         let b = sign(RSA_PKCS1, Algorithm::RS256, Some("any"), &claims("k2"));
@@ -479,6 +522,6 @@ mod tests {
             "{e}"
         );
         let b = sign(EC_PKCS8, Algorithm::ES256, Some(KID), &claims("s2"));
-        assert!(grant(&s, &form(&b, "read"), NOW).is_ok());
+        assert!(grant(&s, &form(&b, "read"), NOW, None).is_ok());
     }
 }
