@@ -295,7 +295,7 @@ pub struct OAuthArgs {
     /// The scopes to ask for, space-separated, instead of the default
     /// ("rsa.authenticator.ds100.delete rsa.authenticator.ds100.read"; with --dry-run only
     /// "rsa.authenticator.ds100.read"). Example: --oauth-scope "rsa.authenticator.ds100.read"
-    #[arg(long, value_name = "\"S1 S2\"")]
+    #[arg(long, value_name = "SCOPES")]
     pub oauth_scope: Option<String>,
 }
 
@@ -481,7 +481,7 @@ pub struct SimArgs {
 
     /// Scopes the client may be granted, space-separated; others are refused (invalid_scope).
     /// Default: whatever is asked. Example: --oauth-allowed-scopes "rsa.authenticator.ds100.read"
-    #[arg(long, value_name = "\"S1 S2\"", requires = "oauth_public_key")]
+    #[arg(long, value_name = "SCOPES", requires = "oauth_public_key")]
     pub oauth_allowed_scopes: Option<String>,
 
     /// Make token requests fail: STATUS,SCHEDULE with STATUS 400, 401 (an OAuth error body:
