@@ -10,7 +10,8 @@
 // stdout or stderr; the standard print macros do.
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
-/// The DS100 HTTP API: wire types, endpoints, the client, key file and bearer tokens.
+/// The DS100 HTTP API: wire types, endpoints, the client, key file, OAuth client and bearer
+/// tokens.
 pub mod api;
 /// Every subcommand and flag (clap); nothing below `config` sees these types.
 pub mod cli;

@@ -15,7 +15,8 @@
 //!
 //! Where things live: `routes` decides what answers each request; `gate` runs every API
 //! request through rate limit, auth and faults; `ops` is what each endpoint does, through the
-//! operations of `store`; `wire` holds the JSON bodies. A new API endpoint is an `Endpoint`
+//! operations of `store`; `wire` holds the JSON bodies; `oauth` is the token endpoint and
+//! the access tokens it issued. A new API endpoint is an `Endpoint`
 //! variant (method, path, name) and a function in `ops`; the compiler points at every match
 //! that must learn it.
 
