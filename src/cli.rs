@@ -71,6 +71,8 @@ Examples:
   ds100-offboard run leavers.csv --key-file key.json --rate 600/min --max-deletes 500
   ds100-offboard run leavers.csv --key-file key.json --resume     (after a stop or a crash)
   DS100_TOKEN=… ds100-offboard run leavers.csv --base-url https://acme.access.securid.com --yes
+  ds100-offboard run leavers.csv --base-url https://acme.access.securid.com \\
+      --oauth-issuer https://acme.auth.securid.com/oauth --oauth-client-id ID --oauth-key client.jwk.json
 
 Then: ds100-offboard report leavers.report.csv --html leavers.audit.html
 
@@ -120,8 +122,8 @@ pub enum Command {
     Sim(SimArgs),
     /// Run the whole job against a built-in simulator: no tenant, no credentials, no setup.
     Demo(DemoArgs),
-    /// Print one freshly minted bearer token from a key file, for debugging with curl:
-    /// curl -H "Authorization: Bearer $(ds100-offboard token --key-file key.json)" …
+    /// Print one fresh bearer token from a key file or an OAuth API client, for debugging
+    /// with curl: curl -H "Authorization: Bearer $(ds100-offboard token --key-file key.json)" …
     Token(TokenArgs),
     /// Summarise the whole job from a report (resumed ones too: the latest line per row
     /// counts); optionally a compact report, the summary JSON or the audit page. Sends nothing.
@@ -300,6 +302,42 @@ pub struct TenantArgs {
     /// repeatable. Example: --ca-cert /etc/pki/corp-proxy-ca.pem
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+}
+
+/// An OAuth API client: client credentials with a private-key JWT (docs/design.md#credentials).
+#[derive(Debug, Args)]
+pub struct OAuthArgs {
+    // --- credentials from an OAuth API client ---
+    /// The OAuth issuer of the API client; the token endpoint is <issuer>/token. HTTPS only,
+    /// except loopback. Also read from DS100_OAUTH_ISSUER. Example: --oauth-issuer
+    /// https://acme.auth.securid.com/oauth
+    #[arg(long, value_name = "URL")]
+    pub oauth_issuer: Option<String>,
+
+    /// The OAuth API client's id. Also read from DS100_OAUTH_CLIENT_ID.
+    /// Example: --oauth-client-id 5f2c0e9a-offboarding
+    #[arg(long, value_name = "ID")]
+    pub oauth_client_id: Option<String>,
+
+    /// The API client's private key: a JWK (JSON; RSA, or EC P-256; with its kid) or a PEM
+    /// (then give --oauth-key-id). Also read from DS100_OAUTH_KEY.
+    /// Example: --oauth-key ~/secure/acme-offboarding.jwk.json
+    #[arg(long, value_name = "FILE")]
+    pub oauth_key: Option<PathBuf>,
+
+    /// The key id (kid) of a PEM --oauth-key, as registered for the API client; or which key
+    /// of a JWK Set. Example: --oauth-key-id 2024-offboarding
+    #[arg(long, value_name = "KID")]
+    pub oauth_key_id: Option<String>,
+
+    /// The scopes to ask for, space-separated, instead of the default
+    /// ("rsa.authenticator.ds100.delete rsa.authenticator.ds100.read"; with --dry-run only
+    /// "rsa.authenticator.ds100.read"). Example: --oauth-scope "rsa.authenticator.ds100.read"
+    #[arg(long, value_name = "SCOPES")]
+    pub oauth_scope: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +350,14 @@ pub struct TokenArgs {
     /// Lifetime of the token; at most 60m, default 55m. Example: --token-lifetime 5m
     #[arg(long, value_name = "DURATION", value_parser = parse_token_lifetime)]
     pub token_lifetime: Option<Duration>,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+
+    /// With an OAuth client: also trust the CA certificate(s) in this PEM file to reach the
+    /// issuer; repeatable. Example: --ca-cert /etc/pki/corp-proxy-ca.pem
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -455,6 +501,39 @@ pub struct SimArgs {
     /// Example: --max-token-age 2s
     #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
     pub max_token_age: Option<Duration>,
+
+    // --- OAuth token endpoint (docs/design.md#the-simulator) ---
+    /// Serve an OAuth token endpoint at POST /oauth/token (the issuer is <sim URL>/oauth)
+    /// that verifies client assertions with this public key (PEM, or a JWK; RSA or EC P-256),
+    /// and accept on the API only the access tokens it issued, with the scope each endpoint
+    /// needs. Example: --oauth-public-key client-pub.jwk.json
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["token", "key_file", "public_key", "max_token_age"], requires = "oauth_client_id")]
+    pub oauth_public_key: Option<PathBuf>,
+
+    /// With --oauth-public-key: the client id assertions must name (iss, sub, client_id).
+    #[arg(long, value_name = "ID", requires = "oauth_public_key")]
+    pub oauth_client_id: Option<String>,
+
+    /// With --oauth-public-key: the kid assertions must carry (default: the JWK's kid; with a
+    /// PEM and no --oauth-key-id, any kid).
+    #[arg(long, value_name = "KID", requires = "oauth_public_key")]
+    pub oauth_key_id: Option<String>,
+
+    /// Lifetime of the access tokens it issues. Example: --oauth-token-ttl 2s
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
+    pub oauth_token_ttl: Duration,
+
+    /// Scopes the client may be granted, space-separated; others are refused (invalid_scope).
+    /// Default: whatever is asked. Example: --oauth-allowed-scopes "rsa.authenticator.ds100.read"
+    #[arg(long, value_name = "SCOPES", requires = "oauth_public_key")]
+    pub oauth_allowed_scopes: Option<String>,
+
+    /// Make token requests fail: STATUS,SCHEDULE with STATUS 400, 401 (an OAuth error body:
+    /// invalid_client), 429, 500, 503 (server_error) or reset, and SCHEDULE nth=N, first=N,
+    /// every=N or from=N (the Nth request and all after it). Repeatable.
+    /// Examples: --oauth-fault 503,nth=2 --oauth-fault 401,from=3
+    #[arg(long, value_name = "SPEC", requires = "oauth_public_key")]
+    pub oauth_fault: Vec<String>,
 }
 
 #[derive(Debug, Args)]

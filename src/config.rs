@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::api::credentials::{self, CredentialFlags, Credentials};
+use crate::api::auth::Network;
+use crate::api::client::ClientOptions;
+use crate::api::credentials::{self, CredentialFlags, Credentials, OAuthFlags, TOKEN_ENV};
 use crate::api::endpoints::Endpoints;
-use crate::api::jwt;
-use crate::api::keyfile::KEY_FILE_ENV;
 use crate::api::patch::TokenState;
 use crate::api::tls::TrustRoots;
 use crate::cli::{
-    DemoArgs, LogFormat, ReportArgs, RunArgs, SimArgs, TenantArgs, TokenArgs, ValidateArgs,
+    DemoArgs, LogFormat, OAuthArgs, ReportArgs, RunArgs, SimArgs, TenantArgs, TokenArgs,
+    ValidateArgs,
 };
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;
@@ -162,7 +163,7 @@ impl RunConfig {
             ),
         };
         let output = output_config(&input, args.report, &suffix, quiet, args.resume)?;
-        let (credentials, endpoints, trust) = tenant_config(&args.tenant)?;
+        let (credentials, endpoints, trust) = tenant_config(&args.tenant, oauth_scope(mode))?;
         Ok(RunConfig {
             input,
             delimiter: args.input.delimiter,
@@ -221,24 +222,88 @@ fn parse_only_status(names: &[String]) -> anyhow::Result<Option<Vec<Status>>> {
 /// Everything `token` needs.
 #[derive(Debug)]
 pub(crate) struct TokenConfig {
-    /// `--key-file`, else `DS100_KEY_FILE`.
-    pub(crate) key_file: PathBuf,
-    pub(crate) lifetime: Duration,
+    /// A key file or an OAuth API client (never a ready token: there is nothing to print).
+    pub(crate) credentials: Credentials,
+    /// How an OAuth issuer is reached: default timeouts and retries, `--ca-cert`.
+    pub(crate) network: Network,
 }
 
 impl TokenConfig {
     pub(crate) fn from_args(args: TokenArgs) -> anyhow::Result<TokenConfig> {
-        let Some(key_file) =
-            credentials::key_file_path(args.key_file.as_deref(), &|n| std::env::var_os(n))
-        else {
-            bail!(
-                "no key file: pass --key-file PATH (the Administration API key file) or set {KEY_FILE_ENV}"
-            );
-        };
-        Ok(TokenConfig {
+        let TokenArgs {
             key_file,
-            lifetime: args.token_lifetime.unwrap_or(jwt::DEFAULT_LIFETIME),
+            token_lifetime,
+            oauth,
+            ca_cert,
+        } = args;
+        // DS100_TOKEN is no source here: a ready token is printed by `echo`, and a leftover
+        // one must not stop `token --key-file`.
+        let env = |name: &str| {
+            if name == TOKEN_ENV {
+                None
+            } else {
+                std::env::var_os(name)
+            }
+        };
+        let credentials = credentials::resolve(
+            CredentialFlags {
+                key_file: key_file.as_deref(),
+                token_file: None,
+                token_lifetime,
+                oauth: oauth_flags(&oauth, oauth_scope(Mode::Delete { verify: false })),
+            },
+            &env,
+        )
+        .map_err(|e| {
+            if e.to_string().starts_with("no credentials") {
+                anyhow::anyhow!(
+                    "no credentials to make a token from: pass --key-file PATH (or set \
+                     DS100_KEY_FILE), or an OAuth API client with --oauth-issuer, \
+                     --oauth-client-id and --oauth-key (or DS100_OAUTH_ISSUER, \
+                     DS100_OAUTH_CLIENT_ID and DS100_OAUTH_KEY)"
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(TokenConfig {
+            credentials,
+            network: Network {
+                client: ClientOptions {
+                    timeout: std::time::Duration::from_secs(30),
+                    connect_timeout: std::time::Duration::from_secs(10),
+                    trust: trust_roots(&ca_cert)?,
+                },
+                retry: RetryPolicy {
+                    max_attempts: 6,
+                    max_backoff: std::time::Duration::from_secs(60),
+                },
+            },
         })
+    }
+}
+
+/// The OAuth scopes a command asks for unless `--oauth-scope` says otherwise: read for every
+/// command (lookups, the check before the plan), and the write each mode performs. The one
+/// place a new mode says what it needs.
+pub(crate) fn oauth_scope(mode: Mode) -> &'static str {
+    match mode {
+        Mode::DryRun | Mode::Patch { dry_run: true, .. } => "rsa.authenticator.ds100.read",
+        // RSA documents no scope of its own for enable/disable: the write scope it documents.
+        Mode::Delete { .. } | Mode::Patch { dry_run: false, .. } => {
+            "rsa.authenticator.ds100.delete rsa.authenticator.ds100.read"
+        }
+    }
+}
+
+fn oauth_flags<'a>(args: &'a OAuthArgs, default_scope: &'a str) -> OAuthFlags<'a> {
+    OAuthFlags {
+        issuer: args.oauth_issuer.as_deref(),
+        client_id: args.oauth_client_id.as_deref(),
+        key: args.oauth_key.as_deref(),
+        key_id: args.oauth_key_id.as_deref(),
+        scope: args.oauth_scope.as_deref(),
+        default_scope,
     }
 }
 
@@ -282,6 +347,12 @@ pub(crate) struct SimCommandConfig {
     pub(crate) jwt_sub: Option<String>,
     pub(crate) jwt_aud: Option<String>,
     pub(crate) max_token_age: Option<Duration>,
+    pub(crate) oauth_public_key: Option<PathBuf>,
+    pub(crate) oauth_client_id: Option<String>,
+    pub(crate) oauth_key_id: Option<String>,
+    pub(crate) oauth_token_ttl: Duration,
+    pub(crate) oauth_allowed_scopes: Option<String>,
+    pub(crate) oauth_fault: Vec<String>,
 }
 
 impl SimCommandConfig {
@@ -308,6 +379,12 @@ impl SimCommandConfig {
             jwt_sub,
             jwt_aud,
             max_token_age,
+            oauth_public_key,
+            oauth_client_id,
+            oauth_key_id,
+            oauth_token_ttl,
+            oauth_allowed_scopes,
+            oauth_fault,
         } = args;
         SimCommandConfig {
             listen,
@@ -330,6 +407,12 @@ impl SimCommandConfig {
             jwt_sub,
             jwt_aud,
             max_token_age,
+            oauth_public_key,
+            oauth_client_id,
+            oauth_key_id,
+            oauth_token_ttl,
+            oauth_allowed_scopes,
+            oauth_fault,
         }
     }
 }
@@ -345,12 +428,17 @@ impl From<LogFormat> for logging::LogFormat {
 
 /// Credentials, endpoints and trust roots from the tenant flags and the environment. The base
 /// URL defaults to the key file's `adminRestApiUrl`; `--base-url` / DS100_BASE_URL win.
-fn tenant_config(args: &TenantArgs) -> anyhow::Result<(Credentials, Endpoints, TrustRoots)> {
+/// `oauth_scope` is what an OAuth client asks for unless `--oauth-scope` says otherwise.
+fn tenant_config(
+    args: &TenantArgs,
+    oauth_scope: &str,
+) -> anyhow::Result<(Credentials, Endpoints, TrustRoots)> {
     let credentials = credentials::resolve(
         CredentialFlags {
             key_file: args.key_file.as_deref(),
             token_file: args.token_file.as_deref(),
             token_lifetime: args.token_lifetime,
+            oauth: oauth_flags(&args.oauth, oauth_scope),
         },
         &|name| std::env::var_os(name),
     )?;
@@ -378,17 +466,29 @@ fn tenant_config(args: &TenantArgs) -> anyhow::Result<(Credentials, Endpoints, T
                     key.origin()
                 )
             })?,
+        (None, Credentials::OAuth { client }) => bail!(
+            "no tenant URL: with an OAuth API client pass --base-url \
+             https://<tenant>.access.securid.com or set DS100_BASE_URL (the OAuth key does not \
+             carry the tenant's admin URL; the issuer {} is not it)",
+            client.issuer()
+        ),
         (None, Credentials::Ready { .. }) => bail!(
             "no tenant URL: pass --base-url https://<tenant>.access.securid.com or set DS100_BASE_URL, \
              or use --key-file (its adminRestApiUrl is the default). To rehearse against the \
              simulator, start `ds100-offboard sim` and use the URL it prints"
         ),
     };
+    let trust = trust_roots(&args.ca_cert)?;
+    Ok((credentials, endpoints, trust))
+}
+
+/// The platform's roots plus every `--ca-cert` file.
+fn trust_roots(ca_certs: &[PathBuf]) -> anyhow::Result<TrustRoots> {
     let mut trust = TrustRoots::default();
-    for path in &args.ca_cert {
+    for path in ca_certs {
         trust.add_pem_file(path)?;
     }
-    Ok((credentials, endpoints, trust))
+    Ok(trust)
 }
 
 fn output_config(

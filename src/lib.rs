@@ -10,7 +10,8 @@
 // stdout or stderr; the standard print macros do.
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
-/// The DS100 HTTP API: wire types, endpoints, the client, key file and bearer tokens.
+/// The DS100 HTTP API: wire types, endpoints, the client, key file, OAuth client and bearer
+/// tokens.
 pub mod api;
 /// Every subcommand and flag (clap); nothing below `config` sees these types.
 pub mod cli;
@@ -70,7 +71,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => {
             runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)))
         }
-        Command::Token(args) => commands::token::token(TokenConfig::from_args(args)?),
+        Command::Token(args) => {
+            let cfg = TokenConfig::from_args(args)?;
+            runtime()?.block_on(commands::token::token(cfg))
+        }
         Command::Report(args) => {
             commands::report::report(config::ReportConfig::from_args(args, quiet))
         }

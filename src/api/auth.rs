@@ -1,53 +1,23 @@
-//! Bearer tokens: the one shared `TokenSource` all workers ask. A key file mints RS256 JWTs,
-//! renewed before they run out and once after a 403, one mint at a time however many workers
+//! Bearer tokens: the one shared `TokenSource` all workers ask. A key file mints RS256 JWTs;
+//! an OAuth API client fetches access tokens from its issuer. Either way a token is renewed
+//! before it runs out and once after a 401/403, one renewal at a time however many workers
 //! ask at once; a ready token is used as is (docs/design.md#credentials).
 //! Secrets stay in `secrecy` types and in header values marked sensitive; nothing here
 //! implements `Display`, and `Debug` never shows a token or a key.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
-use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
+pub(crate) use super::bearer::Bearer;
+use super::client::{ClientOptions, http_client};
 use super::credentials::{Credentials, TokenOrigin};
 use super::jwt;
 use super::keyfile::{KEY_FILE_ENV, KeyFile};
-
-/// One bearer token, ready to put on a request. `generation` tells tokens apart without
-/// looking at them (a worker that got a 403 says which token was refused).
-pub struct Bearer {
-    header: HeaderValue,
-    generation: u64,
-}
-
-impl Bearer {
-    fn new(token: &SecretString, generation: u64) -> anyhow::Result<Bearer> {
-        let mut header = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-            .context("the token contains characters that cannot go in an HTTP header")?;
-        // Marked sensitive so hyper, reqwest and our own Debug output print "Sensitive".
-        header.set_sensitive(true);
-        Ok(Bearer { header, generation })
-    }
-
-    pub(crate) fn header(&self) -> &HeaderValue {
-        &self.header
-    }
-
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
-    }
-}
-
-impl fmt::Debug for Bearer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Bearer")
-            .field("generation", &self.generation)
-            .finish_non_exhaustive()
-    }
-}
+use super::oauth::{OAuthClient, Phase};
+use crate::engine::retry::RetryPolicy;
 
 /// Wall-clock time, replaceable in tests.
 pub(crate) trait Clock: Send + Sync {
@@ -62,6 +32,14 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+}
+
+/// How a token source reaches an OAuth issuer: the run's HTTP settings (timeouts,
+/// `--ca-cert`) and its retry policy (`--max-attempts`, `--max-backoff`).
+#[derive(Clone, Debug)]
+pub(crate) struct Network {
+    pub(crate) client: ClientOptions,
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Where the run's bearer tokens come from. Cheap to clone; all workers share one.
@@ -81,7 +59,7 @@ enum Kind {
         /// The first 12 hex digits of the token's SHA-256: tells tokens apart, reveals nothing.
         fingerprint: String,
     },
-    /// Tokens minted from a key file.
+    /// Tokens minted from a key file or fetched from an OAuth issuer.
     Minting(Arc<Minter>),
 }
 
@@ -103,13 +81,20 @@ impl TokenSource {
         })
     }
 
-    /// The source a run's credentials call for. A key file mints its first token here, so a
-    /// key that cannot sign fails before anything is sent.
-    pub(crate) fn new(credentials: &Credentials) -> anyhow::Result<TokenSource> {
+    /// The source a run's credentials call for. The first token is made here, so a key that
+    /// cannot sign, or an OAuth client its issuer refuses, fails before anything is sent to
+    /// the tenant.
+    pub(crate) async fn new(
+        credentials: &Credentials,
+        network: &Network,
+    ) -> anyhow::Result<TokenSource> {
         match credentials {
             Credentials::Ready { token, origin } => TokenSource::ready(token, origin.clone()),
             Credentials::KeyFile { key, lifetime } => {
                 TokenSource::minting(key.clone(), *lifetime, Arc::new(SystemClock))
+            }
+            Credentials::OAuth { client } => {
+                TokenSource::fetching(client.clone(), network, Arc::new(SystemClock)).await
             }
         }
     }
@@ -121,21 +106,46 @@ impl TokenSource {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<TokenSource> {
         let lifetime_secs = jwt::check_lifetime(lifetime).map_err(anyhow::Error::msg)?;
-        let first = mint(&key, &*clock, lifetime, lifetime_secs, None)?;
-        Ok(TokenSource {
+        let issuer = Issuer::KeyFile {
+            key,
+            lifetime,
+            lifetime_secs,
+        };
+        let first = issuer.mint(&*clock, None)?;
+        Ok(TokenSource::renewing(issuer, first, clock))
+    }
+
+    /// Fetches access tokens for `client` from its issuer; the first one now.
+    pub(crate) async fn fetching(
+        client: Arc<OAuthClient>,
+        network: &Network,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<TokenSource> {
+        let http = http_client(client.token_url(), &network.client)?;
+        let issuer = Issuer::OAuth {
+            client,
+            http,
+            retry: network.retry,
+        };
+        let first = issuer.fetch(&*clock, None, Phase::Start).await?;
+        Ok(TokenSource::renewing(issuer, first, clock))
+    }
+
+    fn renewing(issuer: Issuer, first: Minted, clock: Arc<dyn Clock>) -> TokenSource {
+        TokenSource {
             kind: Kind::Minting(Arc::new(Minter {
-                key,
-                lifetime,
-                lifetime_secs,
+                issuer,
                 clock,
                 current: RwLock::new(Arc::new(first)),
                 mint_lock: tokio::sync::Mutex::new(()),
+                failed: Mutex::new(None),
             })),
-        })
+        }
     }
 
-    /// The token to put on the next request: a minted token is replaced first when it is
-    /// within the refresh margin of its `exp`.
+    /// The token to put on the next request: a minted or fetched token is replaced first when
+    /// it is within the refresh margin of its end. An error means no token can be had (an
+    /// OAuth issuer refusing or unreachable, after its retries): nothing may be sent.
     pub(crate) async fn current(&self) -> anyhow::Result<Arc<Bearer>> {
         match &self.kind {
             Kind::Static { bearer, .. } => Ok(bearer.clone()),
@@ -149,19 +159,20 @@ impl TokenSource {
         }
     }
 
-    /// The server refused `rejected` with 403: a fresh token to retry with once, or `None`
-    /// when this source cannot make one (a ready token is what it is). When several workers
-    /// report the same token, only the first mints; the others get that new token.
-    pub(crate) async fn renew_after_forbidden(&self, rejected: &Bearer) -> Option<Arc<Bearer>> {
+    /// The server refused `rejected` with 401/403: a fresh token to retry with once, or
+    /// `Ok(None)` when this source cannot make one (a ready token is what it is). When several
+    /// workers report the same token, only the first renews; the others get that new token.
+    /// An error means renewing failed (see `current`).
+    pub(crate) async fn renew_after_forbidden(
+        &self,
+        rejected: &Bearer,
+    ) -> anyhow::Result<Option<Arc<Bearer>>> {
         match &self.kind {
-            Kind::Static { .. } => None,
-            Kind::Minting(m) => match m.renew(rejected.generation(), "after a 403").await {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    tracing::error!("cannot mint a fresh token after a 403: {e:#}");
-                    None
-                }
-            },
+            Kind::Static { .. } => Ok(None),
+            Kind::Minting(m) => m
+                .renew(rejected.generation(), "after a 403")
+                .await
+                .map(Some),
         }
     }
 
@@ -169,21 +180,37 @@ impl TokenSource {
     pub(crate) fn describe(&self) -> String {
         match &self.kind {
             Kind::Static { origin, .. } => format!("ready bearer token from {origin}"),
-            Kind::Minting(m) => format!(
-                "RS256 tokens minted from {} (accessID {}), each valid {}, renewed as they age",
-                m.key.origin(),
-                m.key.access_id(),
-                humantime::format_duration(m.lifetime)
-            ),
+            Kind::Minting(m) => match &m.issuer {
+                Issuer::KeyFile { key, lifetime, .. } => format!(
+                    "RS256 tokens minted from {} (accessID {}), each valid {}, renewed as they age",
+                    key.origin(),
+                    key.access_id(),
+                    humantime::format_duration(*lifetime)
+                ),
+                Issuer::OAuth { client, .. } => format!(
+                    "OAuth access tokens for client {} from {} (key {}, kid {}, {:?}), scope \
+                     '{}', renewed when a fifth of their lifetime is left",
+                    client.client_id(),
+                    client.token_url(),
+                    client.key().origin(),
+                    client.key().kid(),
+                    client.key().alg(),
+                    client.scope()
+                ),
+            },
         }
     }
 
     /// Who sends, in words safe to record (the report's sidecar) and compare between runs:
-    /// `accessID <id>` for a key file, `token sha256:<12 hex digits>` for a ready token.
+    /// `accessID <id>` for a key file, `OAuth client <id>` for an OAuth API client,
+    /// `token sha256:<12 hex digits>` for a ready token.
     pub(crate) fn identity(&self) -> String {
         match &self.kind {
             Kind::Static { fingerprint, .. } => format!("token sha256:{fingerprint}"),
-            Kind::Minting(m) => format!("accessID {}", m.key.access_id()),
+            Kind::Minting(m) => match &m.issuer {
+                Issuer::KeyFile { key, .. } => format!("accessID {}", key.access_id()),
+                Issuer::OAuth { client, .. } => format!("OAuth client {}", client.client_id()),
+            },
         }
     }
 
@@ -254,29 +281,121 @@ fn round_secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
 }
 
-/// A minted token, its claims, and when to replace it.
+/// A token and when to replace it.
 struct Minted {
     bearer: Arc<Bearer>,
-    claims: jwt::Claims,
+    /// A key-file token's claims: its replacement must differ from it.
+    claims: Option<jwt::Claims>,
     renew_at: SystemTime,
 }
 
-/// The shared minting state: the current token behind a lock held for nanoseconds, and a
-/// separate async lock that serialises minting so concurrent workers never mint a storm.
+/// What makes new tokens.
+enum Issuer {
+    KeyFile {
+        key: Arc<KeyFile>,
+        lifetime: Duration,
+        lifetime_secs: u64,
+    },
+    OAuth {
+        client: Arc<OAuthClient>,
+        /// The run's HTTP configuration, for the issuer's address.
+        http: reqwest::Client,
+        retry: RetryPolicy,
+    },
+}
+
+impl fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Issuer::KeyFile { key, lifetime, .. } => f
+                .debug_struct("KeyFile")
+                .field("key", key)
+                .field("lifetime", lifetime)
+                .finish_non_exhaustive(),
+            Issuer::OAuth { client, .. } => f
+                .debug_struct("OAuth")
+                .field("client", client)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Issuer {
+    /// Mints the key-file token after `previous` (the first one when `None`).
+    fn mint(&self, clock: &dyn Clock, previous: Option<&Minted>) -> anyhow::Result<Minted> {
+        let Issuer::KeyFile {
+            key,
+            lifetime,
+            lifetime_secs,
+        } = self
+        else {
+            anyhow::bail!("an OAuth client fetches its tokens, it does not mint them");
+        };
+        let now = clock.now();
+        let mut claims = key.claims(now, *lifetime_secs);
+        if let Some(previous_claims) = previous.and_then(|p| p.claims.as_ref()) {
+            claims = jwt::distinct_from(claims, previous_claims);
+        }
+        let token = key.sign(&claims)?;
+        let generation = previous.map_or(1, |p| p.bearer.generation() + 1);
+        Ok(Minted {
+            bearer: Arc::new(Bearer::new(&token, generation)?),
+            renew_at: jwt::renew_at(&claims, now, *lifetime),
+            claims: Some(claims),
+        })
+    }
+
+    /// The next token after `previous`, however this issuer makes them.
+    async fn fetch(
+        &self,
+        clock: &dyn Clock,
+        previous: Option<&Minted>,
+        phase: Phase,
+    ) -> anyhow::Result<Minted> {
+        let Issuer::OAuth {
+            client,
+            http,
+            retry,
+        } = self
+        else {
+            return self.mint(clock, previous);
+        };
+        // Timed from before the request: the token's life may have begun while it travelled.
+        let asked_at = clock.now();
+        let issued = client.fetch(http, retry, phase).await?;
+        let generation = previous.map_or(1, |p| p.bearer.generation() + 1);
+        tracing::debug!(
+            generation,
+            expires_in_secs = issued.lifetime.as_secs_f64(),
+            scope = issued.granted.as_deref().unwrap_or(client.scope()),
+            "fetched an OAuth access token"
+        );
+        Ok(Minted {
+            bearer: Arc::new(Bearer::new(&issued.token, generation)?),
+            claims: None,
+            // Used until a fifth of its lifetime is left.
+            renew_at: asked_at + issued.lifetime.mul_f64(0.8),
+        })
+    }
+}
+
+/// The shared renewal state: the current token behind a lock held for nanoseconds, and a
+/// separate async lock that serialises renewal so concurrent workers never mint or fetch a
+/// storm.
 struct Minter {
-    key: Arc<KeyFile>,
-    lifetime: Duration,
-    lifetime_secs: u64,
+    issuer: Issuer,
     clock: Arc<dyn Clock>,
     current: RwLock<Arc<Minted>>,
     mint_lock: tokio::sync::Mutex<()>,
+    /// The generation whose renewal failed, and why: every worker waiting to renew it gets
+    /// that answer at once instead of trying all over again (the run is stopping).
+    failed: Mutex<Option<(u64, String)>>,
 }
 
 impl fmt::Debug for Minter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Minter")
-            .field("key", &self.key)
-            .field("lifetime", &self.lifetime)
+            .field("issuer", &self.issuer)
             .field("generation", &self.latest().bearer.generation())
             .finish_non_exhaustive()
     }
@@ -298,40 +417,36 @@ impl Minter {
         if latest.bearer.generation() != stale {
             return Ok(latest.bearer.clone());
         }
-        let minted = Arc::new(mint(
-            &self.key,
-            &*self.clock,
-            self.lifetime,
-            self.lifetime_secs,
-            Some(&latest),
-        )?);
+        if let Some((generation, failure)) = &*self.failed.lock().unwrap_or_else(|p| p.into_inner())
+            && *generation == stale
+        {
+            anyhow::bail!("{failure}");
+        }
+        let minted = match self
+            .issuer
+            .fetch(&*self.clock, Some(&latest), Phase::Renewal)
+            .await
+        {
+            Ok(minted) => Arc::new(minted),
+            Err(e) => {
+                let failure = format!("{e:#}");
+                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((stale, failure.clone()));
+                anyhow::bail!("{failure}");
+            }
+        };
         let generation = minted.bearer.generation();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = minted.clone();
-        tracing::debug!(generation, "minted a new bearer token {why}");
+        match self.issuer {
+            Issuer::KeyFile { .. } => {
+                tracing::debug!(generation, "minted a new bearer token {why}")
+            }
+            Issuer::OAuth { .. } => {
+                tracing::debug!(generation, "fetched a new access token {why}")
+            }
+        }
         Ok(minted.bearer.clone())
     }
-}
-
-/// Mints the token after `previous` (the first one when `None`).
-fn mint(
-    key: &KeyFile,
-    clock: &dyn Clock,
-    lifetime: Duration,
-    lifetime_secs: u64,
-    previous: Option<&Minted>,
-) -> anyhow::Result<Minted> {
-    let now = clock.now();
-    let mut claims = key.claims(now, lifetime_secs);
-    if let Some(previous) = previous {
-        claims = jwt::distinct_from(claims, &previous.claims);
-    }
-    let token = key.sign(&claims)?;
-    let generation = previous.map_or(1, |p| p.bearer.generation() + 1);
-    Ok(Minted {
-        bearer: Arc::new(Bearer::new(&token, generation)?),
-        renew_at: jwt::renew_at(&claims, now, lifetime),
-        claims,
-    })
 }
 
 #[cfg(test)]
@@ -453,7 +568,9 @@ mod tests {
             .map(|_| {
                 let src = src.clone();
                 let refused = refused.clone();
-                tokio::spawn(async move { src.renew_after_forbidden(&refused).await.unwrap() })
+                tokio::spawn(
+                    async move { src.renew_after_forbidden(&refused).await.unwrap().unwrap() },
+                )
             })
             .collect();
         for t in tasks {
@@ -472,6 +589,7 @@ mod tests {
             src.renew_after_forbidden(&refused)
                 .await
                 .unwrap()
+                .unwrap()
                 .generation(),
             2
         );
@@ -482,6 +600,7 @@ mod tests {
             src.renew_after_forbidden(&current)
                 .await
                 .unwrap()
+                .unwrap()
                 .generation(),
             3
         );
@@ -491,7 +610,7 @@ mod tests {
     async fn ready_tokens_are_never_renewed() {
         let src = TokenSource::fixed(&SecretString::from("abc".to_string())).unwrap();
         let b = src.current().await.unwrap();
-        assert!(src.renew_after_forbidden(&b).await.is_none());
+        assert!(src.renew_after_forbidden(&b).await.unwrap().is_none());
         assert_eq!(src.n_minted(), 0);
     }
 
@@ -504,6 +623,138 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("60 minutes"), "{e}");
+    }
+
+    /// An in-process simulator serving a token endpoint for the test EC key, with these
+    /// faults, issuing tokens living `ttl`; and an OAuth client of it.
+    async fn oauth_issuer(
+        faults: &[&str],
+        ttl: Duration,
+    ) -> (ds100_sim::SimHandle, Arc<OAuthClient>) {
+        use crate::api::oauth_key::{OAuthKey, tests::EC_JWK};
+        let mut policy = ds100_sim::OAuthPolicy::new(EC_JWK.as_bytes(), "client-1").unwrap();
+        policy.token_ttl = ttl;
+        policy.faults = faults.iter().map(|f| f.parse().unwrap()).collect();
+        let sim = ds100_sim::start(ds100_sim::SimConfig {
+            auth: ds100_sim::SimAuth::OAuth(Box::new(policy)),
+            ..ds100_sim::SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let key = OAuthKey::parse(&SecretString::from(EC_JWK.to_string()), "k", None).unwrap();
+        let issuer = format!("{}/oauth", sim.url());
+        let client = OAuthClient::new(&issuer, "client-1", key, "rsa.authenticator.ds100.read");
+        (sim, Arc::new(client.unwrap()))
+    }
+
+    fn network(max_attempts: u32) -> Network {
+        Network {
+            client: ClientOptions {
+                timeout: Duration::from_secs(10),
+                connect_timeout: Duration::from_secs(10),
+                trust: Default::default(),
+            },
+            retry: RetryPolicy {
+                max_attempts,
+                max_backoff: Duration::from_millis(1),
+            },
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn oauth_tokens_are_used_until_a_fifth_of_their_lifetime_is_left() {
+        let (sim, client) = oauth_issuer(&[], Duration::from_secs(100)).await;
+        let clock = FakeClock::at(4_000_000);
+        let src = TokenSource::fetching(client, &network(1), clock.clone())
+            .await
+            .unwrap();
+        let first = src.current().await.unwrap();
+        assert_eq!(first.generation(), 1);
+        clock.advance(Duration::from_secs(79));
+        assert_eq!(src.current().await.unwrap().generation(), 1);
+        clock.advance(Duration::from_secs(1));
+        let second = src.current().await.unwrap();
+        assert_eq!(second.generation(), 2);
+        assert_ne!(second.header(), first.header());
+        assert_eq!(sim.stats().oauth_tokens_issued, 2);
+        assert_eq!(src.identity(), "OAuth client client-1");
+        let dbg = format!("{src:?}");
+        assert!(!dbg.contains(second.header().to_str().unwrap()), "{dbg}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_403s_fetch_one_oauth_token() {
+        let (sim, client) = oauth_issuer(&[], Duration::from_secs(3600)).await;
+        let src = TokenSource::fetching(client, &network(1), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let refused = src.current().await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let src = src.clone();
+                let refused = refused.clone();
+                tokio::spawn(
+                    async move { src.renew_after_forbidden(&refused).await.unwrap().unwrap() },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().generation(), 2);
+        }
+        assert_eq!(
+            sim.stats().oauth_tokens_issued,
+            2,
+            "the first and one renewal"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_renewal_is_tried_with_backoff_once_not_by_every_worker() {
+        // The issuer stops issuing after the first token: 401 from the second request on.
+        let (sim, client) = oauth_issuer(&["401,from=2"], Duration::from_secs(3600)).await;
+        let src = TokenSource::fetching(client, &network(3), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let refused = src.current().await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let src = src.clone();
+                let refused = refused.clone();
+                tokio::spawn(async move { src.renew_after_forbidden(&refused).await })
+            })
+            .collect();
+        for t in tasks {
+            let e = format!("{:#}", t.await.unwrap().unwrap_err());
+            assert!(
+                e.contains("invalid_client") && e.contains("after 3 attempts"),
+                "{e}"
+            );
+        }
+        // The first fetch, then one renewal of three attempts, however many workers asked.
+        assert_eq!(sim.stats().oauth_token_requests, 4);
+        assert!(
+            src.current().await.is_ok(),
+            "the current token is still used until it ages"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_fetch_stops_at_a_refusal_and_rides_out_a_blip() {
+        let (sim, client) = oauth_issuer(&["401,nth=1"], Duration::from_secs(60)).await;
+        let e = TokenSource::fetching(client, &network(6), Arc::new(SystemClock))
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("Nothing was sent"), "{e:#}");
+        assert_eq!(
+            sim.stats().oauth_token_requests,
+            1,
+            "a refusal is not retried"
+        );
+        let (sim, client) = oauth_issuer(&["503,first=2"], Duration::from_secs(60)).await;
+        TokenSource::fetching(client, &network(6), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        assert_eq!(sim.stats().oauth_token_requests, 3);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 
-use super::auth::Bearer;
+use super::bearer::Bearer;
 use super::endpoints::{Endpoints, is_loopback_host};
 use super::exchange::{Answer, MAX_BODY, TransportError, excerpt, parse_retry_after};
 use super::patch::{PatchRequest, TokenState};
@@ -20,7 +20,7 @@ use crate::credential::Credential;
 /// and Node.js servers, so the client never reuses a socket the server is about to close.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
-const USER_AGENT: &str = concat!("ds100-offboard/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("ds100-offboard/", env!("CARGO_PKG_VERSION"));
 
 /// Transport settings of the client.
 #[derive(Clone, Debug)]
@@ -51,34 +51,7 @@ impl ApiClient {
     /// (HTTPS_PROXY, ALL_PROXY, NO_PROXY, …, read as reqwest reads them); a loopback tenant
     /// (the simulator) is never proxied.
     pub fn new(endpoints: Endpoints, opts: &ClientOptions) -> anyhow::Result<ApiClient> {
-        let root = endpoints.api_root();
-        let loopback = root.host_str().is_some_and(is_loopback_host);
-        // Plain http:// (loopback only) makes no TLS connection: it needs no trust store, and
-        // gets a configuration that trusts nothing.
-        let tls = match root.scheme() {
-            "https" => opts.trust.client_config()?,
-            _ => trusting_nothing()?,
-        };
-        let mut builder = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.connect_timeout)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .tcp_nodelay(true)
-            // A redirect could carry the bearer token elsewhere or downgrade to http.
-            .redirect(reqwest::redirect::Policy::none())
-            // HTTP/1.1 only: one connection per request in flight, so --concurrency is also the
-            // number of connections.
-            .http1_only()
-            // The engine owns retries (a reused connection the server closed while idle is
-            // still replayed by the pool: nothing of that request was sent).
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .tls_backend_preconfigured(tls);
-        if loopback {
-            builder = builder.no_proxy();
-        }
-        let http = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))?;
+        let http = http_client(endpoints.api_root(), opts)?;
         let mut fixed_headers = HeaderMap::with_capacity(5);
         fixed_headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         fixed_headers.insert(
@@ -192,6 +165,40 @@ impl ApiClient {
     }
 }
 
+/// The one HTTP client configuration of the tool, for the tenant's API and for an OAuth token
+/// endpoint alike: timeouts, `--ca-cert` trust, no redirects (one could carry a bearer token
+/// or a client assertion elsewhere, or downgrade to http), no retries of its own, HTTP/1.1.
+/// Proxies come from the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY, …, read as reqwest
+/// reads them); a loopback `url` (the simulator) is never proxied.
+pub(crate) fn http_client(url: &Url, opts: &ClientOptions) -> anyhow::Result<reqwest::Client> {
+    let loopback = url.host_str().is_some_and(is_loopback_host);
+    // Plain http:// (loopback only) makes no TLS connection: it needs no trust store, and
+    // gets a configuration that trusts nothing.
+    let tls = match url.scheme() {
+        "https" => opts.trust.client_config()?,
+        _ => trusting_nothing()?,
+    };
+    let mut builder = reqwest::Client::builder()
+        .timeout(opts.timeout)
+        .connect_timeout(opts.connect_timeout)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        // HTTP/1.1 only: one connection per request in flight, so --concurrency is also the
+        // number of connections.
+        .http1_only()
+        // The engine owns retries (a reused connection the server closed while idle is
+        // still replayed by the pool: nothing of that request was sent).
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .tls_backend_preconfigured(tls);
+    if loopback {
+        builder = builder.no_proxy();
+    }
+    builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client: {e}"))
+}
+
 /// A TLS configuration that verifies no certificate, for a client that only speaks http://.
 fn trusting_nothing() -> anyhow::Result<rustls::ClientConfig> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -203,7 +210,7 @@ fn trusting_nothing() -> anyhow::Result<rustls::ClientConfig> {
 }
 
 /// Whether the answer's Content-Type is HTML.
-fn is_html(headers: &HeaderMap) -> bool {
+pub(crate) fn is_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -211,7 +218,7 @@ fn is_html(headers: &HeaderMap) -> bool {
 }
 
 /// Appends `chunk` to an answer body cut at `MAX_BODY`; false once the body is full.
-fn append_capped(buf: &mut BytesMut, chunk: &[u8]) -> bool {
+pub(crate) fn append_capped(buf: &mut BytesMut, chunk: &[u8]) -> bool {
     let room = MAX_BODY.saturating_sub(buf.len());
     buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
     room > chunk.len()
@@ -220,7 +227,7 @@ fn append_capped(buf: &mut BytesMut, chunk: &[u8]) -> bool {
 /// Sorts a reqwest error into the transport kinds, described by its innermost cause (e.g.
 /// "Connection reset by peer"): reqwest's own top-level text names the URL, and no error text
 /// of reqwest, hyper or rustls holds a header.
-fn transport_error(err: reqwest::Error) -> TransportError {
+pub(crate) fn transport_error(err: reqwest::Error) -> TransportError {
     let mut cause = err.to_string();
     let mut chain = String::new();
     let mut io_kind = None;

@@ -2,13 +2,17 @@
 
 pub(crate) mod answer;
 pub(crate) mod auth;
+mod bearer;
 pub mod client;
 pub(crate) mod credentials;
+mod der;
 pub(crate) mod endpoints;
 pub(crate) mod exchange;
 pub(crate) mod jwt;
 pub(crate) mod keyfile;
 pub(crate) mod lookup;
+pub(crate) mod oauth;
+pub(crate) mod oauth_key;
 pub(crate) mod patch;
 mod secret_file;
 pub(crate) mod tls;

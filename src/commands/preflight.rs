@@ -18,7 +18,7 @@ use crate::config::RunConfig;
 use crate::console::errln;
 use crate::engine::pacer::Pacer;
 use crate::engine::retry::{RetryPolicy, StatusClass, classify_status};
-use crate::engine::{Counters, Mode, Shared, probe_lookup};
+use crate::engine::{Counters, Mode, Shared, StopReason, probe_lookup};
 use crate::input::{InputFile, RowCheck, Scan};
 
 /// Attempts the check makes at most (fewer with a lower `--max-attempts`): enough to ride out
@@ -78,6 +78,11 @@ pub(crate) async fn check_tenant(
         }
         let (answer, n_requests) = match probe_lookup(&shared, &device).await {
             Ok(sent) => sent,
+            // The tenant refused the token and no fresh one could be had: the issuer's answer
+            // is the news, not the tenant's.
+            Err(_) if let Some(StopReason::NoToken { why }) = shared.stop_reason.get() => {
+                bail!("{why} Nothing was deleted.")
+            }
             Err(why) => bail!("{}", unreachable(cfg, &why)),
         };
         judge(cfg, &device, &answer)?;
@@ -175,6 +180,15 @@ fn refused(cfg: &RunConfig, answer: &Answer) -> String {
              the token has not expired, that it was issued for this tenant, and that its \
              administrator role may read and delete authenticators (Help Desk or Super \
              Administrator); --key-file mints fresh tokens itself. Nothing was deleted."
+        ),
+        Credentials::OAuth { client } => format!(
+            "the tenant at {tenant} refused the access tokens issued by {} to the OAuth client \
+             {}, a fresh one included: {said}. Check that --base-url is the tenant this API \
+             client belongs to, and that the client is granted the scope '{}' and a role that \
+             may read and delete authenticators. Nothing was deleted.",
+            client.issuer(),
+            client.client_id(),
+            client.scope()
         ),
         Credentials::KeyFile { key, .. } => format!(
             "the tenant at {tenant} refused the tokens minted from the key file {} (accessID \

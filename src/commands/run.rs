@@ -8,7 +8,8 @@ use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::TokenSource;
+use crate::api::auth::{Network, TokenSource};
+use crate::api::client::ClientOptions;
 use crate::api::patch::TokenState;
 use crate::config::{RunConfig, SummaryJson};
 use crate::console::errln;
@@ -164,8 +165,17 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         done = rplan.done;
         complete_len = Some(rplan.complete_len);
     }
-    // Before the plan: a refused token or a URL that is not the API stops here (exit 2).
-    let tokens = TokenSource::new(&cfg.credentials)?;
+    // Before the plan: a refused token or a URL that is not the API stops here (exit 2). An
+    // OAuth client fetches its first token here, before the check.
+    let network = Network {
+        client: ClientOptions {
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            trust: cfg.trust.clone(),
+        },
+        retry: cfg.retry,
+    };
+    let tokens = TokenSource::new(&cfg.credentials, &network).await?;
     let checked = super::preflight::check_tenant(&cfg, &tokens, &input, &scan).await?;
     // `-q` hides the plan, except from an operator asked to confirm it.
     let show_plan = !cfg.output.quiet || safety::will_ask(&plan, cfg.confirm, cfg.max_deletes);
@@ -293,6 +303,13 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
                 "safety stop: the tenant answered row {row}'s change naming another credential \
                  than the row's (see its error); check those credentials on the tenant before \
                  resuming"
+            ));
+            code = code.merge(ExitCode::SafetyStop);
+        }
+        Some(StopReason::NoToken { why }) => {
+            summary.stopped = Some(format!(
+                "stopped: no access token could be had ({why}); rows not sent are marked \
+                 skipped: resume once the issuer answers"
             ));
             code = code.merge(ExitCode::SafetyStop);
         }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use anyhow::Context;
 use secrecy::SecretString;
 
-use ds100_sim::{JwtPolicy, SimAuth, SimConfig};
+use ds100_sim::{JwtPolicy, OAuthPolicy, SimAuth, SimConfig};
 
 use crate::api::keyfile::KeyFile;
 use crate::config::SimCommandConfig;
@@ -20,6 +20,7 @@ use crate::rate::Rate;
 pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
     let cfg = sim_config(args)?;
     let n_seeded = cfg.credentials.len() as u64 + cfg.generate;
+    let oauth = matches!(cfg.auth, SimAuth::OAuth(_));
     let stop = shutdown_signal();
     let handle = ds100_sim::start(cfg).await?;
     // The first line is the contract with scripts and tests: the URL alone, so that
@@ -31,6 +32,13 @@ pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
          {0}/__sim/stats read it back; Ctrl-C stops",
         handle.url()
     );
+    if oauth {
+        outln!(
+            "OAuth issuer: {0}/oauth (--oauth-issuer {0}/oauth; tokens from POST {0}{1})",
+            handle.url(),
+            ds100_sim::TOKEN_PATH
+        );
+    }
     stop.await;
     let stats = handle.stats();
     handle.shutdown().await;
@@ -75,8 +83,12 @@ fn sim_config(args: SimCommandConfig) -> anyhow::Result<SimConfig> {
     })
 }
 
-/// `--key-file` / `--public-key` (JWTs), else `--token`, else any bearer token.
+/// `--oauth-public-key` (a token endpoint), `--key-file` / `--public-key` (JWTs), else
+/// `--token`, else any bearer token.
 fn sim_auth(args: &SimCommandConfig) -> anyhow::Result<SimAuth> {
+    if let Some(path) = &args.oauth_public_key {
+        return Ok(SimAuth::OAuth(Box::new(oauth_policy(path, args)?)));
+    }
     // No DS100_KEY_FILE here: a rehearsal server must not pick up the operator's tenant key.
     let policy = match (&args.key_file, &args.public_key) {
         (Some(path), _) => Some(jwt_policy(&KeyFile::load(path)?)),
@@ -101,6 +113,35 @@ fn sim_auth(args: &SimCommandConfig) -> anyhow::Result<SimAuth> {
         Some(t) if !t.trim().is_empty() => SimAuth::Token(SecretString::from(t.trim().to_string())),
         _ => SimAuth::AnyBearer,
     })
+}
+
+/// The token endpoint's policy from the `--oauth-…` flags.
+fn oauth_policy(path: &std::path::Path, args: &SimCommandConfig) -> anyhow::Result<OAuthPolicy> {
+    let shown = path.display();
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read --oauth-public-key {shown}"))?;
+    let Some(client_id) = &args.oauth_client_id else {
+        anyhow::bail!("--oauth-public-key needs --oauth-client-id ID (the client it serves)");
+    };
+    let mut policy = OAuthPolicy::new(&bytes, client_id)
+        .with_context(|| format!("--oauth-public-key {shown}"))?;
+    if let Some(kid) = &args.oauth_key_id {
+        policy.key_id = Some(kid.clone());
+    }
+    policy.token_ttl = args.oauth_token_ttl;
+    policy.allowed_scopes = args
+        .oauth_allowed_scopes
+        .as_ref()
+        .map(|s| s.split_whitespace().map(str::to_string).collect());
+    policy.faults = args
+        .oauth_fault
+        .iter()
+        .map(|f| {
+            f.parse()
+                .map_err(|e| anyhow::anyhow!("--oauth-fault {f}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(policy)
 }
 
 /// A credential as the simulator stores it: the same three fields, in its own wire type.

@@ -1,22 +1,26 @@
-//! `token`: mints one bearer token from a key file and prints it, for curl debugging. Stdout
-//! gets the token and a newline, nothing else; warnings go to stderr.
+//! `token`: one fresh bearer token — minted from a key file, or fetched for an OAuth API
+//! client from its issuer — printed for curl debugging. Stdout gets the token and a newline,
+//! nothing else; warnings and errors go to stderr.
 
 use std::io::Write;
-use std::time::SystemTime;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::api::jwt;
-use crate::api::keyfile::KeyFile;
+use crate::api::auth::TokenSource;
 use crate::config::TokenConfig;
 use crate::exit_codes::ExitCode;
 
-pub(crate) fn token(cfg: TokenConfig) -> anyhow::Result<ExitCode> {
-    let key = KeyFile::load(&cfg.key_file)?;
-    let secs = jwt::check_lifetime(cfg.lifetime).map_err(anyhow::Error::msg)?;
-    let claims = key.claims(SystemTime::now(), secs);
-    let token = key.sign(&claims)?;
+pub(crate) async fn token(cfg: TokenConfig) -> anyhow::Result<ExitCode> {
+    let source = TokenSource::new(&cfg.credentials, &cfg.network).await?;
+    let bearer = source.current().await?;
+    // The header value is "Bearer <token>"; the token is what curl users paste after it.
+    let header = bearer
+        .header()
+        .to_str()
+        .context("the token is not printable text")?;
+    let token =
+        secrecy::SecretString::from(header.strip_prefix("Bearer ").unwrap_or(header).to_string());
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", token.expose_secret())
         .and_then(|()| out.flush())

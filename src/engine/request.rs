@@ -5,7 +5,8 @@
 use tokio::time::Instant;
 
 use super::retry::{StatusClass, classify_status};
-use super::state::Shared;
+use super::state::{Shared, StopReason};
+use crate::api::auth::Bearer;
 use crate::api::exchange::Answer;
 use crate::api::patch::TokenState;
 use crate::credential::Credential;
@@ -53,11 +54,7 @@ impl<'a> RowRequests<'a> {
     /// errors, with one fresh token after a 403 when the token source can make one.
     pub(crate) async fn send(&mut self, request: Request<'_>) -> Result<Answer, RequestError> {
         let sh = self.shared;
-        let mut bearer = sh
-            .tokens
-            .current()
-            .await
-            .map_err(|e| RequestError::GaveUp(format!("no bearer token: {e:#}")))?;
+        let mut bearer = self.bearer().await?;
         let mut renewed = false;
         let mut tries = 0u32;
         loop {
@@ -74,11 +71,7 @@ impl<'a> RowRequests<'a> {
             if !renewed {
                 // After the pacer, per attempt: a wait or a row retried for minutes must not
                 // outlive a minted token.
-                bearer = sh
-                    .tokens
-                    .current()
-                    .await
-                    .map_err(|e| RequestError::GaveUp(format!("no bearer token: {e:#}")))?;
+                bearer = self.bearer().await?;
             }
             tries += 1;
             match request {
@@ -114,14 +107,20 @@ impl<'a> RowRequests<'a> {
                             format!("HTTP {} {}", answer.status, answer.body_excerpt()),
                         ),
                         StatusClass::Forbidden if !renewed => {
-                            match sh.tokens.renew_after_forbidden(&bearer).await {
-                                Some(fresh) => {
+                            let renewal = tokio::select! {
+                                biased;
+                                _ = sh.abort.cancelled() => return Err(self.aborted()),
+                                r = sh.tokens.renew_after_forbidden(&bearer) => r,
+                            };
+                            match renewal {
+                                Ok(Some(fresh)) => {
                                     tracing::debug!("403: retrying once with a fresh token");
                                     bearer = fresh;
                                     renewed = true;
                                     continue;
                                 }
-                                None => return Ok(answer),
+                                Ok(None) => return Ok(answer),
+                                Err(e) => return Err(self.no_token(&e)),
                             }
                         }
                         _ => return Ok(answer),
@@ -157,6 +156,38 @@ impl<'a> RowRequests<'a> {
                 }
             }
         }
+    }
+
+    /// The token for the next attempt. Renewing may take a while (an OAuth issuer retried
+    /// with backoff): an interrupt ends the wait.
+    async fn bearer(&self) -> Result<std::sync::Arc<Bearer>, RequestError> {
+        let sh = self.shared;
+        tokio::select! {
+            biased;
+            _ = sh.abort.cancelled() => Err(self.aborted()),
+            current = sh.tokens.current() => current.map_err(|e| self.no_token(&e)),
+        }
+    }
+
+    /// No token can be had, after the token source's own retries: no request may go out
+    /// without one, so the run stops; this row's next request was not sent (it is `skipped`,
+    /// resumable). Rows already sent keep what they got.
+    fn no_token(&self, e: &anyhow::Error) -> RequestError {
+        let sh = self.shared;
+        if !sh.stop.is_cancelled() {
+            tracing::error!("stopping: no bearer token: {e:#}");
+        }
+        sh.stop(StopReason::NoToken {
+            why: format!("{e:#}"),
+        });
+        if self.spent.requests() == 0 {
+            return RequestError::Aborted(sh.skipped_note());
+        }
+        RequestError::Aborted(format!(
+            "stopped after {} request(s): no access token for the next one could be fetched; \
+             it will be sent again on resume",
+            self.spent.requests()
+        ))
     }
 
     fn aborted(&self) -> RequestError {

@@ -48,6 +48,11 @@ pub(crate) enum StopReason {
     WrongCredential {
         row: u64,
     },
+    /// No bearer token could be had (an OAuth issuer refusing or unreachable, after its
+    /// retries): nothing more can be sent.
+    NoToken {
+        why: String,
+    },
 }
 
 impl StopReason {
@@ -61,6 +66,9 @@ impl StopReason {
                 "not attempted: safety stop after row {row}, whose change the tenant answered \
                  naming another credential"
             ),
+            StopReason::NoToken { .. } => {
+                "not attempted: no access token could be fetched (the run stopped)".to_string()
+            }
         }
     }
 }

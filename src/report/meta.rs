@@ -56,8 +56,8 @@ impl ReportMode {
     }
 }
 
-/// The sidecar's content. Never holds a secret: the identity is an accessID or a token's
-/// fingerprint.
+/// The sidecar's content. Never holds a secret: the identity is an accessID, an OAuth client
+/// id or a token's fingerprint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ReportMeta {
     /// Format version: 1.
@@ -70,8 +70,8 @@ pub(crate) struct ReportMeta {
     /// The API root URL the job sends to (`https://…/AdminInterface/restapi/v1`); none for
     /// `validate`.
     pub(crate) tenant: Option<String>,
-    /// Who sent: `accessID <id>` (key file) or `token sha256:<first 12 hex digits>` (ready
-    /// token); none for `validate`.
+    /// Who sent: `accessID <id>` (key file), `OAuth client <id>` (OAuth API client) or
+    /// `token sha256:<first 12 hex digits>` (ready token); none for `validate`.
     pub(crate) identity: Option<String>,
     /// The input file, as an absolute path when it can be resolved.
     pub(crate) input: String,

@@ -21,7 +21,7 @@ pub struct JobFacts {
     /// `delete`, `dry-run` or `validate`.
     pub mode: Option<String>,
     pub tenant: Option<String>,
-    /// `accessID <id>` or `token sha256:<12 hex digits>`; never a secret.
+    /// `accessID <id>`, `OAuth client <id>` or `token sha256:<12 hex digits>`; never a secret.
     pub identity: Option<String>,
     /// The input file, absolute when known.
     pub input: Option<String>,

@@ -17,6 +17,8 @@ mod faults;
 mod hostile_input;
 /// Lookups: resolving, explaining 404s, dry run, `--verify`.
 mod lookups;
+/// OAuth API clients: token endpoint, keys, renewal, scopes, refusals.
+mod oauth;
 /// The operator's screen: progress bar, log times, `-q` and the plan, clear messages, rate
 /// lines, the input's spelling in reports, `sim`'s first line.
 mod operator;

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -20,6 +20,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{JwtPolicy, SimAuth};
 use crate::crypto::{Rejected, Rs256Verifier};
+use crate::endpoint::Endpoint;
+use crate::oauth::{AccessDenied, OAuthServer};
 
 /// Clock skew RSA tolerates on `iat` and `exp`.
 const SKEW_SECS: f64 = 60.0;
@@ -36,15 +38,18 @@ pub(crate) enum Denied {
     Wrong,
     /// A JWT failed one check; the text names which.
     Jwt(&'static str),
+    /// Not an access token of the OAuth token endpoint, or not for this endpoint.
+    OAuth(AccessDenied),
 }
 
 impl Denied {
-    pub(crate) fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> String {
         match self {
-            Denied::Missing => "missing Authorization header",
-            Denied::NotBearer => "Authorization must be 'Bearer <token>'",
-            Denied::Wrong => "invalid or expired token",
-            Denied::Jwt(why) => why,
+            Denied::Missing => "missing Authorization header".into(),
+            Denied::NotBearer => "Authorization must be 'Bearer <token>'".into(),
+            Denied::Wrong => "invalid or expired token".into(),
+            Denied::Jwt(why) => why.into(),
+            Denied::OAuth(why) => why.message(),
         }
     }
 }
@@ -60,6 +65,7 @@ enum Scheme {
     AnyBearer,
     Token(SecretString),
     Jwt(Box<JwtCheck>),
+    OAuth(Arc<OAuthServer>),
 }
 
 struct JwtCheck {
@@ -80,6 +86,7 @@ impl Authenticator {
                 Scheme::Token(token.clone())
             }
             SimAuth::Jwt(policy) => Scheme::Jwt(Box::new(JwtCheck::new(policy))),
+            SimAuth::OAuth(policy) => Scheme::OAuth(Arc::new(OAuthServer::new(policy))),
         };
         Ok(Authenticator {
             scheme,
@@ -87,13 +94,42 @@ impl Authenticator {
         })
     }
 
-    /// Checks an `Authorization` header value (`None` when absent). An accepted token comes
-    /// back as its ordinal: 1 for the first distinct token accepted, 2 for the next, ...
+    /// `check_for` without an endpoint (no scope to check).
+    #[cfg(test)]
     pub(crate) fn check(&self, header: Option<&[u8]>) -> Result<u64, Denied> {
         self.check_at(header, SystemTime::now())
     }
 
+    /// Checks the `Authorization` header value (`None` when absent) of a request to
+    /// `endpoint`; an OAuth access token must carry the endpoint's scope. An accepted token
+    /// comes back as its ordinal: 1 for the first distinct token accepted, 2 for the next, ...
+    pub(crate) fn check_for(
+        &self,
+        header: Option<&[u8]>,
+        endpoint: Endpoint,
+    ) -> Result<u64, Denied> {
+        self.check_scoped(header, SystemTime::now(), Some(endpoint.scope()))
+    }
+
+    /// The OAuth token endpoint, when that is the scheme.
+    pub(crate) fn oauth(&self) -> Option<&OAuthServer> {
+        match &self.scheme {
+            Scheme::OAuth(server) => Some(server),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
     fn check_at(&self, header: Option<&[u8]>, now: SystemTime) -> Result<u64, Denied> {
+        self.check_scoped(header, now, None)
+    }
+
+    fn check_scoped(
+        &self,
+        header: Option<&[u8]>,
+        now: SystemTime,
+        scope: Option<&'static str>,
+    ) -> Result<u64, Denied> {
         let header = header.ok_or(Denied::Missing)?;
         let bearer = bearer_token(header).ok_or(Denied::NotBearer)?;
         match &self.scheme {
@@ -104,6 +140,7 @@ impl Authenticator {
                 }
             }
             Scheme::Jwt(check) => check.check(bearer, now)?,
+            Scheme::OAuth(server) => server.check_access(bearer, scope).map_err(Denied::OAuth)?,
         }
         Ok(self.remember(bearer))
     }

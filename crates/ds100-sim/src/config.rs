@@ -100,6 +100,9 @@ pub enum SimAuth {
     Token(SecretString),
     /// RS256 JWTs checked the way RSA does (docs/design.md#credentials).
     Jwt(JwtPolicy),
+    /// Access tokens from the simulator's own OAuth token endpoint (`POST /oauth/token`),
+    /// each checked for the scope its endpoint needs.
+    OAuth(Box<crate::oauth::OAuthPolicy>),
 }
 
 /// What a JWT must satisfy besides RSA's fixed rules (RS256, exact header, lifetime, skew).

@@ -1,6 +1,7 @@
-//! The simulator's only use of a crypto library: reading an RSA public key and checking RS256
-//! signatures, through jsonwebtoken with the workspace's ring-backed provider (`jwt-ring`, the
-//! one the product signs with).
+//! Checking the key-file JWTs: reading an RSA public key and checking RS256 signatures,
+//! through jsonwebtoken with the workspace's ring-backed provider (`jwt-ring`, the one the
+//! product signs with). The OAuth token endpoint (`oauth`) verifies its client assertions on
+//! the same provider.
 
 use std::collections::HashSet;
 

@@ -51,6 +51,17 @@ impl Endpoint {
         matches!(self, Endpoint::Disable | Endpoint::Enable)
     }
 
+    /// The OAuth scope an access token needs for this endpoint. RSA documents no scope of its
+    /// own for enable/disable: they need the write scope it documents, `…delete`.
+    pub(crate) fn scope(self) -> &'static str {
+        match self {
+            Endpoint::Delete | Endpoint::Disable | Endpoint::Enable => {
+                "rsa.authenticator.ds100.delete"
+            }
+            Endpoint::Lookup => "rsa.authenticator.ds100.read",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Endpoint::Delete => "delete",

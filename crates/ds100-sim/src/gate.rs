@@ -84,11 +84,11 @@ pub(crate) async fn pass(
         .headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    let token = match state.auth.check(authorization) {
+    let token = match state.auth.check_for(authorization, endpoint) {
         Ok(token) => token,
         Err(denied) => {
             bump(&counters.forbidden);
-            return api_response(counters, 403, JSON, error_json(403, denied.message()));
+            return api_response(counters, 403, JSON, error_json(403, &denied.message()));
         }
     };
 

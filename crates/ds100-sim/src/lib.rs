@@ -6,14 +6,17 @@
 //! mistake on either side fails the tests instead of cancelling out.
 //!
 //! API endpoints, behind `Authorization: Bearer`: `DELETE …/ds100/delete/otp` and
-//! `POST …/ds100/lookup` (`DELETE_PATH`, `LOOKUP_PATH`). Admin endpoints, without auth:
+//! `POST …/ds100/lookup` (`DELETE_PATH`, `LOOKUP_PATH`). With `SimAuth::OAuth`, an OAuth
+//! token endpoint, `POST /oauth/token` (`TOKEN_PATH`), outside the bearer gate: it issues
+//! the only tokens the API then accepts. Admin endpoints, without auth:
 //! `GET /__sim/store` (CSV of the store, sorted), `GET /__sim/stats` (JSON `SimStats`),
 //! `GET /__sim/arrivals` (JSON array of API request arrival offsets in microseconds since
 //! start; empty unless `record_arrivals`).
 //!
 //! Where things live: `routes` decides what answers each request; `gate` runs every API
 //! request through rate limit, auth and faults; `ops` is what each endpoint does, through the
-//! operations of `store`; `wire` holds the JSON bodies. A new API endpoint is an `Endpoint`
+//! operations of `store`; `wire` holds the JSON bodies; `oauth` is the token endpoint and
+//! the access tokens it issued. A new API endpoint is an `Endpoint`
 //! variant (method, path, name) and a function in `ops`; the compiler points at every match
 //! that must learn it.
 
@@ -30,6 +33,7 @@ mod fault;
 mod gate;
 mod limiter;
 mod mix;
+mod oauth;
 mod ops;
 mod respond;
 mod retry_after;
@@ -51,6 +55,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{JwtPolicy, SimAuth, SimConfig};
 pub use endpoint::{DELETE_PATH, DISABLE_PATH, ENABLE_PATH, Endpoint, LOOKUP_PATH};
 pub use fault::{Fault, FaultKind, Schedule};
+pub use oauth::{OAuthFault, OAuthFaultKind, OAuthPolicy, OAuthSchedule, TOKEN_PATH};
 pub use retry_after::RetryAfterStyle;
 pub use stats::SimStats;
 pub use store::generated_credentials;
@@ -134,6 +139,9 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         shutdown.clone(),
     ));
     let url = format!("http://{addr}");
+    if let Some(oauth) = state.auth.oauth() {
+        oauth.bound_at(&url);
+    }
     tracing::debug!(%url, store_size = state.store.len(), "simulator listening");
     Ok(SimHandle {
         url,

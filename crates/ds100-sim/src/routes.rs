@@ -22,6 +22,8 @@ enum Route {
     Store,
     Stats,
     Arrivals,
+    /// `POST /oauth/token`, answered only when the token endpoint is configured.
+    OAuthToken,
     Unknown,
 }
 
@@ -37,6 +39,7 @@ fn route(method: &Method, path: &str) -> Route {
         (&Method::GET, "/__sim/store") => Route::Store,
         (&Method::GET, "/__sim/stats") => Route::Stats,
         (&Method::GET, "/__sim/arrivals") => Route::Arrivals,
+        (&Method::POST, crate::oauth::TOKEN_PATH) => Route::OAuthToken,
         _ => Route::Unknown,
     }
 }
@@ -62,7 +65,11 @@ pub(crate) async fn handle(
         Route::Store => plain_response(StatusCode::OK, "text/csv", admin::store_csv(&state)),
         Route::Stats => plain_response(StatusCode::OK, JSON, admin::stats_json(&state)),
         Route::Arrivals => plain_response(StatusCode::OK, JSON, admin::arrivals_json(&state)),
-        Route::Unknown => plain_response(
+        // Not behind the bearer gate: this is where tokens come from.
+        Route::OAuthToken if let Some(oauth) = state.auth.oauth() => {
+            crate::oauth::token::answer(oauth, &kill, req).await
+        }
+        Route::OAuthToken | Route::Unknown => plain_response(
             StatusCode::NOT_FOUND,
             JSON,
             error_json(404, "no such endpoint"),
@@ -84,6 +91,7 @@ mod tests {
             Route::Store => "store".into(),
             Route::Stats => "stats".into(),
             Route::Arrivals => "arrivals".into(),
+            Route::OAuthToken => "oauth token".into(),
             Route::Unknown => "404".into(),
         };
         assert_eq!(at(Method::DELETE, DELETE_PATH), "api delete");
@@ -98,6 +106,8 @@ mod tests {
         assert_eq!(at(Method::GET, "/__sim/stats"), "stats");
         assert_eq!(at(Method::GET, "/__sim/arrivals"), "arrivals");
         assert_eq!(at(Method::POST, "/__sim/store"), "404");
+        assert_eq!(at(Method::POST, "/oauth/token"), "oauth token");
+        assert_eq!(at(Method::GET, "/oauth/token"), "404");
         assert_eq!(
             at(Method::DELETE, "/AdminInterface/restapi/v1/ds100/delete"),
             "404"

@@ -76,6 +76,9 @@ impl State {
     pub(crate) fn stats(&self) -> SimStats {
         let mut stats = self.counters.snapshot(self.store.len());
         stats.distinct_tokens = self.auth.distinct_tokens();
+        if let Some(oauth) = self.auth.oauth() {
+            oauth.fill(&mut stats);
+        }
         stats
     }
 

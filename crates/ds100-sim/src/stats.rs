@@ -62,6 +62,20 @@ pub struct SimStats {
     pub connections: u64,
     /// Credentials in the store now.
     pub store_size: u64,
+    /// `POST /oauth/token` requests received (with `--oauth-public-key`).
+    pub oauth_token_requests: u64,
+    /// Access tokens issued.
+    pub oauth_tokens_issued: u64,
+    /// Token requests refused (a bad assertion, form or scope; injected faults not counted).
+    pub oauth_refused: u64,
+    /// Token requests an `--oauth-fault` fired on.
+    pub oauth_faults_injected: u64,
+    /// Assertions refused because their `jti` was used before.
+    pub oauth_jti_replays: u64,
+    /// API requests refused because the access token lacks the endpoint's scope.
+    pub oauth_scope_denied: u64,
+    /// The `scope` parameter of every token request, as sent, with how often it came.
+    pub oauth_scopes_requested: BTreeMap<String, u64>,
 }
 
 /// Counters for each status code the server can send, indexed by code.
@@ -191,6 +205,8 @@ impl Counters {
             max_in_flight: get(&self.max_in_flight),
             connections: get(&self.connections),
             store_size,
+            // Filled in by the token endpoint, which keeps its own counters.
+            ..SimStats::default()
         }
     }
 }

@@ -87,6 +87,22 @@ pub(crate) struct ErrorBody<'a> {
     pub(crate) message: &'a str,
 }
 
+/// The answer of `POST /oauth/token` that issues a token (RFC 6749 §5.1).
+#[derive(Serialize)]
+pub(crate) struct TokenAnswer<'a> {
+    pub(crate) access_token: &'a str,
+    pub(crate) token_type: &'static str,
+    pub(crate) expires_in: u64,
+    pub(crate) scope: &'a str,
+}
+
+/// The answer of `POST /oauth/token` that refuses (RFC 6749 §5.2).
+#[derive(Serialize)]
+pub(crate) struct OAuthErrorBody<'a> {
+    pub(crate) error: &'a str,
+    pub(crate) error_description: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +145,30 @@ mod tests {
                 "tokenStatusChangedAt": "a", "tokenStatusChangedBy": "b",
                 "deviceSerialNumber": "d"
             }))
+        );
+    }
+
+    #[test]
+    fn oauth_field_names_are_rfc_6749s() {
+        let issued = TokenAnswer {
+            access_token: "t",
+            token_type: "Bearer",
+            expires_in: 5,
+            scope: "a b",
+        };
+        assert_eq!(
+            serde_json::to_value(&issued).ok(),
+            Some(serde_json::json!({
+                "access_token": "t", "token_type": "Bearer", "expires_in": 5, "scope": "a b"
+            }))
+        );
+        let refused = OAuthErrorBody {
+            error: "invalid_client",
+            error_description: "why",
+        };
+        assert_eq!(
+            serde_json::to_value(&refused).ok(),
+            Some(serde_json::json!({"error": "invalid_client", "error_description": "why"}))
         );
     }
 }

@@ -1049,3 +1049,129 @@ async fn bad_config_is_refused() {
         .is_err()
     );
 }
+
+// ---- the OAuth token endpoint ------------------------------------------------------------
+
+const OAUTH_CLIENT: &str = "client-1";
+const EC_JWK: &[u8] = include_bytes!("../../../tests/fixtures/test-only-oauth-ec.jwk.json");
+const EC_PKCS8: &[u8] = include_bytes!("../../../tests/fixtures/test-only-oauth-ec-pkcs8.pem");
+
+/// A client assertion for the test EC key, addressed to `h`'s token endpoint.
+fn assertion(h: &SimHandle, jti: &str) -> String {
+    jwt_ring::install();
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(EC_PKCS8).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("test-only-ec-kid-52ad".into());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({
+        "iss": OAUTH_CLIENT, "sub": OAUTH_CLIENT, "aud": format!("{}/oauth/token", h.url()),
+        "iat": now, "exp": now + 300, "jti": jti,
+    });
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// `POST /oauth/token` for `scope` (already form-encoded) with a fresh assertion.
+async fn fetch_token(c: &reqwest::Client, h: &SimHandle, jti: &str, scope: &str) -> Value {
+    let body = format!(
+        "grant_type=client_credentials&client_id={OAUTH_CLIENT}&scope={scope}\
+         &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+         &client_assertion={}",
+        assertion(h, jti)
+    );
+    let resp = c
+        .post(format!("{}{}", h.url(), sim::TOKEN_PATH))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    resp.json().await.unwrap()
+}
+
+/// The API takes only the tokens the token endpoint issued, each endpoint checking its scope;
+/// the token endpoint itself needs no bearer token; elsewhere it is not served.
+#[tokio::test]
+async fn oauth_tokens_are_the_only_ones_the_api_takes_each_with_its_scope() {
+    let mut policy = sim::OAuthPolicy::new(EC_JWK, OAUTH_CLIENT).unwrap();
+    policy.token_ttl = Duration::from_secs(120);
+    let h = start_with(3, |cfg| cfg.auth = SimAuth::OAuth(Box::new(policy))).await;
+    let c = client();
+    let read = fetch_token(&c, &h, "jti-read", "rsa.authenticator.ds100.read").await;
+    assert_eq!(read["token_type"], "Bearer");
+    assert_eq!(read["expires_in"], 120);
+    assert_eq!(read["scope"], "rsa.authenticator.ds100.read");
+    let read = read["access_token"].as_str().unwrap().to_string();
+    let both = fetch_token(
+        &c,
+        &h,
+        "jti-both",
+        "rsa.authenticator.ds100.read+rsa.authenticator.ds100.delete",
+    )
+    .await;
+    let both = both["access_token"].as_str().unwrap().to_string();
+    let cred = generated(0);
+    let lookup = |token: String| {
+        let c = c.clone();
+        let url = format!("{}{LOOKUP_PATH}", h.url());
+        let device = cred.device_serial_number.clone();
+        async move {
+            c.post(url)
+                .bearer_auth(token)
+                .json(&json!({"deviceSerialNumber": device}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let delete_with = |token: String| {
+        let c = c.clone();
+        let url = format!("{}{DELETE_PATH}", h.url());
+        let body = wire_body(&cred);
+        async move {
+            let resp = c
+                .delete(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        }
+    };
+    assert_eq!(lookup(read.clone()).await, StatusCode::OK);
+    assert_eq!(lookup("made-up-token".into()).await, StatusCode::FORBIDDEN);
+    let (status, body) = delete_with(read.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.contains("rsa.authenticator.ds100.delete") && !body.contains(&read),
+        "{body}"
+    );
+    assert_eq!(delete_with(both).await.0, StatusCode::OK);
+    let stats = h.stats();
+    assert_eq!((stats.deleted, stats.oauth_tokens_issued), (1, 2));
+    assert_eq!(stats.oauth_scope_denied, 1);
+    assert_eq!(stats.forbidden, 2);
+    assert_eq!(
+        stats.oauth_scopes_requested.keys().collect::<Vec<_>>(),
+        [
+            "rsa.authenticator.ds100.read",
+            "rsa.authenticator.ds100.read rsa.authenticator.ds100.delete"
+        ]
+    );
+
+    // Without a token endpoint configured, /oauth/token is not served.
+    let plain = start_with(0, |_| {}).await;
+    let resp = c
+        .post(format!("{}{}", plain.url(), sim::TOKEN_PATH))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}

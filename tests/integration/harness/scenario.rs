@@ -370,6 +370,9 @@ impl<'a> Cmd<'a> {
         cmd.env_remove("DS100_TOKEN")
             .env_remove("DS100_BASE_URL")
             .env_remove("DS100_KEY_FILE")
+            .env_remove("DS100_OAUTH_ISSUER")
+            .env_remove("DS100_OAUTH_CLIENT_ID")
+            .env_remove("DS100_OAUTH_KEY")
             .env_remove("RUST_LOG")
             .arg(&self.subcommand);
         if let Some(input) = &self.input {
