@@ -81,7 +81,7 @@ pub(crate) async fn check_tenant(
             // The tenant refused the token and no fresh one could be had: the issuer's answer
             // is the news, not the tenant's.
             Err(_) if let Some(StopReason::NoToken { why }) = shared.stop_reason.get() => {
-                bail!("{why} Nothing was deleted.")
+                bail!("{why} Nothing was changed.")
             }
             Err(why) => bail!("{}", unreachable(cfg, &why)),
         };
@@ -121,14 +121,14 @@ fn judge(cfg: &RunConfig, device: &str, answer: &Answer) -> anyhow::Result<()> {
         StatusClass::Success => {
             if let Some(why) = answer::foreign_lookup_success(answer) {
                 bail!(
-                    "the tenant at {tenant} did not answer like the DS100 API: {why}. Nothing was deleted."
+                    "the tenant at {tenant} did not answer like the DS100 API: {why}. Nothing was changed."
                 );
             }
             if let Err(why) = parse_lookup(&answer.body) {
                 bail!(
                     "the tenant at {tenant} did not answer like the DS100 API: the read-only \
                      check lookup of device {device} answered {status}, but {why}; \
-                     {NOT_THE_API_HINT}. Nothing was deleted."
+                     {NOT_THE_API_HINT}. Nothing was changed."
                 );
             }
             Ok(())
@@ -137,14 +137,14 @@ fn judge(cfg: &RunConfig, device: &str, answer: &Answer) -> anyhow::Result<()> {
             None => Ok(()),
             Some(what) => bail!(
                 "the tenant at {tenant} did not answer like the DS100 API: the read-only check \
-                 lookup answered 404 with {what}; {NOT_THE_API_HINT}. Nothing was deleted."
+                 lookup answered 404 with {what}; {NOT_THE_API_HINT}. Nothing was changed."
             ),
         },
         StatusClass::Forbidden => bail!("{}", refused(cfg, answer)),
         _ => bail!(
             "the tenant at {tenant} answered HTTP {status} to the read-only check lookup of \
              device {device} ({}); every row would fail the same way. {NOT_THE_API_HINT}. \
-             Nothing was deleted.",
+             Nothing was changed.",
             answer::quote(answer)
         ),
     }
@@ -161,7 +161,7 @@ fn unreachable(cfg: &RunConfig, why: &str) -> String {
     format!(
         "cannot reach the tenant at {}: the read-only check lookup got no usable answer \
          ({why}). Check the network, --base-url and any proxy (HTTPS_PROXY) or firewall in \
-         between, then run again.{tls} Nothing was deleted.",
+         between, then run again.{tls} Nothing was changed.",
         cfg.endpoints.api_root()
     )
 }
@@ -179,13 +179,13 @@ fn refused(cfg: &RunConfig, answer: &Answer) -> String {
             "the tenant at {tenant} refused the bearer token from {origin}: {said}. Check that \
              the token has not expired, that it was issued for this tenant, and that its \
              administrator role may read and delete authenticators (Help Desk or Super \
-             Administrator); --key-file mints fresh tokens itself. Nothing was deleted."
+             Administrator); --key-file mints fresh tokens itself. Nothing was changed."
         ),
         Credentials::OAuth { client } => format!(
             "the tenant at {tenant} refused the access tokens issued by {} to the OAuth client \
              {}, a fresh one included: {said}. Check that --base-url is the tenant this API \
              client belongs to, and that the client is granted the scope '{}' and a role that \
-             may read and delete authenticators. Nothing was deleted.",
+             may read and delete authenticators. Nothing was changed.",
             client.issuer(),
             client.client_id(),
             client.scope()
@@ -196,7 +196,7 @@ fn refused(cfg: &RunConfig, answer: &Answer) -> String {
              Cloud Administration Console and belongs to this tenant (its adminRestApiUrl is \
              {}), that its role may read and delete authenticators (Help Desk or Super \
              Administrator), and that this machine's clock is right (RSA allows 60 s of skew). \
-             Nothing was deleted.",
+             Nothing was changed.",
             key.origin(),
             key.access_id(),
             key.admin_rest_api_url()

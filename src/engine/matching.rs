@@ -61,7 +61,7 @@ pub(crate) fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
         [one] => {
             return Verdict::Ambiguous(format!(
                 "device {} holds a credential that may be this row's (tokenSerialNumber/userId {}/{}), \
-                 but the lookup did not give all its fields; nothing was deleted",
+                 but the lookup did not give all its fields; nothing was changed",
                 want.device,
                 show(&one.token),
                 show(&one.user)
@@ -157,7 +157,7 @@ pub(crate) fn lost_device_zeros(device: &str, padded: &str, held: &[Credential])
     format!(
         "device {device} holds no DS100 credential, but device {padded} holds {listed}{more}: \
          {device} looks like {padded} with its leading zeros lost, e.g. by a spreadsheet; \
-         format the column as text, fix the value and run the row again; nothing was deleted"
+         format the column as text, fix the value and run the row again; nothing was changed"
     )
 }
 
@@ -188,7 +188,7 @@ fn lost_zeros_hint(wanted: &str, held: &str) -> Option<String> {
     .then(|| {
         format!(
             " ({wanted} looks like {held} with its leading zeros lost, e.g. by a spreadsheet: \
-             format the column as text, fix the value and run the row again; nothing was deleted)"
+             format the column as text, fix the value and run the row again; nothing was changed)"
         )
     })
 }

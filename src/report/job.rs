@@ -563,7 +563,7 @@ pub(crate) fn fix_for(status: Option<Status>) -> &'static str {
              (and leading zeros) against the tenant before sending the row again."
         }
         Some(Status::Ambiguous) => {
-            "Several credentials fit the row; nothing was deleted. Add the tokenSerialNumber \
+            "Several credentials fit the row; nothing was changed. Add the tokenSerialNumber \
              and userId so the row names exactly one, then send it in a new file."
         }
         Some(Status::NotFound) => {
