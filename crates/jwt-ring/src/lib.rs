@@ -1,7 +1,8 @@
-//! A `jsonwebtoken` crypto provider backed by `ring`, for the three algorithms the tool and its
-//! simulator use: RS256 (key-file tokens), ES256 on P-256 (OAuth client assertions) and HS256
-//! (only so a test can forge a token the simulator must refuse). Every other algorithm, and
-//! every JWK utility, is an error, never a panic.
+//! A `jsonwebtoken` crypto provider backed by `ring`, for the algorithms the tool and its
+//! simulator use: RS256 (key-file tokens), ES256 on P-256 (OAuth client assertions), and
+//! RS384, RS512 and HS256 (so tests can make tokens the simulator must refuse). Every other
+//! algorithm, and every JWK utility but digests and public-key components, is an error, never
+//! a panic.
 //!
 //! `ring` instead of jsonwebtoken's own backends: `aws_lc_rs` builds a C library (the largest
 //! unit of a cold build), and `rust_crypto` signs RSA with the `rsa` crate, which carries the
@@ -42,7 +43,9 @@ pub fn install() {
 
 fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
     match algorithm {
-        Algorithm::RS256 => Ok(Box::new(Rs256Signer::new(key)?)),
+        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 => {
+            Ok(Box::new(RsaSigner::new(*algorithm, key)?))
+        }
         Algorithm::ES256 => Ok(Box::new(Es256Signer::new(key)?)),
         Algorithm::HS256 => Ok(Box::new(Hs256::new(key.family(), key.as_bytes())?)),
         _ => Err(ErrorKind::InvalidAlgorithm.into()),
@@ -51,7 +54,7 @@ fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSig
 
 fn new_verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
     let want = match algorithm {
-        Algorithm::RS256 => AlgorithmFamily::Rsa,
+        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 => AlgorithmFamily::Rsa,
         Algorithm::ES256 => AlgorithmFamily::Ec,
         Algorithm::HS256 => {
             let secret = key.try_get_as_bytes()?;
@@ -68,34 +71,42 @@ fn new_verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtV
     }))
 }
 
-/// RS256: RSASSA-PKCS1-v1_5 with SHA-256, from a PKCS#1 `RSAPrivateKey` (what
+/// RS256, RS384, RS512: RSASSA-PKCS1-v1_5, from a PKCS#1 `RSAPrivateKey` (what
 /// `EncodingKey::from_rsa_pem` holds, whether the PEM was PKCS#1 or PKCS#8).
-struct Rs256Signer(sig::RsaKeyPair);
+struct RsaSigner {
+    algorithm: Algorithm,
+    pair: sig::RsaKeyPair,
+}
 
-impl Rs256Signer {
-    fn new(key: &EncodingKey) -> Result<Self> {
+impl RsaSigner {
+    fn new(algorithm: Algorithm, key: &EncodingKey) -> Result<Self> {
         if key.family() != AlgorithmFamily::Rsa {
             return Err(ErrorKind::InvalidKeyFormat.into());
         }
-        sig::RsaKeyPair::from_der(key.as_bytes())
-            .map(Rs256Signer)
-            .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()).into())
+        let pair = sig::RsaKeyPair::from_der(key.as_bytes())
+            .map_err(|e| Error::from(ErrorKind::InvalidRsaKey(e.to_string())))?;
+        Ok(RsaSigner { algorithm, pair })
     }
 }
 
-impl Signer<Vec<u8>> for Rs256Signer {
+impl Signer<Vec<u8>> for RsaSigner {
     fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
-        let mut out = vec![0; self.0.public().modulus_len()];
-        self.0
-            .sign(&sig::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut out)
+        let encoding: &'static dyn sig::RsaEncoding = match self.algorithm {
+            Algorithm::RS384 => &sig::RSA_PKCS1_SHA384,
+            Algorithm::RS512 => &sig::RSA_PKCS1_SHA512,
+            _ => &sig::RSA_PKCS1_SHA256,
+        };
+        let mut out = vec![0; self.pair.public().modulus_len()];
+        self.pair
+            .sign(encoding, &SystemRandom::new(), msg, &mut out)
             .map_err(|_| signature::Error::new())?;
         Ok(out)
     }
 }
 
-impl JwtSigner for Rs256Signer {
+impl JwtSigner for RsaSigner {
     fn algorithm(&self) -> Algorithm {
-        Algorithm::RS256
+        self.algorithm
     }
 }
 
@@ -171,8 +182,8 @@ impl JwtVerifier for Hs256 {
     }
 }
 
-/// RS256 or ES256 verification with a public key: PKCS#1 `RSAPublicKey` DER, RSA modulus and
-/// exponent, or an uncompressed P-256 point.
+/// RS256/384/512 or ES256 verification with a public key: PKCS#1 `RSAPublicKey` DER, RSA
+/// modulus and exponent, or an uncompressed P-256 point.
 struct PublicKeyVerifier {
     algorithm: Algorithm,
     key: DecodingKey,
@@ -180,23 +191,24 @@ struct PublicKeyVerifier {
 
 impl Verifier<Vec<u8>> for PublicKeyVerifier {
     fn verify(&self, msg: &[u8], signed: &Vec<u8>) -> std::result::Result<(), signature::Error> {
+        let rsa: &'static sig::RsaParameters = match self.algorithm {
+            Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            _ => &sig::RSA_PKCS1_2048_8192_SHA256,
+        };
         let checked = match (self.algorithm, self.key.kind()) {
-            (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => {
-                sig::RsaPublicKeyComponents { n, e }.verify(
-                    &sig::RSA_PKCS1_2048_8192_SHA256,
-                    msg,
-                    signed,
-                )
-            }
-            (Algorithm::RS256, DecodingKeyKind::SecretOrDer(der)) => {
-                sig::UnparsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, der)
-                    .verify(msg, signed)
-            }
             (Algorithm::ES256, DecodingKeyKind::SecretOrDer(point)) => {
                 sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point)
                     .verify(msg, signed)
             }
-            _ => return Err(signature::Error::new()),
+            // An EC key is never held as modulus and exponent.
+            (Algorithm::ES256, _) => return Err(signature::Error::new()),
+            (_, DecodingKeyKind::RsaModulusExponent { n, e }) => {
+                sig::RsaPublicKeyComponents { n, e }.verify(rsa, msg, signed)
+            }
+            (_, DecodingKeyKind::SecretOrDer(der)) => {
+                sig::UnparsedPublicKey::new(rsa, der).verify(msg, signed)
+            }
         };
         checked.map_err(|_| signature::Error::new())
     }
@@ -287,13 +299,11 @@ mod tests {
     }
 
     #[test]
-    fn rs256_signs_and_verifies_with_pem_der_and_components() {
+    fn rsa_signs_and_verifies_with_pem_der_and_components() {
         let sk = EncodingKey::from_rsa_pem(RSA_PEM).unwrap();
-        round_trip(
-            Algorithm::RS256,
-            &sk,
-            &DecodingKey::from_rsa_pem(RSA_PUB_PEM).unwrap(),
-        );
+        for alg in [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512] {
+            round_trip(alg, &sk, &DecodingKey::from_rsa_pem(RSA_PUB_PEM).unwrap());
+        }
         let (n, e) = rsa_components_from_private_key(sk.as_bytes()).unwrap();
         round_trip(
             Algorithm::RS256,
@@ -334,12 +344,7 @@ mod tests {
         install();
         let rsa = EncodingKey::from_rsa_pem(RSA_PEM).unwrap();
         let ec = EncodingKey::from_ec_pem(EC_PEM).unwrap();
-        for alg in [
-            Algorithm::RS512,
-            Algorithm::PS256,
-            Algorithm::ES384,
-            Algorithm::EdDSA,
-        ] {
+        for alg in [Algorithm::PS256, Algorithm::ES384, Algorithm::EdDSA] {
             assert!(
                 encode(&Header::new(alg), &claims(), &rsa).is_err(),
                 "{alg:?}"
