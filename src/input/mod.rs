@@ -32,8 +32,11 @@
 //!
 //! # Duplicates in bounded memory
 //!
-//! A row is a duplicate when its (token, device, lowercased user) equals that of an earlier
-//! valid row. Remembering every key would make memory grow with the file
+//! A row is a duplicate when its (token, device, lowercased user, lowercased email) equals that
+//! of an earlier valid row: offline an address is not known to be anyone, so a row naming its
+//! user by email repeats only a row naming the same device, token and address (the run, which
+//! resolves addresses, is what sees a row naming the same user by userId:
+//! docs/design.md#people-by-email). Remembering every key would make memory grow with the file
 //! (docs/design.md#the-pipeline), so [`InputFile::scan`] works in two streaming passes:
 //!
 //! 1. Every valid row's key is hashed to 128 bits and added to a fixed 4 MiB Bloom filter. A key
@@ -100,7 +103,7 @@ pub struct InputFile {
 }
 
 /// The plan's view of the file: counts, the exact duplicate index and what was read.
-/// `n_valid + n_invalid + n_duplicate == n_rows`; `n_needs_lookup`, `n_no_user` and
+/// `n_valid + n_invalid + n_duplicate == n_rows`; `n_needs_lookup`, `n_no_user`, `n_email` and
 /// `n_short_device` are parts of `n_valid`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scan {
@@ -108,11 +111,15 @@ pub struct Scan {
     pub n_valid: u64,
     pub n_invalid: u64,
     pub n_duplicate: u64,
-    /// Valid rows with an empty token and/or user: they need a lookup by device.
+    /// Valid rows with an empty token and/or user, or naming the user by email: they need a
+    /// lookup by device.
     pub n_needs_lookup: u64,
-    /// Valid rows naming no user: resolved by the device alone, they delete whatever
-    /// credential the device holds.
+    /// Valid rows naming no user, by userId or email: resolved by the device alone, they
+    /// delete whatever credential the device holds.
     pub(crate) n_no_user: u64,
+    /// Valid rows naming the user by email: resolved by a user lookup, then confirmed by a
+    /// device lookup.
+    pub(crate) n_email: u64,
     /// Valid rows whose device serial is all digits and shorter than others of the file.
     pub(crate) n_short_device: u64,
     /// The lengths of the file's all-digit device serials.
@@ -208,6 +215,7 @@ impl InputFile {
             Field::Token => self.cols.token.is_some(),
             Field::Device => true,
             Field::User => self.cols.user.is_some(),
+            Field::Email => self.cols.email.is_some(),
         }
     }
 
@@ -224,7 +232,7 @@ impl InputFile {
         let mut candidates = KeySet::default();
         let (mut n_rows, mut n_invalid, mut n_valid_all, mut n_needs_all) =
             (0u64, 0u64, 0u64, 0u64);
-        let mut n_no_user_all = 0u64;
+        let (mut n_no_user_all, mut n_email_all) = (0u64, 0u64);
         let mut device_serials = DeviceSerials::default();
         let mut data = self.data(Check::Record)?;
         while let Some(raw) = data.next_row()? {
@@ -235,16 +243,20 @@ impl InputFile {
                     token,
                     device,
                     user,
+                    email,
                 } => {
                     n_valid_all += 1;
-                    if token.is_empty() || user.is_empty() {
+                    if needs_device_lookup(token, user, email) {
                         n_needs_all += 1;
                     }
-                    if user.is_empty() {
+                    if user.is_empty() && email.is_empty() {
                         n_no_user_all += 1;
                     }
+                    if !email.is_empty() {
+                        n_email_all += 1;
+                    }
                     device_serials.add(device);
-                    let key = row_key(token, device, user);
+                    let key = row_key(token, device, user, email);
                     if bloom.insert(key) {
                         candidates.insert(key);
                     }
@@ -256,6 +268,7 @@ impl InputFile {
 
         let mut pairs = Vec::new();
         let (mut n_needs_dup, mut n_no_user_dup, mut n_short_dup) = (0u64, 0u64, 0u64);
+        let mut n_email_dup = 0u64;
         if !candidates.is_empty() {
             let mut first_row = KeyMap::<u64>::default();
             first_row.reserve(candidates.len());
@@ -267,12 +280,13 @@ impl InputFile {
                     token,
                     device,
                     user,
+                    email,
                 } = raw.validity
                 else {
                     continue;
                 };
                 n_valid_again += 1;
-                let key = row_key(token, device, user);
+                let key = row_key(token, device, user, email);
                 if !candidates.contains(&key) {
                     continue;
                 }
@@ -282,11 +296,14 @@ impl InputFile {
                     }
                     Entry::Occupied(o) => {
                         pairs.push((raw.row, *o.get()));
-                        if token.is_empty() || user.is_empty() {
+                        if needs_device_lookup(token, user, email) {
                             n_needs_dup += 1;
                         }
-                        if user.is_empty() {
+                        if user.is_empty() && email.is_empty() {
                             n_no_user_dup += 1;
+                        }
+                        if !email.is_empty() {
+                            n_email_dup += 1;
                         }
                         if device_serials.is_short(device) {
                             n_short_dup += 1;
@@ -313,6 +330,7 @@ impl InputFile {
             n_duplicate,
             n_needs_lookup: n_needs_all.saturating_sub(n_needs_dup),
             n_no_user: n_no_user_all.saturating_sub(n_no_user_dup),
+            n_email: n_email_all.saturating_sub(n_email_dup),
             n_short_device: device_serials.n_short().saturating_sub(n_short_dup),
             device_serials,
             ignored_columns: self.cols.ignored(),
@@ -371,8 +389,15 @@ impl InputFile {
     }
 }
 
-/// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the first
-/// row that is invalid or lacks a token or user. Duplicates are kept.
+/// Whether a valid row is looked up by device before anything is deleted: a field is missing,
+/// or its user is named by email (an address is confirmed against the device's credentials).
+pub(crate) fn needs_device_lookup(token: &str, user: &str, email: &str) -> bool {
+    token.is_empty() || user.is_empty() || !email.is_empty()
+}
+
+/// Every row of `path` as a credential, for the simulator's `--seed`; an `email` column, where
+/// a row fills it, gives the user's address. Fails naming the first row that is invalid or
+/// lacks a token or user. Duplicates are kept.
 pub(crate) fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
     let input = InputFile::open(path, &InputOptions::default())?;
     for f in [Field::Token, Field::User] {
