@@ -12,7 +12,7 @@ use super::auth::Bearer;
 use super::endpoints::{Endpoints, is_loopback_host};
 use super::exchange::{Answer, MAX_BODY, TransportError, excerpt, parse_retry_after};
 use super::tls::TrustRoots;
-use super::types::{DeleteRequest, LookupRequest};
+use super::types::{DeleteRequest, LookupRequest, UserLookupRequest};
 use crate::credential::Credential;
 
 /// Pooled connections idle longer than this are dropped: below the 5 s keep-alive of Apache
@@ -36,6 +36,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     delete_otp: Url,
     lookup: Url,
+    users_lookup: Url,
     /// Accept, Content-Type and User-Agent, built once; each request adds its bearer token and
     /// Content-Length.
     fixed_headers: HeaderMap,
@@ -87,6 +88,7 @@ impl ApiClient {
             http,
             delete_otp: endpoints.delete_otp().clone(),
             lookup: endpoints.lookup().clone(),
+            users_lookup: endpoints.users_lookup().clone(),
             fixed_headers,
             read_only: false,
         })
@@ -126,6 +128,16 @@ impl ApiClient {
         })
         .map_err(|e| TransportError::Other(e.to_string()))?;
         self.send(Method::POST, &self.lookup, body, bearer).await
+    }
+
+    /// `POST …/users/lookup {email}`: read-only, so a dry run sends it too.
+    pub async fn lookup_user(&self, email: &str, bearer: &Bearer) -> Result<Answer, TransportError> {
+        let body = serde_json::to_vec(&UserLookupRequest {
+            email: email.to_string(),
+        })
+        .map_err(|e| TransportError::Other(e.to_string()))?;
+        self.send(Method::POST, &self.users_lookup, body, bearer)
+            .await
     }
 
     /// One request and its whole answer (body cut at `MAX_BODY`), within `--timeout`.
@@ -296,11 +308,7 @@ mod tests {
             one_exchange("HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\ncontent-type: text/html\r\ncontent-length: 2\r\n\r\nhi").await;
         let tokens = TokenSource::fixed(&SecretString::from("t0ken".to_string())).unwrap();
         let bearer = tokens.current().await.unwrap();
-        let cred = Credential {
-            token: "1".into(),
-            device: "2".into(),
-            user: "3".into(),
-        };
+        let cred = Credential::new("1", "2", "3");
         let answer = client(&url).delete_otp(&cred, &bearer).await.unwrap();
         assert_eq!(answer.status, 429);
         assert_eq!(answer.retry_after, Some(Duration::from_secs(7)));
@@ -333,11 +341,7 @@ mod tests {
     async fn a_read_only_client_never_sends_a_delete() {
         let tokens = TokenSource::fixed(&SecretString::from("t0ken".to_string())).unwrap();
         let bearer = tokens.current().await.unwrap();
-        let cred = Credential {
-            token: "1".into(),
-            device: "2".into(),
-            user: "3".into(),
-        };
+        let cred = Credential::new("1", "2", "3");
         // Port 9 (discard) on loopback: nothing listens, and nothing is tried.
         let read_only = client("http://127.0.0.1:9").read_only();
         let err = read_only.delete_otp(&cred, &bearer).await.unwrap_err();

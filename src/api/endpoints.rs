@@ -11,6 +11,7 @@ pub struct Endpoints {
     api_root: Url,
     delete_otp: Url,
     lookup: Url,
+    users_lookup: Url,
 }
 
 impl Endpoints {
@@ -58,6 +59,7 @@ impl Endpoints {
         Ok(Endpoints {
             delete_otp: join("ds100/delete/otp"),
             lookup: join("ds100/lookup"),
+            users_lookup: join("users/lookup"),
             api_root,
         })
     }
@@ -73,6 +75,11 @@ impl Endpoints {
 
     pub(crate) fn lookup(&self) -> &Url {
         &self.lookup
+    }
+
+    /// `…/users/lookup`: a user by email address.
+    pub(crate) fn users_lookup(&self) -> &Url {
+        &self.users_lookup
     }
 }
 
@@ -133,6 +140,10 @@ mod tests {
             assert_eq!(
                 e.lookup().as_str(),
                 "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100/lookup"
+            );
+            assert_eq!(
+                e.users_lookup().as_str(),
+                "https://acme.access.securid.com/AdminInterface/restapi/v1/users/lookup"
             );
         }
     }

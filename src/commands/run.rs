@@ -179,6 +179,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         stop_after: cfg.stop_after,
         failure_streak: Default::default(),
         device_serials: scan.device_serials.clone(),
+        people: Default::default(),
     });
     let progress = Progress::new(scan.n_rows - carried.total(), cfg.output.progress);
     let signals = tokio::spawn(handle_interrupts(

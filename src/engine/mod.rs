@@ -6,6 +6,7 @@ pub(crate) mod adaptive;
 pub(crate) mod counters;
 pub(crate) mod matching;
 pub(crate) mod pacer;
+pub(crate) mod people;
 mod request;
 pub(crate) mod retry;
 mod state;

@@ -14,7 +14,10 @@ use crate::report::row::Spent;
 #[derive(Clone, Copy)]
 pub(crate) enum Request<'a> {
     Delete(&'a Credential),
+    /// A device's credentials, by device serial.
     Lookup(&'a str),
+    /// A user, by email address.
+    UserLookup(&'a str),
 }
 
 /// A request that got no usable final answer.
@@ -79,7 +82,7 @@ impl<'a> RowRequests<'a> {
             tries += 1;
             match request {
                 Request::Delete(_) => self.spent.changes += 1,
-                Request::Lookup(_) => self.spent.lookups += 1,
+                Request::Lookup(_) | Request::UserLookup(_) => self.spent.lookups += 1,
             }
             self.first_sent.get_or_insert_with(Instant::now);
             let sent_at = Instant::now();
@@ -87,13 +90,16 @@ impl<'a> RowRequests<'a> {
             let sent = match request {
                 Request::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
                 Request::Lookup(device) => sh.client.lookup(device, &bearer).await,
+                Request::UserLookup(email) => sh.client.lookup_user(email, &bearer).await,
             };
             let (wait, why) = match sent {
                 Ok(answer) => {
                     sh.pacer.on_answer(sent_at, answer.status == 429);
                     match request {
                         Request::Delete(_) => self.spent.change_status = Some(answer.status),
-                        Request::Lookup(_) => self.spent.lookup_status = Some(answer.status),
+                        Request::Lookup(_) | Request::UserLookup(_) => {
+                            self.spent.lookup_status = Some(answer.status)
+                        }
                     }
                     match classify_status(answer.status) {
                         StatusClass::Throttled => {
@@ -135,6 +141,7 @@ impl<'a> RowRequests<'a> {
                 let what = match request {
                     Request::Delete(_) => "DELETE",
                     Request::Lookup(_) => "lookup",
+                    Request::UserLookup(_) => "users/lookup",
                 };
                 return Err(RequestError::GaveUp(format!(
                     "retries exhausted: {what} failed {tries} times; last: {why}"
