@@ -113,6 +113,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         plan.to_send = rplan.to_send;
         plan.needs_lookup = rplan.to_send_needing_lookup;
         plan.no_user = rplan.to_send_naming_no_user;
+        plan.by_email = rplan.to_send_by_email;
         plan.carried_over = Some(rplan.carried.total());
         carried = rplan.carried;
         done = rplan.done;

@@ -1,26 +1,30 @@
-//! The DS100 API endpoints the simulator serves: each one's method, path and name (the name
-//! is what `--fault …,on=NAME` says).
+//! The API endpoints the simulator serves — the DS100 delete and lookup, and the user lookup by
+//! email — each one's method, path and name (the name is what `--fault …,on=NAME` says).
 
 use std::fmt;
 use std::str::FromStr;
 
 pub const DELETE_PATH: &str = "/AdminInterface/restapi/v1/ds100/delete/otp";
 pub const LOOKUP_PATH: &str = "/AdminInterface/restapi/v1/ds100/lookup";
+pub const USERS_LOOKUP_PATH: &str = "/AdminInterface/restapi/v1/users/lookup";
 
 /// One API endpoint; `routes` answers each at its path, `ops` does its work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Delete,
     Lookup,
+    /// `POST …/users/lookup {email}`: a user by address.
+    Users,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 2] = [Endpoint::Delete, Endpoint::Lookup];
+    pub(crate) const ALL: [Endpoint; 3] = [Endpoint::Delete, Endpoint::Lookup, Endpoint::Users];
 
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::Delete => DELETE_PATH,
             Endpoint::Lookup => LOOKUP_PATH,
+            Endpoint::Users => USERS_LOOKUP_PATH,
         }
     }
 
@@ -28,7 +32,7 @@ impl Endpoint {
     pub(crate) fn method(self) -> &'static str {
         match self {
             Endpoint::Delete => "DELETE",
-            Endpoint::Lookup => "POST",
+            Endpoint::Lookup | Endpoint::Users => "POST",
         }
     }
 
@@ -36,6 +40,7 @@ impl Endpoint {
         match self {
             Endpoint::Delete => "delete",
             Endpoint::Lookup => "lookup",
+            Endpoint::Users => "users",
         }
     }
 }
@@ -45,10 +50,15 @@ impl FromStr for Endpoint {
 
     fn from_str(s: &str) -> Result<Endpoint, String> {
         let s = s.trim().to_ascii_lowercase();
+        if s == "users-lookup" || s == "user-lookup" {
+            return Ok(Endpoint::Users);
+        }
         Endpoint::ALL
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| format!("unknown endpoint '{s}': use on=delete or on=lookup"))
+            .ok_or_else(|| {
+                format!("unknown endpoint '{s}': use on=delete, on=lookup or on=users")
+            })
     }
 }
 
@@ -68,6 +78,7 @@ mod tests {
             assert_eq!(endpoint.to_string().parse(), Ok(endpoint));
         }
         assert_eq!(" Delete ".parse(), Ok(Endpoint::Delete));
+        assert_eq!("users-lookup".parse(), Ok(Endpoint::Users));
         assert!("patch".parse::<Endpoint>().is_err());
     }
 }

@@ -59,6 +59,7 @@ pub(crate) async fn pass(
     bump(match endpoint {
         Endpoint::Delete => &counters.deletes,
         Endpoint::Lookup => &counters.lookups,
+        Endpoint::Users => &counters.user_lookups,
     });
     state.record_arrival();
 

@@ -5,8 +5,9 @@
 //! it, never the other way round, and it has its own wire types (`wire`), so a field-name
 //! mistake on either side fails the tests instead of cancelling out.
 //!
-//! API endpoints, behind `Authorization: Bearer`: `DELETE …/ds100/delete/otp` and
-//! `POST …/ds100/lookup` (`DELETE_PATH`, `LOOKUP_PATH`). Admin endpoints, without auth:
+//! API endpoints, behind `Authorization: Bearer`: `DELETE …/ds100/delete/otp`,
+//! `POST …/ds100/lookup` and `POST …/users/lookup {email}` (`DELETE_PATH`, `LOOKUP_PATH`,
+//! `USERS_LOOKUP_PATH`; the users come from `SimConfig::users` and `generated_user`). Admin endpoints, without auth:
 //! `GET /__sim/store` (CSV of the store, sorted), `GET /__sim/stats` (JSON `SimStats`),
 //! `GET /__sim/arrivals` (JSON array of API request arrival offsets in microseconds since
 //! start; empty unless `record_arrivals`).
@@ -38,6 +39,7 @@ mod server;
 mod state;
 mod stats;
 mod store;
+mod users;
 mod wire;
 
 use std::fmt;
@@ -49,12 +51,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{JwtPolicy, SimAuth, SimConfig};
-pub use endpoint::{DELETE_PATH, Endpoint, LOOKUP_PATH};
+pub use endpoint::{DELETE_PATH, Endpoint, LOOKUP_PATH, USERS_LOOKUP_PATH};
 pub use fault::{Fault, FaultKind, Schedule};
 pub use retry_after::RetryAfterStyle;
 pub use stats::SimStats;
 pub use store::generated_credentials;
-pub use wire::{Credential, LookupRecord};
+pub use users::{User, generated_user};
+pub use wire::{Credential, LookupRecord, UserRecord};
 
 use state::State;
 
@@ -134,7 +137,12 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         shutdown.clone(),
     ));
     let url = format!("http://{addr}");
-    tracing::debug!(%url, store_size = state.store.len(), "simulator listening");
+    tracing::debug!(
+        %url,
+        store_size = state.store.len(),
+        users = state.users.len(),
+        "simulator listening"
+    );
     Ok(SimHandle {
         url,
         addr,

@@ -74,7 +74,7 @@ pub(crate) async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::{DELETE_PATH, LOOKUP_PATH};
+    use crate::endpoint::{DELETE_PATH, LOOKUP_PATH, USERS_LOOKUP_PATH};
 
     #[test]
     fn every_path_goes_where_it_should() {
@@ -88,6 +88,8 @@ mod tests {
         };
         assert_eq!(at(Method::DELETE, DELETE_PATH), "api delete");
         assert_eq!(at(Method::POST, LOOKUP_PATH), "api lookup");
+        assert_eq!(at(Method::POST, USERS_LOOKUP_PATH), "api users");
+        assert_eq!(at(Method::GET, USERS_LOOKUP_PATH), "405 users");
         assert_eq!(at(Method::POST, DELETE_PATH), "405 delete");
         assert_eq!(at(Method::GET, LOOKUP_PATH), "405 lookup");
         assert_eq!(at(Method::GET, "/__sim/store"), "store");

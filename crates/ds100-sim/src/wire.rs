@@ -53,6 +53,30 @@ pub struct LookupRecord {
     pub assigned_by: String,
 }
 
+/// The body of `POST …/users/lookup`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserLookupRequest {
+    pub(crate) email: String,
+}
+
+/// The answer to a user lookup: the user, with the fields the API documents and two more it
+/// carries (a client must ignore what it does not read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    #[serde(rename = "firstName")]
+    pub first_name: String,
+    #[serde(rename = "lastName")]
+    pub last_name: String,
+    #[serde(rename = "userStatus")]
+    pub user_status: String,
+    #[serde(rename = "identitySource")]
+    pub identity_source: String,
+    #[serde(rename = "lastSyncTime")]
+    pub last_sync_time: Option<String>,
+}
+
 /// The JSON body of every error answer.
 #[derive(Serialize)]
 pub(crate) struct ErrorBody<'a> {
@@ -82,5 +106,24 @@ mod tests {
         let asked: Option<LookupRequest> =
             serde_json::from_str(r#"{"deviceSerialNumber":"d","extra":1}"#).ok();
         assert_eq!(asked.map(|r| r.device_serial_number).as_deref(), Some("d"));
+        let asked: Option<UserLookupRequest> =
+            serde_json::from_str(r#"{"email":"a@b.c","searchUnsynched":true}"#).ok();
+        assert_eq!(asked.map(|r| r.email).as_deref(), Some("a@b.c"));
+        let user = UserRecord {
+            id: "u".into(),
+            email: "a@b.c".into(),
+            first_name: "A".into(),
+            last_name: "B".into(),
+            user_status: "Enabled".into(),
+            identity_source: "s".into(),
+            last_sync_time: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&user).ok(),
+            Some(serde_json::json!({
+                "id": "u", "email": "a@b.c", "firstName": "A", "lastName": "B",
+                "userStatus": "Enabled", "identitySource": "s", "lastSyncTime": null
+            }))
+        );
     }
 }
