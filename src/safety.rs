@@ -129,7 +129,11 @@ impl Plan {
             )?;
         }
         if self.by_email > 0 {
-            writeln!(out, "  by email         {}", rows_naming_by_email(self.by_email))?;
+            writeln!(
+                out,
+                "  by email         {}",
+                rows_naming_by_email(self.by_email)
+            )?;
         }
         if self.short_devices > 0 {
             writeln!(out, "  short serials    {}", self.short_devices_note)?;

@@ -131,7 +131,11 @@ impl ApiClient {
     }
 
     /// `POST …/users/lookup {email}`: read-only, so a dry run sends it too.
-    pub async fn lookup_user(&self, email: &str, bearer: &Bearer) -> Result<Answer, TransportError> {
+    pub async fn lookup_user(
+        &self,
+        email: &str,
+        bearer: &Bearer,
+    ) -> Result<Answer, TransportError> {
         let body = serde_json::to_vec(&UserLookupRequest {
             email: email.to_string(),
         })

@@ -143,7 +143,11 @@ pub(crate) fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
 /// and every one states another user, the device is someone else's — a mismatch, nothing
 /// deleted. A record that leaves its user out may be this user's, so it rules nothing out
 /// (`match_row` then says ambiguous). `None`: `match_row` decides.
-pub(crate) fn held_by_others(want: &Credential, email: &str, held: &[Credential]) -> Option<String> {
+pub(crate) fn held_by_others(
+    want: &Credential,
+    email: &str,
+    held: &[Credential],
+) -> Option<String> {
     let user = want.known_user()?;
     let others = !held.is_empty()
         && held
@@ -158,7 +162,12 @@ pub(crate) fn held_by_others(want: &Credential, email: &str, held: &[Credential]
             owners.push(&r.user);
         }
     }
-    let listed = owners.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    let listed = owners
+        .iter()
+        .take(3)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     let more = if owners.len() > 3 {
         format!(" and {} more", owners.len() - 3)
     } else {

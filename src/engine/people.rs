@@ -180,7 +180,8 @@ mod tests {
         }
     }
 
-    const ANN: &str = r#"{"id":"u-ann","email":"Ann.Leaver@acme.com","firstName":"Ann","lastName":"Leaver"}"#;
+    const ANN: &str =
+        r#"{"id":"u-ann","email":"Ann.Leaver@acme.com","firstName":"Ann","lastName":"Leaver"}"#;
     const BOB: &str = r#"{"id":"u-bob","email":"bob@acme.com","firstName":"Bob","lastName":"B"}"#;
 
     #[test]

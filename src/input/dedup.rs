@@ -193,7 +193,10 @@ mod tests {
         );
         // Offline, an address is not known to be any user: not a repeat of a userId row.
         assert_ne!(row_key("", "D", u, "ann@acme.com"), row_key("", "D", u, ""));
-        assert_ne!(row_key("", "D", "", "ann@acme.com"), row_key("", "D", "", ""));
+        assert_ne!(
+            row_key("", "D", "", "ann@acme.com"),
+            row_key("", "D", "", "")
+        );
         assert_ne!(
             row_key("", "D", "", "ann@acme.com"),
             row_key("", "D2", "", "ann@acme.com")

@@ -56,9 +56,7 @@ impl FromStr for Endpoint {
         Endpoint::ALL
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| {
-                format!("unknown endpoint '{s}': use on=delete, on=lookup or on=users")
-            })
+            .ok_or_else(|| format!("unknown endpoint '{s}': use on=delete, on=lookup or on=users"))
     }
 }
 

@@ -105,15 +105,17 @@ impl Directory {
 
     /// The answer to a lookup of `email`, ignoring case.
     pub(crate) fn lookup(&self, email: &str) -> Option<UserRecord> {
-        self.by_email.get(&email.to_lowercase()).map(|u| UserRecord {
-            id: u.id.clone(),
-            email: u.email.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            user_status: u.status.clone(),
-            identity_source: "ds100-sim".to_string(),
-            last_sync_time: None,
-        })
+        self.by_email
+            .get(&email.to_lowercase())
+            .map(|u| UserRecord {
+                id: u.id.clone(),
+                email: u.email.clone(),
+                first_name: u.first_name.clone(),
+                last_name: u.last_name.clone(),
+                user_status: u.status.clone(),
+                identity_source: "ds100-sim".to_string(),
+                last_sync_time: None,
+            })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -128,9 +130,15 @@ mod tests {
     #[test]
     fn names_come_from_the_address() {
         let u = User::from_address("u1", "ann.leaver@acme.com");
-        assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Ann", "Leaver"));
+        assert_eq!(
+            (u.first_name.as_str(), u.last_name.as_str()),
+            ("Ann", "Leaver")
+        );
         let u = User::from_address("u1", "jean-luc_van.damme@acme.com");
-        assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Jean", "Damme"));
+        assert_eq!(
+            (u.first_name.as_str(), u.last_name.as_str()),
+            ("Jean", "Damme")
+        );
         let u = User::from_address("u1", "root@acme.com");
         assert_eq!((u.first_name.as_str(), u.last_name.as_str()), ("Root", ""));
     }
@@ -145,8 +153,14 @@ mod tests {
         .unwrap();
         assert_eq!(dir.len(), 2);
         let r = dir.lookup("ANN.LEAVER@ACME.COM").unwrap();
-        assert_eq!((r.id.as_str(), r.email.as_str()), ("u1", "Ann.Leaver@Acme.com"));
-        assert_eq!(dir.lookup("ann@acme.com").map(|r| r.id).as_deref(), Some("u1"));
+        assert_eq!(
+            (r.id.as_str(), r.email.as_str()),
+            ("u1", "Ann.Leaver@Acme.com")
+        );
+        assert_eq!(
+            dir.lookup("ann@acme.com").map(|r| r.id).as_deref(),
+            Some("u1")
+        );
         assert!(dir.lookup("bob@acme.com").is_none());
         let err = Directory::new([
             User::from_address("u1", "ann@acme.com"),
