@@ -416,7 +416,10 @@ fn an_email_column_under_any_of_its_names_is_read() {
         assert!(scan.ignored_columns.is_empty(), "{name}");
         assert_eq!(rows[0].credential.email, "Ann.Leaver@acme.com", "{name}");
         assert_eq!(rows[0].check, RowCheck::Valid, "{name}");
-        assert!(rows[0].needs_lookup(), "{name}: confirmed by a device lookup");
+        assert!(
+            rows[0].needs_lookup(),
+            "{name}: confirmed by a device lookup"
+        );
     }
     let err = open_err(b"deviceSerialNumber,email,Mail\nD1,a@b.c,a@b.c\n");
     assert!(err.contains("two email columns"), "{err}");

@@ -15,6 +15,8 @@ mod faults;
 mod hostile_input;
 /// Lookups: resolving, explaining 404s, dry run, `--verify`.
 mod lookups;
+/// People by email: users resolved by address, confirmed by device, once per address.
+mod people;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
 mod resume;
 /// `run` end to end: retries, throttling, safety stop, pacing.
