@@ -2,7 +2,8 @@
 //! shared by every row naming it (docs/design.md#people-by-email).
 //!
 //! Addresses are compared lowercased. The first row to need an address sends the user lookup
-//! through its own requests (the one pacer, retries, token renewal, counted on that row); rows
+//! through its own requests (the one pacer, retries, token renewal, counted on that row: the
+//! worker hands `resolve` the request to make, and `classify` reads its answer); rows
 //! naming the same address meanwhile wait for that answer instead of sending their own, and
 //! later rows take it from the cache. Every answer is kept — a user, no user, a failure — so an
 //! address costs one lookup per run whatever becomes of it; a lookup cut short by a stop is not
@@ -10,11 +11,11 @@
 //! each, never with the rows.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use super::request::{Request, RequestError, RowRequests};
 use super::retry::{StatusClass, classify_status};
 use crate::api::answer::{self, NOT_THE_API_HINT};
 use crate::api::exchange::Answer;
@@ -43,36 +44,25 @@ pub(crate) struct People {
 }
 
 impl People {
-    /// The user `email` names: from the cache, from a lookup another row is making, or from a
-    /// lookup sent now with `requests` (the row's own). `Err`: the run stopped before an
-    /// answer came (the row is not attempted).
-    pub(crate) async fn resolve(
-        &self,
-        requests: &mut RowRequests<'_>,
-        email: &str,
-    ) -> Result<Resolved, String> {
+    /// The user `email` names: from the cache, from a lookup another row is making, or from
+    /// `ask`, the row's own user lookup, sent now. `ask` answers `Err` when the run stopped
+    /// before an answer came: that is not kept (the next row naming the address asks again;
+    /// after a stop it is not started either), and the row is not attempted.
+    pub(crate) async fn resolve<F, Fut>(&self, email: &str, ask: F) -> Result<Resolved, String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Resolved, String>>,
+    {
         let cell = {
             let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
             map.entry(email_key(email)).or_default().clone()
         };
-        cell.get_or_try_init(|| async {
-            match requests.send(Request::UserLookup(email)).await {
-                Ok(answer) => Ok(classify(email, &answer)),
-                Err(RequestError::GaveUp(why)) => Ok(Resolved::Failed(format!(
-                    "the user lookup of email {email} failed: {why}"
-                ))),
-                // Not kept: the next row naming the address asks again (after a stop it is
-                // not started either).
-                Err(RequestError::Aborted(why)) => Err(why),
-            }
-        })
-        .await
-        .cloned()
+        cell.get_or_try_init(ask).await.cloned()
     }
 }
 
 /// What an answer to the user lookup of `email` says.
-fn classify(email: &str, answer: &Answer) -> Resolved {
+pub(crate) fn classify(email: &str, answer: &Answer) -> Resolved {
     let asked = format!("users/lookup of {email}");
     match classify_status(answer.status) {
         StatusClass::Success => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 
 use super::matching::{self, Verdict};
-use super::people::Resolved;
+use super::people::{self, Resolved};
 use super::request::{Request, RequestError, RowRequests};
 use super::retry::{StatusClass, classify_status};
 use super::state::{Mode, Shared};
@@ -280,7 +280,17 @@ impl RowRun<'_> {
     /// the address named one.
     async fn by_email(&mut self, row: &Credential, email: &str) -> (Ended, Option<User>) {
         let shared = self.requests.shared;
-        let user = match shared.people.resolve(&mut self.requests, email).await {
+        let requests = &mut self.requests;
+        let ask = || async move {
+            match requests.send(Request::UserLookup(email)).await {
+                Ok(answer) => Ok(people::classify(email, &answer)),
+                Err(RequestError::GaveUp(why)) => Ok(Resolved::Failed(format!(
+                    "the user lookup of email {email} failed: {why}"
+                ))),
+                Err(RequestError::Aborted(why)) => Err(why),
+            }
+        };
+        let user = match shared.people.resolve(email, ask).await {
             Ok(Resolved::User(user)) => user,
             // An address the tenant does not know is a failure, never "already gone".
             Ok(Resolved::NoUser(why)) => return (Ended::new(Status::NotFound, why), None),

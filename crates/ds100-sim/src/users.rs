@@ -28,7 +28,7 @@ impl User {
             .filter(|w| !w.is_empty())
             .map(capitalised);
         let first_name = words.next().unwrap_or_default();
-        let last_name = words.last().unwrap_or_default();
+        let last_name = words.next_back().unwrap_or_default();
         User {
             id: id.to_string(),
             email: email.to_string(),
