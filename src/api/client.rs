@@ -342,6 +342,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_user_lookup_posts_the_address_and_a_read_only_client_sends_it() {
+        let (url, server) =
+            one_exchange("HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}").await;
+        let tokens = TokenSource::fixed(&SecretString::from("t0ken".to_string())).unwrap();
+        let bearer = tokens.current().await.unwrap();
+        let answer = client(&url)
+            .read_only()
+            .lookup_user("Ann.Leaver@acme.com", &bearer)
+            .await
+            .unwrap();
+        assert_eq!((answer.status, &answer.body[..]), (404, &b"{}"[..]));
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /AdminInterface/restapi/v1/users/lookup HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.ends_with(r#"{"email":"Ann.Leaver@acme.com"}"#),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_read_only_client_never_sends_a_delete() {
         let tokens = TokenSource::fixed(&SecretString::from("t0ken".to_string())).unwrap();
         let bearer = tokens.current().await.unwrap();
