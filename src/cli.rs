@@ -402,11 +402,14 @@ pub struct SimArgs {
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
 
-    /// Seed the store from a CSV in the input format (all three columns filled).
+    /// Seed the store from a CSV in the input format (tokenSerialNumber, deviceSerialNumber and
+    /// userId filled on every row). An optional email column gives users their address, served
+    /// by POST …/users/lookup (the name is made from the address: ann.leaver@… is Ann Leaver).
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
 
-    /// Add N generated credentials to the store (read them back from GET /__sim/store).
+    /// Add N generated credentials to the store (read them back from GET /__sim/store), each
+    /// with a user who has a name and an address (the i-th: ann.leaver.0@example.com, …).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub generate: u64,
 
@@ -440,10 +443,10 @@ pub struct SimArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub latency: Duration,
 
-    /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|SERIAL…]];
-    /// repeatable.
-    /// Examples: --fault 503,every=3 --fault reset-after-commit,nth=5 --fault
-    /// garbage,rate=0.2,on=lookup --fault html404,every=1,on=delete,device=140100080. KIND: a
+    /// Inject a fault: KIND,SCHEDULE[,on=delete|lookup|disable|enable|users][,device=SERIAL[|SERIAL…]];
+    /// repeatable. Examples: --fault 503,every=3 --fault reset-after-commit,nth=5 --fault
+    /// garbage,rate=0.2,on=lookup --fault html404,every=1,on=delete,device=140100080 --fault
+    /// html404,every=1,on=users (users: the user lookup by email). KIND: a
     /// status code (400 403 404 429 500 502 503 504 …), 429-date, 429-none, html500, html200,
     /// html404 (a gateway's HTML 404 page), text404 (a plain-text 404), error200 (200 with a
     /// JSON error body, nothing done), reset, hangup, reset-after-commit, slow,

@@ -28,6 +28,9 @@ pub(crate) struct Plan {
     pub(crate) needs_lookup: u64,
     /// Rows to send that name no user: resolved by the device alone.
     pub(crate) no_user: u64,
+    /// Rows to send that name their user by email: a user lookup (one per address), then a
+    /// device lookup.
+    pub(crate) by_email: u64,
     /// Rows whose device serial may have lost its leading zeros, and the sentence saying so.
     pub(crate) short_devices: u64,
     pub(crate) short_devices_note: String,
@@ -55,6 +58,7 @@ impl Plan {
             to_send: scan.n_valid,
             needs_lookup: scan.n_needs_lookup,
             no_user: scan.n_no_user,
+            by_email: scan.n_email,
             short_devices: scan.n_short_device,
             short_devices_note: rows_with_short_device(scan),
             ignored_columns: scan.ignored_columns.clone(),
@@ -68,14 +72,16 @@ impl Plan {
         }
     }
 
-    /// Requests the plan needs when nothing is retried and no DELETE answers 404.
+    /// Requests the plan needs when nothing is retried and no DELETE answers 404: at most, as
+    /// rows naming the same address share one user lookup.
     pub(crate) fn requests(&self) -> u64 {
-        match self.mode {
+        let rows = match self.mode {
             Mode::DryRun | Mode::Patch { dry_run: true, .. } => self.to_send,
             // Every row is looked up before its PATCH (docs/design.md#disable-and-enable).
             Mode::Delete { verify: true } | Mode::Patch { .. } => self.to_send * 2,
             Mode::Delete { verify: false } => self.to_send + self.needs_lookup,
-        }
+        };
+        rows + self.by_email
     }
 
     pub(crate) fn estimated_duration(&self) -> Duration {
@@ -165,6 +171,13 @@ impl Plan {
                 rows_naming_no_user(self.no_user)
             )?;
         }
+        if self.by_email > 0 {
+            writeln!(
+                out,
+                "  by email         {}",
+                rows_naming_by_email(self.by_email)
+            )?;
+        }
         if self.short_devices > 0 {
             writeln!(out, "  short serials    {}", self.short_devices_note)?;
         }
@@ -202,6 +215,20 @@ pub(crate) fn rows_naming_no_user(n: u64) -> String {
     } else {
         format!("{n} rows name no user")
     }
+}
+
+/// The plan's and `validate`'s sentence about rows naming their user by email.
+pub(crate) fn rows_naming_by_email(n: u64) -> String {
+    format!(
+        "{} the user by email: resolved to a userId by one user lookup per distinct address, \
+         then a device lookup must show that user's credential before it is deleted (an \
+         address the tenant does not know is not_found, never absent)",
+        if n == 1 {
+            "1 row names".to_string()
+        } else {
+            format!("{n} rows name")
+        }
+    )
 }
 
 /// The plan's and `validate`'s sentence about device serials that may have lost their zeros.

@@ -118,16 +118,22 @@ pub(crate) fn foreign_change_success(answer: &Answer, what: &str) -> Option<Stri
 /// as an empty list, i.e. "the device holds nothing"). Any other body that is not JSON is left
 /// to the lookup's parser, which refuses it.
 pub(crate) fn foreign_lookup_success(answer: &Answer) -> Option<String> {
+    foreign_read_success(answer, "lookup")
+}
+
+/// `foreign_lookup_success` for any read-only call, named `what` in the message (`lookup`,
+/// `users/lookup`).
+pub(crate) fn foreign_read_success(answer: &Answer, what: &str) -> Option<String> {
     if answer.html && !body_is_blank(answer) {
         return Some(format!(
-            "lookup answered {} with an HTML page, not the API ({}); {NOT_THE_API_HINT}",
+            "{what} answered {} with an HTML page, not the API ({}); {NOT_THE_API_HINT}",
             answer.status,
             quote(answer)
         ));
     }
     body_error(answer).map(|why| {
         format!(
-            "lookup answered {} but its body reports an error ({why}): {}",
+            "{what} answered {} but its body reports an error ({why}): {}",
             answer.status,
             quote(answer)
         )

@@ -13,7 +13,7 @@ use super::endpoints::{Endpoints, is_loopback_host};
 use super::exchange::{Answer, MAX_BODY, TransportError, excerpt, parse_retry_after};
 use super::patch::{PatchRequest, TokenState};
 use super::tls::TrustRoots;
-use super::types::{DeleteRequest, LookupRequest};
+use super::types::{DeleteRequest, LookupRequest, UserLookupRequest};
 use crate::credential::Credential;
 
 /// Pooled connections idle longer than this are dropped: below the 5 s keep-alive of Apache
@@ -39,6 +39,7 @@ pub struct ApiClient {
     lookup: Url,
     disable_otp: Url,
     enable_otp: Url,
+    users_lookup: Url,
     /// Accept, Content-Type and User-Agent, built once; each request adds its bearer token and
     /// Content-Length.
     fixed_headers: HeaderMap,
@@ -65,6 +66,7 @@ impl ApiClient {
             lookup: endpoints.lookup().clone(),
             disable_otp: endpoints.patch_otp(TokenState::Disabled).clone(),
             enable_otp: endpoints.patch_otp(TokenState::Enabled).clone(),
+            users_lookup: endpoints.users_lookup().clone(),
             fixed_headers,
             read_only: false,
         })
@@ -125,6 +127,20 @@ impl ApiClient {
         })
         .map_err(|e| TransportError::Other(e.to_string()))?;
         self.send(Method::POST, &self.lookup, body, bearer).await
+    }
+
+    /// `POST …/users/lookup {email}`: read-only, so a dry run sends it too.
+    pub async fn lookup_user(
+        &self,
+        email: &str,
+        bearer: &Bearer,
+    ) -> Result<Answer, TransportError> {
+        let body = serde_json::to_vec(&UserLookupRequest {
+            email: email.to_string(),
+        })
+        .map_err(|e| TransportError::Other(e.to_string()))?;
+        self.send(Method::POST, &self.users_lookup, body, bearer)
+            .await
     }
 
     /// One request and its whole answer (body cut at `MAX_BODY`), within `--timeout`.
@@ -329,11 +345,7 @@ mod tests {
             one_exchange("HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\ncontent-type: text/html\r\ncontent-length: 2\r\n\r\nhi").await;
         let tokens = TokenSource::fixed(&SecretString::from("t0ken".to_string())).unwrap();
         let bearer = tokens.current().await.unwrap();
-        let cred = Credential {
-            token: "1".into(),
-            device: "2".into(),
-            user: "3".into(),
-        };
+        let cred = Credential::new("1", "2", "3");
         let answer = client(&url).delete_otp(&cred, &bearer).await.unwrap();
         assert_eq!(answer.status, 429);
         assert_eq!(answer.retry_after, Some(Duration::from_secs(7)));
@@ -363,14 +375,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_user_lookup_posts_the_address_and_a_read_only_client_sends_it() {
+        let (url, server) =
+            one_exchange("HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}").await;
+        let tokens = TokenSource::fixed(&SecretString::from("t0ken".to_string())).unwrap();
+        let bearer = tokens.current().await.unwrap();
+        let answer = client(&url)
+            .read_only()
+            .lookup_user("Ann.Leaver@acme.com", &bearer)
+            .await
+            .unwrap();
+        assert_eq!((answer.status, &answer.body[..]), (404, &b"{}"[..]));
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /AdminInterface/restapi/v1/users/lookup HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.ends_with(r#"{"email":"Ann.Leaver@acme.com"}"#),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_read_only_client_never_sends_a_delete() {
         let tokens = TokenSource::fixed(&SecretString::from("t0ken".to_string())).unwrap();
         let bearer = tokens.current().await.unwrap();
-        let cred = Credential {
-            token: "1".into(),
-            device: "2".into(),
-            user: "3".into(),
-        };
+        let cred = Credential::new("1", "2", "3");
         // Port 9 (discard) on loopback: nothing listens, and nothing is tried.
         let read_only = client("http://127.0.0.1:9").read_only();
         let err = read_only.delete_otp(&cred, &bearer).await.unwrap_err();

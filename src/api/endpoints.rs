@@ -15,6 +15,7 @@ pub struct Endpoints {
     lookup: Url,
     disable_otp: Url,
     enable_otp: Url,
+    users_lookup: Url,
 }
 
 impl Endpoints {
@@ -67,6 +68,7 @@ impl Endpoints {
             lookup: join("ds100/lookup"),
             disable_otp: join("ds100/disable/otp"),
             enable_otp: join("ds100/enable/otp"),
+            users_lookup: join("users/lookup"),
             api_root,
         })
     }
@@ -90,6 +92,11 @@ impl Endpoints {
             TokenState::Disabled => &self.disable_otp,
             TokenState::Enabled => &self.enable_otp,
         }
+    }
+
+    /// `…/users/lookup`: a user by email address.
+    pub(crate) fn users_lookup(&self) -> &Url {
+        &self.users_lookup
     }
 }
 
@@ -191,6 +198,10 @@ mod tests {
             assert_eq!(
                 e.patch_otp(TokenState::Enabled).as_str(),
                 "https://acme.access.securid.com/AdminInterface/restapi/v1/ds100/enable/otp"
+            );
+            assert_eq!(
+                e.users_lookup().as_str(),
+                "https://acme.access.securid.com/AdminInterface/restapi/v1/users/lookup"
             );
         }
     }

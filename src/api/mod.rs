@@ -1,4 +1,5 @@
-//! The DS100 HTTP API: wire types, endpoints, the client and its credentials.
+//! The DS100 HTTP API: wire types, endpoints, the client and its credentials; the user lookup
+//! by email.
 
 pub(crate) mod answer;
 pub(crate) mod auth;
@@ -17,3 +18,4 @@ pub(crate) mod patch;
 mod secret_file;
 pub(crate) mod tls;
 pub mod types;
+pub(crate) mod users;

@@ -1,5 +1,5 @@
 //! Wire types of the DS100 endpoints (docs/design.md#the-api-the-tool-relies-on): the delete
-//! body, the lookup body and answer, under the API's field names.
+//! body, the lookup body and answer, the user lookup's body, under the API's field names.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,12 @@ impl From<&Credential> for DeleteRequest {
 #[serde(rename_all = "camelCase")]
 pub struct LookupRequest {
     pub device_serial_number: String,
+}
+
+/// Body of `POST …/users/lookup`: the address to find the user of.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserLookupRequest {
+    pub email: String,
 }
 
 /// One record of a lookup answer. Parsed leniently: every field may be absent or null, unknown

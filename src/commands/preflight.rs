@@ -67,6 +67,7 @@ pub(crate) async fn check_tenant(
         stop_after: 0,
         failure_streak: Default::default(),
         device_serials: scan.device_serials.clone(),
+        people: Default::default(),
     };
     if let Some(device) = first_valid_device(input, scan)? {
         // A closed stderr is no reason to stop (nor to panic): these lines only inform.

@@ -160,6 +160,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         plan.to_send = rplan.to_send;
         plan.needs_lookup = rplan.to_send_needing_lookup;
         plan.no_user = rplan.to_send_naming_no_user;
+        plan.by_email = rplan.to_send_by_email;
         plan.carried_over = Some(rplan.carried.total());
         carried = rplan.carried;
         done = rplan.done;
@@ -236,6 +237,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         stop_after: cfg.stop_after,
         failure_streak: Default::default(),
         device_serials: scan.device_serials.clone(),
+        people: Default::default(),
     });
     let progress = Progress::new(
         scan.n_rows - carried.total(),

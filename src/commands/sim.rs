@@ -47,14 +47,13 @@ pub async fn serve(args: SimCommandConfig) -> anyhow::Result<ExitCode> {
 }
 
 fn sim_config(args: SimCommandConfig) -> anyhow::Result<SimConfig> {
-    let credentials = match &args.seed {
+    let seeded = match &args.seed {
         Some(path) => input::read_credentials(path)
-            .with_context(|| format!("seeding the simulator from {}", path.display()))?
-            .into_iter()
-            .map(sim_credential)
-            .collect(),
+            .with_context(|| format!("seeding the simulator from {}", path.display()))?,
         None => Vec::new(),
     };
+    let users = seeded_users(&seeded);
+    let credentials = seeded.into_iter().map(sim_credential).collect();
     let faults = args
         .fault
         .iter()
@@ -67,6 +66,7 @@ fn sim_config(args: SimCommandConfig) -> anyhow::Result<SimConfig> {
     Ok(SimConfig {
         listen: args.listen,
         credentials,
+        users,
         generate: args.generate,
         auth: sim_auth(&args)?,
         rate_limit_per_second: args.rate_limit.map(Rate::as_per_second),
@@ -151,6 +151,18 @@ pub(crate) fn sim_credential(cred: Credential) -> ds100_sim::Credential {
         device_serial_number: cred.device,
         user_id: cred.user,
     }
+}
+
+/// The users of the seed's rows that give an email address, named after it (the simulator
+/// refuses an address given to two users).
+pub(crate) fn seeded_users(seeded: &[Credential]) -> Vec<ds100_sim::User> {
+    seeded
+        .iter()
+        .filter_map(|c| {
+            c.known_email()
+                .map(|email| ds100_sim::User::from_address(&c.user, email))
+        })
+        .collect()
 }
 
 /// Accepts the tokens `key` mints: its public key, its accessID as `sub` and its

@@ -50,7 +50,14 @@ pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
         let (status, error) = match &row.check {
             RowCheck::Valid => {
                 let mut notes = Vec::new();
-                if row.needs_lookup() {
+                let cred = &row.credential;
+                if cred.known_email().is_some() {
+                    notes.push(
+                        "named by email: a run looks the user up by address, then a device \
+                         lookup must show that user's credential"
+                            .to_string(),
+                    );
+                } else if row.needs_lookup() {
                     notes.push(
                         "tokenSerialNumber or userId empty: a run resolves it by a device lookup"
                             .to_string(),
@@ -97,6 +104,13 @@ fn print_file_notes(scan: &Scan) {
         errln!(
             "{}: a run deletes the credential the device holds, whoever it belongs to",
             crate::safety::rows_naming_no_user(scan.n_no_user)
+        );
+    }
+    if scan.n_email > 0 {
+        errln!(
+            "{}. Offline, repeats of these rows are found on the same device, token and address \
+             (in any case); a row naming the same user by userId is told apart only by a run",
+            crate::safety::rows_naming_by_email(scan.n_email)
         );
     }
     if scan.n_short_device > 0 {

@@ -139,6 +139,47 @@ pub(crate) fn match_row(want: &Credential, held: &[Credential]) -> Verdict {
     ))
 }
 
+/// A row whose user `want.user` was resolved from `email`: when the device holds credentials
+/// and every one states another user, the device is someone else's — a mismatch, nothing
+/// deleted. A record that leaves its user out may be this user's, so it rules nothing out
+/// (`match_row` then says ambiguous). `None`: `match_row` decides.
+pub(crate) fn held_by_others(
+    want: &Credential,
+    email: &str,
+    held: &[Credential],
+) -> Option<String> {
+    let user = want.known_user()?;
+    let others = !held.is_empty()
+        && held
+            .iter()
+            .all(|r| r.known_user().is_some_and(|u| !same_user(u, user)));
+    if !others {
+        return None;
+    }
+    let mut owners: Vec<&str> = Vec::new();
+    for r in held {
+        if !owners.iter().any(|o| same_user(o, &r.user)) {
+            owners.push(&r.user);
+        }
+    }
+    let listed = owners
+        .iter()
+        .take(3)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if owners.len() > 3 {
+        format!(" and {} more", owners.len() - 3)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "device {} holds a credential of another user (userId {listed}{more}), not of email \
+         {email} (userId {user}); nothing was deleted",
+        want.device
+    ))
+}
+
 /// The device lookup of `device` found nothing, but its zero-padded form `padded` holds
 /// `held`: the row's serial lost its leading zeros and the credential it meant still works.
 /// A mismatch, never a deletion on a guess.
@@ -196,6 +237,31 @@ fn lost_zeros_hint(wanted: &str, held: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_users_device_must_hold_that_users_credential() {
+        let ann = "87927fb7-e185-4c33-c7e3-8e077675973c";
+        let bob = "26c1e3d6-b31c-803e-cf7f-bdbe7687a72b";
+        let want = Credential::new("", "140100080", ann);
+        let bobs = [Credential::new("014010008038", "140100080", bob)];
+        let why = held_by_others(&want, "ann@acme.com", &bobs).expect("mismatch");
+        assert!(
+            why.starts_with("device 140100080 holds a credential of another user (userId"),
+            "{why}"
+        );
+        assert!(why.contains(bob) && why.contains("ann@acme.com"), "{why}");
+        // Ann's own (in another case), among others: for match_row.
+        let mixed = [
+            bobs[0].clone(),
+            Credential::new("014010008039", "140100080", ann.to_uppercase()),
+        ];
+        assert_eq!(held_by_others(&want, "ann@acme.com", &mixed), None);
+        // Nothing on the device: absent, as for any row.
+        assert_eq!(held_by_others(&want, "ann@acme.com", &[]), None);
+        // A record without its user may be Ann's.
+        let unknown = [Credential::new("014010008038", "140100080", "")];
+        assert_eq!(held_by_others(&want, "ann@acme.com", &unknown), None);
+    }
 
     const U1: &str = "87927fb7-e185-4c33-c7e3-8e077675973c";
     const U2: &str = "26c1e3d6-b31c-803e-cf7f-bdbe7687a72b";

@@ -7,6 +7,7 @@ pub(crate) mod changed;
 pub(crate) mod counters;
 pub(crate) mod matching;
 pub(crate) mod pacer;
+pub(crate) mod people;
 mod request;
 pub(crate) mod retry;
 mod state;

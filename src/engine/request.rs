@@ -16,9 +16,12 @@ use crate::report::row::Spent;
 #[derive(Clone, Copy)]
 pub(crate) enum Request<'a> {
     Delete(&'a Credential),
+    /// A device's credentials, by device serial.
     Lookup(&'a str),
     /// `disable` / `enable`: the row's change request, like a DELETE.
     Patch(&'a Credential, TokenState),
+    /// A user, by email address.
+    UserLookup(&'a str),
 }
 
 /// A request that got no usable final answer.
@@ -76,7 +79,7 @@ impl<'a> RowRequests<'a> {
             tries += 1;
             match request {
                 Request::Delete(_) | Request::Patch(..) => self.spent.changes += 1,
-                Request::Lookup(_) => self.spent.lookups += 1,
+                Request::Lookup(_) | Request::UserLookup(_) => self.spent.lookups += 1,
             }
             self.first_sent.get_or_insert_with(Instant::now);
             let sent_at = Instant::now();
@@ -85,6 +88,7 @@ impl<'a> RowRequests<'a> {
                 Request::Delete(cred) => sh.client.delete_otp(cred, &bearer).await,
                 Request::Lookup(device) => sh.client.lookup(device, &bearer).await,
                 Request::Patch(cred, to) => sh.client.patch_otp(cred, to, &bearer).await,
+                Request::UserLookup(email) => sh.client.lookup_user(email, &bearer).await,
             };
             let (wait, why) = match sent {
                 Ok(answer) => {
@@ -93,7 +97,9 @@ impl<'a> RowRequests<'a> {
                         Request::Delete(_) | Request::Patch(..) => {
                             self.spent.change_status = Some(answer.status)
                         }
-                        Request::Lookup(_) => self.spent.lookup_status = Some(answer.status),
+                        Request::Lookup(_) | Request::UserLookup(_) => {
+                            self.spent.lookup_status = Some(answer.status)
+                        }
                     }
                     match classify_status(answer.status) {
                         StatusClass::Throttled => {
@@ -142,6 +148,7 @@ impl<'a> RowRequests<'a> {
                     Request::Delete(_) => "DELETE",
                     Request::Lookup(_) => "lookup",
                     Request::Patch(_, to) => to.request_name(),
+                    Request::UserLookup(_) => "users/lookup",
                 };
                 return Err(RequestError::GaveUp(format!(
                     "retries exhausted: {what} failed {tries} times; last: {why}"

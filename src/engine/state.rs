@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::counters::Counters;
 use super::pacer::Pacer;
+use super::people::People;
 use super::retry::RetryPolicy;
 use crate::api::auth::TokenSource;
 use crate::api::client::ApiClient;
@@ -93,6 +94,8 @@ pub(crate) struct Shared {
     /// The lengths of the input's all-digit device serials: which serials may have lost
     /// their leading zeros (looked up zero-padded before a row is called absent).
     pub(crate) device_serials: DeviceSerials,
+    /// The users the input's email addresses name, looked up once per address.
+    pub(crate) people: People,
 }
 
 impl Shared {

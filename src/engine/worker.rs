@@ -1,6 +1,7 @@
 //! The worker loop, written once, and what a row does: delete it, explain a DELETE's 404 with
-//! a lookup, resolve missing fields, audit it in a dry run; disable or enable it (`patch`).
-//! One report row per row (docs/design.md#what-an-answer-means).
+//! a lookup, resolve missing fields, resolve the user its email names and confirm it by a
+//! device lookup, audit it in a dry run; disable or enable it (`patch`). One report row per
+//! row (docs/design.md#what-an-answer-means, docs/design.md#people-by-email).
 
 mod patch;
 
@@ -9,13 +10,15 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 
 use super::matching::{self, Verdict};
+use super::people::{self, Resolved};
 use super::request::{Request, RequestError, RowRequests};
 use super::retry::{StatusClass, classify_status};
 use super::state::{Mode, Shared, StopReason};
 use crate::api::answer::{self, DeleteSuccess};
 use crate::api::exchange::Answer;
 use crate::api::lookup::parse_lookup;
-use crate::credential::{Credential, Field};
+use crate::api::users::User;
+use crate::credential::{Credential, Field, same_user};
 use crate::input::{InputRow, Padding};
 use crate::report::row::ReportRow;
 use crate::report::status::Status;
@@ -85,13 +88,20 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         requests: RowRequests::new(shared),
         listed: Vec::new(),
     };
-    let ended = match shared.mode {
-        Mode::Patch { to, dry_run } => run.patch_row(&row, to, dry_run).await,
-        Mode::DryRun => run.audit(&row).await,
-        Mode::Delete { verify } if verify || row.needs_lookup() => {
-            run.lookup_then_delete(&row).await
+    let cred = &row.credential;
+    let (ended, person) = match cred.known_email() {
+        Some(email) => run.by_email(cred, email).await,
+        None => {
+            let ended = match shared.mode {
+                Mode::Patch { to, dry_run } => run.patch_row(cred, None, to, dry_run).await,
+                Mode::DryRun => run.audit(cred, None).await,
+                Mode::Delete { verify } if verify || row.needs_lookup() => {
+                    run.lookup_then_delete(cred, None).await
+                }
+                Mode::Delete { .. } => run.delete(cred).await,
+            };
+            (ended, None)
         }
-        Mode::Delete { .. } => run.delete(&row.credential).await,
     };
     let mut spent = run.requests.spent;
     spent.elapsed_ms = run
@@ -112,21 +122,46 @@ async fn process(shared: &Shared, row: InputRow) -> ReportRow {
         shared.abort.cancel();
     }
     // The report keeps the input's values as written; a lookup only fills what it left empty.
+    // The user an email names is the row's userId whatever the device lookup then said.
     let mut row = row;
-    let mut resolved = Vec::new();
+    let (mut token_resolved, mut user_resolved) = (false, false);
+    let cred = &mut row.credential;
+    if let Some(user) = &person
+        && cred.user.is_empty()
+    {
+        cred.user = user.id.clone();
+        user_resolved = true;
+    }
     if let Some(held) = ended.resolved {
-        let cred = &mut row.credential;
         if cred.token.is_empty() && !held.token.is_empty() {
             cred.token = held.token;
-            resolved.push(Field::Token.name());
+            token_resolved = true;
         }
         if cred.user.is_empty() && !held.user.is_empty() {
             cred.user = held.user;
-            resolved.push(Field::User.name());
+            user_resolved = true;
         }
     }
+    let resolved = [
+        (token_resolved, Field::Token.name()),
+        (user_resolved, Field::User.name()),
+    ]
+    .into_iter()
+    .filter_map(|(yes, name)| yes.then_some(name))
+    .collect::<Vec<_>>()
+    .join(";");
+    let email = row.credential.email.clone();
     let mut report = ReportRow::finished(row, ended.status, ended.error, spent);
-    report.resolved = resolved.join(";");
+    report.resolved = resolved;
+    // Who the address named, for an auditor to hold next to the HR line.
+    if let Some(user) = person {
+        let who = format!("email {email} names {}", user.describe());
+        report.note = if report.note.is_empty() {
+            who
+        } else {
+            format!("{}; {who}", report.note)
+        };
+    }
     report
 }
 
@@ -259,9 +294,59 @@ impl RowRun<'_> {
         })
     }
 
+    /// A row naming its user by email: the user the address names (one lookup per address per
+    /// run), then the row as one with that userId — always confirmed by a device lookup before
+    /// anything is deleted, never a DELETE built from the resolved id alone. Also the user, when
+    /// the address named one.
+    async fn by_email(&mut self, row: &Credential, email: &str) -> (Ended, Option<User>) {
+        let shared = self.requests.shared;
+        let requests = &mut self.requests;
+        let ask = || async move {
+            match requests.send(Request::UserLookup(email)).await {
+                Ok(answer) => Ok(people::classify(email, &answer)),
+                Err(RequestError::GaveUp(why)) => Ok(Resolved::Failed(format!(
+                    "the user lookup of email {email} failed: {why}"
+                ))),
+                Err(RequestError::Aborted(why)) => Err(why),
+            }
+        };
+        let user = match shared.people.resolve(email, ask).await {
+            Ok(Resolved::User(user)) => user,
+            // An address the tenant does not know is a failure, never "already gone".
+            Ok(Resolved::NoUser(why)) => return (Ended::new(Status::NotFound, why), None),
+            Ok(Resolved::Several(why)) => return (Ended::new(Status::Ambiguous, why), None),
+            Ok(Resolved::Unauthorized(why)) => {
+                return (Ended::new(Status::Unauthorized, why), None);
+            }
+            Ok(Resolved::Failed(why)) => return (Ended::new(Status::Failed, why), None),
+            Err(why) => return (Ended::new(Status::Skipped, why), None),
+        };
+        if let Some(given) = row.known_user()
+            && !same_user(given, &user.id)
+        {
+            let why = format!(
+                "the row's userId and email disagree: email {email} names {}, not userId \
+                 {given}; nothing was sent beyond the user lookup",
+                user.describe()
+            );
+            return (Ended::new(Status::Mismatch, why), Some(user));
+        }
+        let mut want = row.clone();
+        if want.user.is_empty() {
+            want.user = user.id.clone();
+        }
+        let ended = match shared.mode {
+            Mode::Patch { to, dry_run } => self.patch_row(&want, Some(email), to, dry_run).await,
+            Mode::DryRun => self.audit(&want, Some(email)).await,
+            Mode::Delete { .. } => self.lookup_then_delete(&want, Some(email)).await,
+        };
+        (ended, Some(user))
+    }
+
     /// Looks the device up first; deletes only the one credential that matches the row.
-    async fn lookup_then_delete(&mut self, row: &InputRow) -> Ended {
-        let cred = match self.checked_lookup(row).await {
+    /// `email`: the address the row's user was resolved from.
+    async fn lookup_then_delete(&mut self, row: &Credential, email: Option<&str>) -> Ended {
+        let cred = match self.checked_lookup(row, email).await {
             Ok(cred) => cred,
             Err(ended) => return ended,
         };
@@ -271,8 +356,8 @@ impl RowRun<'_> {
     }
 
     /// Dry run: what a real run would do with this row.
-    async fn audit(&mut self, row: &InputRow) -> Ended {
-        match self.checked_lookup(row).await {
+    async fn audit(&mut self, row: &Credential, email: Option<&str>) -> Ended {
+        match self.checked_lookup(row, email).await {
             Ok(cred) => Ended {
                 resolved: Some(cred),
                 ..Ended::new(Status::WouldDelete, "")
@@ -282,8 +367,14 @@ impl RowRun<'_> {
     }
 
     /// A lookup of the row's device, classified: the matching credential, or how the row ends.
-    async fn checked_lookup(&mut self, row: &InputRow) -> Result<Credential, Ended> {
-        let device = &row.credential.device;
+    /// For a user resolved from `email`, a device holding only other users' credentials is a
+    /// mismatch: the address and the device do not belong together.
+    async fn checked_lookup(
+        &mut self,
+        row: &Credential,
+        email: Option<&str>,
+    ) -> Result<Credential, Ended> {
+        let device = &row.device;
         let held = match self.lookup(device).await {
             Ok(h) => h,
             Err(LookupError::Unauthorized(why)) => {
@@ -297,7 +388,12 @@ impl RowRun<'_> {
         {
             return Err(ended);
         }
-        match matching::match_row(&row.credential, &held) {
+        if let Some(email) = email
+            && let Some(why) = matching::held_by_others(row, email, &held)
+        {
+            return Err(Ended::new(Status::Mismatch, why));
+        }
+        match matching::match_row(row, &held) {
             Verdict::Match(cred) => Ok(cred),
             Verdict::Absent(why) => Err(Ended::new(Status::Absent, why)),
             Verdict::Mismatch(why) => Err(Ended::new(Status::Mismatch, why)),

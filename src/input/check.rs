@@ -4,7 +4,7 @@
 use csv::ByteRecord;
 
 use super::header::Columns;
-use super::text::{is_serial, is_uuid, show};
+use super::text::{email_problem, is_serial, is_uuid, show};
 use crate::credential::Field;
 
 /// The longest cell a row may have. Real serials and ids are short; a kilobyte cell is a broken
@@ -20,6 +20,7 @@ pub(crate) enum Validity<'r> {
         token: &'r str,
         device: &'r str,
         user: &'r str,
+        email: &'r str,
     },
     Invalid(Problem<'r>),
 }
@@ -51,6 +52,11 @@ pub(crate) enum Problem<'r> {
     },
     BadUser {
         value: &'r str,
+    },
+    /// The email cell is not an address; `why` says what is wrong with it.
+    BadEmail {
+        value: &'r str,
+        why: &'static str,
     },
 }
 
@@ -88,6 +94,11 @@ impl Problem<'_> {
             Problem::DeviceEmpty => "deviceSerialNumber is empty".to_string(),
             Problem::BadSerial { field, value } => serial_reason(field, value),
             Problem::BadUser { value } => user_reason(value),
+            Problem::BadEmail { value, why } => format!(
+                "email {} is not an email address: {why}; write one address such as \
+                 ann.leaver@example.com",
+                show(value)
+            ),
         }
     }
 }
@@ -154,6 +165,7 @@ pub(crate) fn validate<'r>(
     let device = cell(Some(cols.device));
     let token = cell(cols.token);
     let user = cell(cols.user);
+    let email = cell(cols.email);
     if device.is_empty() {
         return Validity::Invalid(Problem::DeviceEmpty);
     }
@@ -172,10 +184,16 @@ pub(crate) fn validate<'r>(
     if !user.is_empty() && !is_uuid(user) {
         return Validity::Invalid(Problem::BadUser { value: user });
     }
+    if !email.is_empty()
+        && let Some(why) = email_problem(email)
+    {
+        return Validity::Invalid(Problem::BadEmail { value: email, why });
+    }
     Validity::Valid {
         token,
         device,
         user,
+        email,
     }
 }
 
@@ -323,6 +341,7 @@ mod tests {
                 token,
                 device,
                 user,
+                ..
             } => {
                 assert_eq!(token, "000123");
                 assert_eq!(device, "0077");
@@ -341,7 +360,8 @@ mod tests {
             Validity::Valid {
                 token: "",
                 device: "D1",
-                user: ""
+                user: "",
+                email: "",
             }
         ));
         let c = cols(&["deviceSerialNumber"]);
@@ -351,7 +371,8 @@ mod tests {
             Validity::Valid {
                 token: "",
                 device: "D1",
-                user: ""
+                user: "",
+                email: "",
             }
         ));
     }

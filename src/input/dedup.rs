@@ -13,43 +13,53 @@ pub(crate) const DEFAULT_LOG2_BLOCKS: u32 = 16;
 const BITS_PER_KEY: u32 = 7;
 
 /// The identity of a row for duplicate purposes: a 128-bit hash of (token, device,
-/// lowercased user). Two different keys with equal hashes would be taken for duplicates; with
-/// 128 bits the chance is about n²/2^129 (1e-27 for a million rows), far below any hardware
-/// error rate, so it is accepted rather than checked.
+/// lowercased user, lowercased email), the fields as the input gives them. Offline the email
+/// cannot be resolved to a user, so a row naming its user by email repeats another only when
+/// it names the same address (in any case) and the same device and token; a row naming the
+/// same user by userId is told apart by the run, which resolves the address
+/// (docs/design.md#people-by-email). Two different keys with equal hashes would be taken for
+/// duplicates; with 128 bits the chance is about n²/2^129 (1e-27 for a million rows), far
+/// below any hardware error rate, so it is accepted rather than checked.
 pub(crate) type RowKey = u128;
 
 /// Hashes a valid row's key. Deterministic within the process (std's `DefaultHasher::new()` has
 /// fixed keys), which is all the two passes of one `scan` need. The two halves use distinct
 /// prefixes, so they are independent SipHash outputs.
-pub(crate) fn row_key(token: &str, device: &str, user: &str) -> RowKey {
-    // The key as one byte string: token 0xFF device 0xFF lowercased user (userIds compare
-    // case-insensitively). 0xFF never occurs in UTF-8, so the fields stay apart. Valid rows
-    // need at most 36 + 1 + 36 + 1 + 36 bytes, so it fits on the stack; one `write` per half
-    // is markedly faster than one per field.
+pub(crate) fn row_key(token: &str, device: &str, user: &str, email: &str) -> RowKey {
+    // The key as one byte string: token 0xFF device 0xFF lowercased user 0xFF lowercased
+    // email (userIds and addresses compare case-insensitively). 0xFF never occurs in UTF-8,
+    // so the fields stay apart. Rows without an email (the usual case) need at most
+    // 36 + 1 + 36 + 1 + 36 + 1 bytes and stay on the stack; one `write` per half is markedly
+    // faster than one per field.
     let mut buf = [0u8; 112];
-    let len = token.len() + device.len() + user.len() + 2;
+    let len = token.len() + device.len() + user.len() + 3;
     let bytes: std::borrow::Cow<'_, [u8]> = match buf.get_mut(..len) {
-        Some(out) => {
+        Some(out) if email.is_empty() => {
             let (t, rest) = out.split_at_mut(token.len());
             t.copy_from_slice(token.as_bytes());
             let (sep, rest) = rest.split_at_mut(1);
             sep[0] = 0xFF;
             let (d, rest) = rest.split_at_mut(device.len());
             d.copy_from_slice(device.as_bytes());
-            let (sep, u) = rest.split_at_mut(1);
+            let (sep, rest) = rest.split_at_mut(1);
             sep[0] = 0xFF;
+            let (u, sep) = rest.split_at_mut(user.len());
             u.copy_from_slice(user.as_bytes());
             u.make_ascii_lowercase();
+            sep[0] = 0xFF;
             std::borrow::Cow::Borrowed(out)
         }
-        // Not reachable for valid rows; kept so the function is total.
-        None => {
-            let mut v = Vec::with_capacity(len);
+        // An email, or fields longer than valid rows have.
+        _ => {
+            let email = crate::credential::email_key(email);
+            let mut v = Vec::with_capacity(len + email.len());
             v.extend_from_slice(token.as_bytes());
             v.push(0xFF);
             v.extend_from_slice(device.as_bytes());
             v.push(0xFF);
             v.extend(user.bytes().map(|b| b.to_ascii_lowercase()));
+            v.push(0xFF);
+            v.extend_from_slice(email.as_bytes());
             std::borrow::Cow::Owned(v)
         }
     };
@@ -162,19 +172,42 @@ mod tests {
     fn user_case_is_ignored_and_fields_are_separated() {
         let u = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
         assert_eq!(
-            row_key("T", "D", u),
-            row_key("T", "D", &u.to_ascii_uppercase())
+            row_key("T", "D", u, ""),
+            row_key("T", "D", &u.to_ascii_uppercase(), "")
         );
-        assert_ne!(row_key("T1", "D", u), row_key("T", "1D", u));
-        assert_ne!(row_key("", "D", ""), row_key("D", "", ""));
-        assert_ne!(row_key("t", "D", ""), row_key("T", "D", ""));
+        assert_ne!(row_key("T1", "D", u, ""), row_key("T", "1D", u, ""));
+        assert_ne!(row_key("", "D", "", ""), row_key("D", "", "", ""));
+        assert_ne!(row_key("t", "D", "", ""), row_key("T", "D", "", ""));
+    }
+
+    #[test]
+    fn emails_compare_ignoring_case_and_apart_from_the_user() {
+        let u = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+        assert_eq!(
+            row_key("", "D", "", "Ann.Leaver@ACME.com"),
+            row_key("", "D", "", "ann.leaver@acme.com")
+        );
+        assert_ne!(
+            row_key("", "D", "", "ann@acme.com"),
+            row_key("", "D", "", "bob@acme.com")
+        );
+        // Offline, an address is not known to be any user: not a repeat of a userId row.
+        assert_ne!(row_key("", "D", u, "ann@acme.com"), row_key("", "D", u, ""));
+        assert_ne!(
+            row_key("", "D", "", "ann@acme.com"),
+            row_key("", "D", "", "")
+        );
+        assert_ne!(
+            row_key("", "D", "", "ann@acme.com"),
+            row_key("", "D2", "", "ann@acme.com")
+        );
     }
 
     #[test]
     fn bloom_says_seen_after_insert() {
         let mut bloom = Bloom::with_log2_blocks(4);
         let keys: Vec<RowKey> = (0..100)
-            .map(|i| row_key("T", &format!("D{i}"), ""))
+            .map(|i| row_key("T", &format!("D{i}"), "", ""))
             .collect();
         for &k in &keys {
             bloom.insert(k);
@@ -188,7 +221,7 @@ mod tests {
     fn bloom_false_positive_rate_is_small_at_a_million_keys() {
         let mut bloom = Bloom::with_log2_blocks(DEFAULT_LOG2_BLOCKS);
         let n_fp = (0..1_000_000u64)
-            .filter(|i| bloom.insert(row_key("T", &i.to_string(), "")))
+            .filter(|i| bloom.insert(row_key("T", &i.to_string(), "", "")))
             .count();
         assert!(n_fp < 200, "{n_fp} false positives");
     }

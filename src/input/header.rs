@@ -109,12 +109,14 @@ pub(crate) fn normalise(name: &str) -> String {
         .collect()
 }
 
-/// The known column a header name maps to, if any.
+/// The known column a header name maps to, if any. The email column goes by the names HR and
+/// directory exports give it (`e-mail` and `E Mail` normalise to `email`).
 pub(crate) fn known_field(name: &str) -> Option<Field> {
     match normalise(name).as_str() {
         "tokenserialnumber" => Some(Field::Token),
         "deviceserialnumber" => Some(Field::Device),
         "userid" => Some(Field::User),
+        "email" | "emailaddress" | "mail" | "userprincipalname" => Some(Field::Email),
         _ => None,
     }
 }
@@ -140,6 +142,7 @@ pub(crate) struct Columns {
     pub(crate) token: Option<usize>,
     pub(crate) device: usize,
     pub(crate) user: Option<usize>,
+    pub(crate) email: Option<usize>,
     /// Header names as written, trimmed; `names.len()` is the field count every row must have.
     pub(crate) names: Vec<String>,
 }
@@ -151,8 +154,12 @@ impl Columns {
 
     /// The columns the tool does not read, by index.
     pub(crate) fn unknown(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.names.len())
-            .filter(|&i| i != self.device && Some(i) != self.token && Some(i) != self.user)
+        (0..self.names.len()).filter(|&i| {
+            i != self.device
+                && Some(i) != self.token
+                && Some(i) != self.user
+                && Some(i) != self.email
+        })
     }
 
     /// The columns the tool does not read, as the plan lists them: `"Name"`, or `column 4
@@ -177,7 +184,7 @@ impl Columns {
 
 /// Maps header names to the known columns. Errors say how to fix the header.
 pub(crate) fn map_columns(path: &Path, names: Vec<String>) -> Result<Columns> {
-    let mut found: [Option<usize>; 3] = [None; 3];
+    let mut found: [Option<usize>; 4] = [None; 4];
     for (i, name) in names.iter().enumerate() {
         let Some(field) = known_field(name) else {
             continue;
@@ -204,6 +211,7 @@ pub(crate) fn map_columns(path: &Path, names: Vec<String>) -> Result<Columns> {
         token: found[Field::Token as usize],
         device,
         user: found[Field::User as usize],
+        email: found[Field::Email as usize],
         names,
     })
 }
@@ -273,9 +281,10 @@ pub(crate) fn check_unknown_columns(path: &Path, cols: &Columns, ignore: &[Strin
         "{}: {what} {verb} like a credential field. It \
          stops rather than ignore it: a row whose userId is ignored would delete whatever \
          credential its device holds. Nothing was sent.\n\
-         The columns it reads are tokenSerialNumber, deviceSerialNumber and userId (case, spaces \
-         and punctuation do not matter: Token Serial Number, device_serial_number and USER-ID \
-         work too; userId holds the user's UUID, an email address is not read).\n\
+         The columns it reads are tokenSerialNumber, deviceSerialNumber, userId and email (case, \
+         spaces and punctuation do not matter: Token Serial Number, device_serial_number and \
+         USER-ID work too; userId holds the user's UUID, email the user's address, also read \
+         from a column named emailAddress, mail, e-mail or userPrincipalName).\n\
          If it is one of them, rename it in the header. If it is not, say so with: {}",
         path.display(),
         flags.join(" ")

@@ -34,8 +34,11 @@
 //!
 //! # Duplicates in bounded memory
 //!
-//! A row is a duplicate when its (token, device, lowercased user) equals that of an earlier
-//! valid row. Remembering every key would make memory grow with the file
+//! A row is a duplicate when its (token, device, lowercased user, lowercased email) equals that
+//! of an earlier valid row: offline an address is not known to be anyone, so a row naming its
+//! user by email repeats only a row naming the same device, token and address (the run, which
+//! resolves addresses, is what sees a row naming the same user by userId:
+//! docs/design.md#people-by-email). Remembering every key would make memory grow with the file
 //! (docs/design.md#the-pipeline), so [`InputFile::scan`] works in two streaming passes:
 //!
 //! 1. Every valid row's key is hashed to 128 bits and added to a fixed 4 MiB Bloom filter. A key
@@ -114,7 +117,7 @@ pub struct InputFile {
 }
 
 /// The plan's view of the file: counts, the exact duplicate index and what was read.
-/// `n_valid + n_invalid + n_duplicate == n_rows`; `n_needs_lookup`, `n_no_user` and
+/// `n_valid + n_invalid + n_duplicate == n_rows`; `n_needs_lookup`, `n_no_user`, `n_email` and
 /// `n_short_device` are parts of `n_valid`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scan {
@@ -122,11 +125,15 @@ pub struct Scan {
     pub n_valid: u64,
     pub n_invalid: u64,
     pub n_duplicate: u64,
-    /// Valid rows with an empty token and/or user: they need a lookup by device.
+    /// Valid rows with an empty token and/or user, or naming the user by email: they need a
+    /// lookup by device.
     pub n_needs_lookup: u64,
-    /// Valid rows naming no user: resolved by the device alone, they delete whatever
-    /// credential the device holds.
+    /// Valid rows naming no user, by userId or email: resolved by the device alone, they
+    /// delete whatever credential the device holds.
     pub(crate) n_no_user: u64,
+    /// Valid rows naming the user by email: resolved by a user lookup, then confirmed by a
+    /// device lookup.
+    pub(crate) n_email: u64,
     /// Valid rows whose device serial is all digits and shorter than others of the file.
     pub(crate) n_short_device: u64,
     /// The lengths of the file's all-digit device serials.
@@ -259,6 +266,7 @@ impl InputFile {
             Field::Token => self.cols.token.is_some(),
             Field::Device => true,
             Field::User => self.cols.user.is_some(),
+            Field::Email => self.cols.email.is_some(),
         }
     }
 
@@ -275,7 +283,7 @@ impl InputFile {
         let mut candidates = KeySet::default();
         let (mut n_rows, mut n_invalid, mut n_valid_all, mut n_needs_all) =
             (0u64, 0u64, 0u64, 0u64);
-        let mut n_no_user_all = 0u64;
+        let (mut n_no_user_all, mut n_email_all) = (0u64, 0u64);
         let mut device_serials = DeviceSerials::default();
         // A report's rows are only known once every line was read: one pass more, first.
         let (selection, report_fingerprint) = match &self.report {
@@ -306,16 +314,20 @@ impl InputFile {
                     token,
                     device,
                     user,
+                    email,
                 } => {
                     n_valid_all += 1;
-                    if token.is_empty() || user.is_empty() {
+                    if needs_device_lookup(token, user, email) {
                         n_needs_all += 1;
                     }
-                    if user.is_empty() {
+                    if user.is_empty() && email.is_empty() {
                         n_no_user_all += 1;
                     }
+                    if !email.is_empty() {
+                        n_email_all += 1;
+                    }
                     device_serials.add(device);
-                    let key = row_key(token, device, user);
+                    let key = row_key(token, device, user, email);
                     if bloom.insert(key) {
                         candidates.insert(key);
                     }
@@ -330,10 +342,11 @@ impl InputFile {
 
         let mut pairs = Vec::new();
         let (mut n_needs_dup, mut n_no_user_dup, mut n_short_dup) = (0u64, 0u64, 0u64);
+        let mut n_email_dup = 0u64;
         if !candidates.is_empty() {
             // Per candidate key, the rows that have it; the lowest row number is the one the
             // others repeat (a report's lines are in completion order, not in row order).
-            let mut with_key = KeyMap::<Vec<(u64, bool, bool, bool)>>::default();
+            let mut with_key = KeyMap::<Vec<RepeatFlags>>::default();
             with_key.reserve(candidates.len());
             let (mut n_rows_again, mut n_valid_again) = (0u64, 0u64);
             let mut data = self.data(Check::Verify(&fingerprint), lines)?;
@@ -343,21 +356,23 @@ impl InputFile {
                     token,
                     device,
                     user,
+                    email,
                 } = raw.validity
                 else {
                     continue;
                 };
                 n_valid_again += 1;
-                let key = row_key(token, device, user);
+                let key = row_key(token, device, user, email);
                 if !candidates.contains(&key) {
                     continue;
                 }
-                with_key.entry(key).or_default().push((
-                    raw.row,
-                    token.is_empty() || user.is_empty(),
-                    user.is_empty(),
-                    device_serials.is_short(device),
-                ));
+                with_key.entry(key).or_default().push(RepeatFlags {
+                    row: raw.row,
+                    needs_lookup: needs_device_lookup(token, user, email),
+                    no_user: user.is_empty() && email.is_empty(),
+                    by_email: !email.is_empty(),
+                    short: device_serials.is_short(device),
+                });
             }
             // The second pass must see the file the first one counted, or the counts below
             // would mix two files.
@@ -369,14 +384,15 @@ impl InputFile {
                 );
             }
             for rows in with_key.values() {
-                let Some(first) = rows.iter().map(|r| r.0).min() else {
+                let Some(first) = rows.iter().map(|r| r.row).min() else {
                     continue;
                 };
-                for &(row, needs_lookup, no_user, short) in rows.iter().filter(|r| r.0 != first) {
-                    pairs.push((row, first));
-                    n_needs_dup += u64::from(needs_lookup);
-                    n_no_user_dup += u64::from(no_user);
-                    n_short_dup += u64::from(short);
+                for r in rows.iter().filter(|r| r.row != first) {
+                    pairs.push((r.row, first));
+                    n_needs_dup += u64::from(r.needs_lookup);
+                    n_no_user_dup += u64::from(r.no_user);
+                    n_email_dup += u64::from(r.by_email);
+                    n_short_dup += u64::from(r.short);
                 }
             }
             pairs.sort_unstable();
@@ -390,6 +406,7 @@ impl InputFile {
             n_duplicate,
             n_needs_lookup: n_needs_all.saturating_sub(n_needs_dup),
             n_no_user: n_no_user_all.saturating_sub(n_no_user_dup),
+            n_email: n_email_all.saturating_sub(n_email_dup),
             n_short_device: device_serials.n_short().saturating_sub(n_short_dup),
             device_serials,
             ignored_columns: if self.report.is_some() {
@@ -514,8 +531,24 @@ fn check_report_ends(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Every row of `path` as a credential, for the simulator's `--seed`. Fails naming the first
-/// row that is invalid or lacks a token or user. Duplicates are kept.
+/// What the plan's counts need to know of a row that may repeat an earlier one.
+struct RepeatFlags {
+    row: u64,
+    needs_lookup: bool,
+    no_user: bool,
+    by_email: bool,
+    short: bool,
+}
+
+/// Whether a valid row is looked up by device before anything is deleted: a field is missing,
+/// or its user is named by email (an address is confirmed against the device's credentials).
+pub(crate) fn needs_device_lookup(token: &str, user: &str, email: &str) -> bool {
+    token.is_empty() || user.is_empty() || !email.is_empty()
+}
+
+/// Every row of `path` as a credential, for the simulator's `--seed`; an `email` column, where
+/// a row fills it, gives the user's address. Fails naming the first row that is invalid or
+/// lacks a token or user. Duplicates are kept.
 pub(crate) fn read_credentials(path: &Path) -> Result<Vec<Credential>> {
     let input = InputFile::open(path, &InputOptions::default())?;
     for f in [Field::Token, Field::User] {

@@ -580,10 +580,11 @@ impl Iterator for Rows<'_> {
                 token,
                 device,
                 user,
+                email,
             } => InputRow {
                 row: raw.row,
                 line: raw.line,
-                credential: Credential::new(token, device, user),
+                credential: Credential::new(token, device, user).with_email(email),
                 check: match dups.first_of(raw.row) {
                     Some(first_row) => RowCheck::Duplicate { first_row },
                     None => RowCheck::Valid,
@@ -603,7 +604,8 @@ impl Iterator for Rows<'_> {
                         echo(cols.token),
                         echo(Some(cols.device)),
                         echo(cols.user),
-                    ),
+                    )
+                    .with_email(echo(cols.email)),
                     check: RowCheck::Invalid {
                         reason: problem.reason(cols, delimiter),
                     },

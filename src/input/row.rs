@@ -30,8 +30,10 @@ pub enum RowCheck {
 }
 
 impl InputRow {
-    /// Valid, but the token or the user is missing: a lookup by device must resolve it.
+    /// Valid, but the token or the user is missing, or the user is named by email: a lookup
+    /// by device must resolve it or confirm it.
     pub(crate) fn needs_lookup(&self) -> bool {
-        self.check == RowCheck::Valid && !self.credential.is_complete()
+        let c = &self.credential;
+        self.check == RowCheck::Valid && super::needs_device_lookup(&c.token, &c.user, &c.email)
     }
 }

@@ -396,6 +396,73 @@ fn duplicates_case_insensitive_user_and_after_invalid_rows() {
     assert_eq!(scan.duplicates.first_of(2), None);
 }
 
+// ---- people by email -------------------------------------------------------------------
+
+#[test]
+fn an_email_column_under_any_of_its_names_is_read() {
+    for name in [
+        "email",
+        "Email",
+        "E-mail",
+        "E Mail",
+        "emailAddress",
+        "Email Address",
+        "mail",
+        "userPrincipalName",
+        "User Principal Name",
+    ] {
+        let text = format!("deviceSerialNumber,{name}\nD1, Ann.Leaver@acme.com \n");
+        let (scan, rows) = all_rows(text.as_bytes());
+        assert!(scan.ignored_columns.is_empty(), "{name}");
+        assert_eq!(rows[0].credential.email, "Ann.Leaver@acme.com", "{name}");
+        assert_eq!(rows[0].check, RowCheck::Valid, "{name}");
+        assert!(
+            rows[0].needs_lookup(),
+            "{name}: confirmed by a device lookup"
+        );
+    }
+    let err = open_err(b"deviceSerialNumber,email,Mail\nD1,a@b.c,a@b.c\n");
+    assert!(err.contains("two email columns"), "{err}");
+    // A column that only mentions an email is still not read, and still stops the run.
+    let err = open_err(b"deviceSerialNumber,email,Manager email\nD1,a@b.c,m@b.c\n");
+    assert!(err.contains("\"Manager email\""), "{err}");
+}
+
+#[test]
+fn email_rows_are_checked_counted_and_repeat_only_the_same_address() {
+    let text = format!(
+        "deviceSerialNumber,userId,email\n\
+         D1,,ann@acme.com\n\
+         D1,,ANN@Acme.com\n\
+         D2,,ann@acme.com\n\
+         D1,{U1},ann@acme.com\n\
+         D1,{U1},\n\
+         D3,,not an address\n\
+         D4,,\n\
+         D1,{U1},Ann@acme.com\n"
+    );
+    let (scan, rows) = all_rows(text.as_bytes());
+    assert_eq!((scan.n_rows, scan.n_invalid, scan.n_duplicate), (8, 1, 2));
+    let checks: Vec<&RowCheck> = rows.iter().map(|r| &r.check).collect();
+    // The same device and address in another case: a repeat, found offline.
+    assert_eq!(checks[1], &RowCheck::Duplicate { first_row: 1 });
+    assert_eq!(checks[2], &RowCheck::Valid);
+    // Offline an address is nobody yet: not a repeat of a row naming a userId.
+    assert_eq!(checks[3], &RowCheck::Valid);
+    assert_eq!(checks[4], &RowCheck::Valid);
+    assert_eq!(checks[7], &RowCheck::Duplicate { first_row: 4 });
+    match checks[5] {
+        RowCheck::Invalid { reason } => {
+            assert!(reason.starts_with("email \"not an address\""), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rows[5].credential.email, "not an address", "echoed");
+    // Rows 1, 3 and 4 name their user by email; only row 7 names no user at all.
+    assert_eq!((scan.n_email, scan.n_no_user), (3, 1));
+    assert_eq!(scan.n_needs_lookup, 5, "no row names a token");
+}
+
 #[test]
 fn an_invalid_row_is_never_the_first_of_a_duplicate() {
     let (scan, rows) = all_rows(b"deviceSerialNumber,x\nD1,1,2\nD1,1\nD1,1\n");

@@ -30,6 +30,51 @@ pub(crate) fn is_uuid(v: &str) -> bool {
         && hex(&b[24..])
 }
 
+/// The longest email address (RFC 5321's path limit less its angle brackets).
+pub(crate) const MAX_EMAIL_CHARS: usize = 254;
+
+/// Why `v` is not an email address, or `None` when it has the shape of one: one `@`, something
+/// before it, a domain with a dot between non-empty labels after it, no spaces, control
+/// characters or the punctuation that only appears around or between addresses
+/// (`Ann <ann@example.com>`, `a@example.com; b@example.com`, `mailto:`). The shape only: whether
+/// the tenant knows the address is for its lookup to say.
+pub(crate) fn email_problem(v: &str) -> Option<&'static str> {
+    if v.chars().count() > MAX_EMAIL_CHARS {
+        return Some("it is longer than 254 characters");
+    }
+    if v.chars().any(char::is_whitespace) {
+        return Some("it contains a space (one address per row, nothing around it)");
+    }
+    if v.chars().any(char::is_control) {
+        return Some("it contains a control character");
+    }
+    if v.chars().any(|c| "<>()[]\\,;:\"".contains(c)) {
+        return Some(
+            "it contains one of < > ( ) [ ] \\ , ; : \" (one bare address per row, no name, \
+             list or mailto:)",
+        );
+    }
+    let Some((local, domain)) = v.split_once('@') else {
+        return Some("it has no @");
+    };
+    if domain.contains('@') {
+        return Some("it has more than one @ (one address per row)");
+    }
+    if local.is_empty() {
+        return Some("nothing comes before the @");
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Some("the part before the @ starts or ends with a dot, or has two in a row");
+    }
+    if !domain.contains('.') {
+        return Some("the part after the @ has no dot (a domain such as example.com)");
+    }
+    if domain.split('.').any(str::is_empty) {
+        return Some("the part after the @ starts or ends with a dot, or has two in a row");
+    }
+    None
+}
+
 /// The first `ECHO_CHARS` characters of `s`, cut on a character boundary.
 pub(crate) fn truncate_chars(s: &str) -> &str {
     match s.char_indices().nth(ECHO_CHARS) {
@@ -86,6 +131,45 @@ mod tests {
         assert!(!is_serial(""));
         assert!(!is_serial("0140-1000"));
         assert!(!is_serial("Ä1"));
+    }
+
+    #[test]
+    fn email_shape() {
+        for ok in [
+            "ann.leaver@acme.com",
+            "Ann.Leaver@ACME.example.co.uk",
+            "a+tag@x.io",
+            "o'brien@example.com",
+            "jürgen@bücher.example",
+            "x@y.z",
+        ] {
+            assert_eq!(email_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("ann", "no @"),
+            ("ann@acme", "no dot"),
+            ("@acme.com", "before the @"),
+            ("a@b@acme.com", "more than one @"),
+            ("ann leaver@acme.com", "a space"),
+            ("ann@acme.com\u{a0}", "a space"),
+            ("ann@acme.com\u{0}", "control"),
+            ("Ann <ann@acme.com>", "a space"),
+            ("<ann@acme.com>", "one of"),
+            ("mailto:ann@acme.com", "one of"),
+            ("a@acme.com;b@acme.com", "one of"),
+            ("ann@.acme.com", "starts or ends"),
+            ("ann@acme.com.", "starts or ends"),
+            ("ann@acme..com", "starts or ends"),
+            (".ann@acme.com", "before the @ starts"),
+            ("ann..l@acme.com", "before the @ starts"),
+        ] {
+            let got = email_problem(bad).unwrap_or_else(|| panic!("accepted {bad:?}"));
+            assert!(got.contains(why), "{bad:?}: {got}");
+        }
+        let long = format!("{}@example.com", "a".repeat(243));
+        assert_eq!(long.chars().count(), 255);
+        assert!(email_problem(&long).is_some_and(|w| w.contains("254")));
+        assert_eq!(email_problem(&long[1..]), None);
     }
 
     #[test]

@@ -558,17 +558,19 @@ pub(crate) fn fix_for(status: Option<Status>) -> &'static str {
              --resume; it sends exactly the rows the report does not account for."
         }
         Some(Status::Mismatch) => {
-            "The device holds a credential for another user or another token serial; nothing \
-             was deleted. Check the HR file's userId and tokenSerialNumber for this device \
-             (and leading zeros) against the tenant before sending the row again."
+            "The device holds a credential for another user or another token serial (or the \
+             row's userId and email name two users); nothing was deleted. Check the HR file's \
+             userId, email and tokenSerialNumber for this device (and leading zeros) against \
+             the tenant before sending the row again."
         }
         Some(Status::Ambiguous) => {
             "Several credentials fit the row; nothing was changed. Add the tokenSerialNumber \
              and userId so the row names exactly one, then send it in a new file."
         }
         Some(Status::NotFound) => {
-            "A 404 no lookup could explain. Check the serials for lost leading zeros (import \
-             the file as text), and that the key may read (lookup); then resume with --resume."
+            "A 404 no lookup could explain, or an email address no user has. Check the serials \
+             for lost leading zeros (import the file as text), the address for a typo or an old \
+             address, and that the key may read (lookup); then resume with --resume."
         }
         Some(Status::Invalid) => {
             "Never sent: the value named in the error is malformed. Fix the row in the input \

@@ -2,7 +2,7 @@
 //! latest status of every row, keyed on row identity (row number and values), tolerant of a
 //! partial last line after a crash.
 //!
-//! Memory is a few bytes per row (a status and three 32-bit fingerprints), never the rows.
+//! Memory is a few bytes per row (a status and four 32-bit fingerprints), never the rows.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs::File;
@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 use super::row::{COLUMNS, ReportRow};
 use super::status::Status;
 use super::summary::Tally;
+use crate::credential::email_key;
 use crate::input::{InputRow, RowCheck};
 
 /// The latest state of one row in the report.
@@ -24,6 +25,7 @@ struct Entry {
     token: u32,
     device: u32,
     user: u32,
+    email: u32,
 }
 
 /// An existing report, read back.
@@ -72,6 +74,8 @@ pub(crate) struct ResumePlan {
     pub(crate) to_send_needing_lookup: u64,
     /// Of those, rows naming no user (resolved by the device alone).
     pub(crate) to_send_naming_no_user: u64,
+    /// Of those, rows naming the user by email.
+    pub(crate) to_send_by_email: u64,
     /// Invalid and duplicate rows missing from the report (written, never sent).
     pub(crate) unsent_missing: u64,
     /// Rows missing from the report altogether (in flight at a crash, or never reached).
@@ -185,6 +189,7 @@ impl PriorReport {
             token: fingerprint(&row.token),
             device: fingerprint(&row.device),
             user: fingerprint(&row.user.to_ascii_lowercase()),
+            email: fingerprint(&email_key(&row.email)),
         });
         self.n_report_rows += 1;
         Ok(())
@@ -241,9 +246,10 @@ impl PriorReport {
             .flatten()
     }
 
-    /// Checks one input row against what the report says of it: the device always, the token
-    /// and user where the input gives them (lookups may have filled them in). Invalid rows are
-    /// compared as echoed (at most 64 characters), which is what `rows()` yields too.
+    /// Checks one input row against what the report says of it: the device and the email
+    /// always (the report holds the input's address, never a resolved one), the token and user
+    /// where the input gives them (lookups may have filled them in). Invalid rows are compared
+    /// as echoed (at most 64 characters), which is what `rows()` yields too.
     pub(crate) fn check_identity(&self, input: &InputRow) -> Result<(), String> {
         let Some(e) = self.entry(input.row) else {
             return Ok(());
@@ -253,9 +259,14 @@ impl PriorReport {
         if fingerprint(&cred.device) != e.device
             || !same(&cred.token, e.token)
             || !same(&cred.user.to_ascii_lowercase(), e.user)
+            || fingerprint(&email_key(&cred.email)) != e.email
         {
+            let email = match cred.known_email() {
+                Some(email) => format!(" (email {email})"),
+                None => String::new(),
+            };
             return Err(format!(
-                "row {} (line {}) of the input is {}/{}/{}, which is not what the report says of row {}",
+                "row {} (line {}) of the input is {}/{}/{}{email}, which is not what the report says of row {}",
                 input.row, input.line, cred.token, cred.device, cred.user, input.row
             ));
         }
@@ -279,6 +290,7 @@ impl PriorReport {
             to_send: 0,
             to_send_needing_lookup: 0,
             to_send_naming_no_user: 0,
+            to_send_by_email: 0,
             unsent_missing: 0,
             missing: 0,
             complete_len: self.complete_len,
@@ -309,8 +321,10 @@ impl PriorReport {
                     if row.needs_lookup() {
                         plan.to_send_needing_lookup += 1;
                     }
-                    if row.credential.user.is_empty() {
-                        plan.to_send_naming_no_user += 1;
+                    match (row.credential.user.is_empty(), row.credential.known_email()) {
+                        (_, Some(_)) => plan.to_send_by_email += 1,
+                        (true, None) => plan.to_send_naming_no_user += 1,
+                        (false, None) => {}
                     }
                 }
                 RowCheck::Invalid { .. } | RowCheck::Duplicate { .. } => plan.unsent_missing += 1,
@@ -455,6 +469,24 @@ mod tests {
         let mut resolved = input(1);
         resolved.credential.token.clear();
         assert!(prior.check_identity(&resolved).is_ok());
+        // The email is the input's, never resolved: it must be the report's (in any case).
+        let mut emailed = input(1);
+        emailed.credential.email = "ann@acme.com".into();
+        assert!(prior.check_identity(&emailed).is_err());
+        let mut rows = vec![rr(1, Status::Failed)];
+        rows[0].email = "Ann@Acme.com".into();
+        rows[0].resolved = "userId".into();
+        write_report(&path, &rows);
+        let prior = PriorReport::read(&path, 9).unwrap();
+        let mut by_email = input(1);
+        by_email.credential.user.clear();
+        by_email.credential.email = "ann@acme.COM".into();
+        assert!(prior.check_identity(&by_email).is_ok());
+        by_email.credential.email = "bob@acme.com".into();
+        let err = prior.check_identity(&by_email).unwrap_err();
+        assert!(err.contains("(email bob@acme.com)"), "{err}");
+        by_email.credential.email.clear();
+        assert!(prior.check_identity(&by_email).is_err());
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl ReportRow {
             token: input.credential.token,
             device: input.credential.device,
             user: input.credential.user,
-            email: String::new(),
+            email: input.credential.email,
             status,
             http_status: spent.change_status,
             attempts: spent.changes,

@@ -202,7 +202,7 @@ impl Summary {
             if not_found > 0 {
                 writeln!(
                     out,
-                    "  note             {not_found} not_found row(s): the lookup that explains a 404 failed; resume tries them again"
+                    "  note             {not_found} not_found row(s): a 404 no lookup could explain, or an email no user has; resume tries them again"
                 )?;
             }
             writeln!(out, "  to resume        {cmd}")?;

@@ -22,6 +22,8 @@ mod oauth;
 /// The operator's screen: progress bar, log times, `-q` and the plan, clear messages, rate
 /// lines, the input's spelling in reports, `sim`'s first line.
 mod operator;
+/// People by email: users resolved by address, confirmed by device, once per address.
+mod people;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
 mod resume;
 /// `run` end to end: retries, throttling, safety stop, pacing.

@@ -66,7 +66,8 @@ fn credential_like_column_names_stop_in_any_dialect() {
         "Employee ID",
         "Token",
         "Serial No.",
-        "E-mail",
+        // `E-mail` is the email column; one that only mentions an address is not.
+        "Manager E-mail",
         "GUID",
         "user",
         "Device",

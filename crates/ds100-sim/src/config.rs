@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use crate::crypto;
 use crate::fault::Fault;
 use crate::retry_after::RetryAfterStyle;
+use crate::users::User;
 use crate::wire::Credential;
 
 /// Everything the simulator can be told. `Default` is a quiet, fault-free server on a free
@@ -20,8 +21,11 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     /// The seeded store.
     pub credentials: Vec<Credential>,
-    /// Adds this many `generated_credentials` to the store.
+    /// Adds this many `generated_credentials` to the store, and a user with an address for each
+    /// (`generated_user`).
     pub generate: u64,
+    /// The users `…/users/lookup` knows, by address (the seed's `email` column).
+    pub users: Vec<User>,
     pub auth: SimAuth,
     /// Requests per second above which API requests are answered 429.
     pub rate_limit_per_second: Option<f64>,
@@ -53,6 +57,7 @@ impl Default for SimConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             credentials: Vec::new(),
             generate: 0,
+            users: Vec::new(),
             auth: SimAuth::AnyBearer,
             rate_limit_per_second: None,
             rate_limit_burst: None,

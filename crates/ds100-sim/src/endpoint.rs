@@ -1,5 +1,5 @@
-//! The DS100 API endpoints the simulator serves: each one's method, path and name (the name
-//! is what `--fault …,on=NAME` says).
+//! The API endpoints the simulator serves — the DS100 delete and lookup, and the user lookup by
+//! email — each one's method, path and name (the name is what `--fault …,on=NAME` says).
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +8,7 @@ pub const DELETE_PATH: &str = "/AdminInterface/restapi/v1/ds100/delete/otp";
 pub const LOOKUP_PATH: &str = "/AdminInterface/restapi/v1/ds100/lookup";
 pub const DISABLE_PATH: &str = "/AdminInterface/restapi/v1/ds100/disable/otp";
 pub const ENABLE_PATH: &str = "/AdminInterface/restapi/v1/ds100/enable/otp";
+pub const USERS_LOOKUP_PATH: &str = "/AdminInterface/restapi/v1/users/lookup";
 
 /// One API endpoint; `routes` answers each at its path, `ops` does its work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -18,14 +19,17 @@ pub enum Endpoint {
     Disable,
     /// `PATCH …/enable/otp`: its undo.
     Enable,
+    /// `POST …/users/lookup {email}`: a user by address.
+    Users,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 4] = [
+    pub(crate) const ALL: [Endpoint; 5] = [
         Endpoint::Delete,
         Endpoint::Lookup,
         Endpoint::Disable,
         Endpoint::Enable,
+        Endpoint::Users,
     ];
 
     pub fn path(self) -> &'static str {
@@ -34,6 +38,7 @@ impl Endpoint {
             Endpoint::Lookup => LOOKUP_PATH,
             Endpoint::Disable => DISABLE_PATH,
             Endpoint::Enable => ENABLE_PATH,
+            Endpoint::Users => USERS_LOOKUP_PATH,
         }
     }
 
@@ -41,7 +46,7 @@ impl Endpoint {
     pub(crate) fn method(self) -> &'static str {
         match self {
             Endpoint::Delete => "DELETE",
-            Endpoint::Lookup => "POST",
+            Endpoint::Lookup | Endpoint::Users => "POST",
             Endpoint::Disable | Endpoint::Enable => "PATCH",
         }
     }
@@ -58,7 +63,7 @@ impl Endpoint {
             Endpoint::Delete | Endpoint::Disable | Endpoint::Enable => {
                 "rsa.authenticator.ds100.delete"
             }
-            Endpoint::Lookup => "rsa.authenticator.ds100.read",
+            Endpoint::Lookup | Endpoint::Users => "rsa.authenticator.ds100.read",
         }
     }
 
@@ -68,6 +73,7 @@ impl Endpoint {
             Endpoint::Lookup => "lookup",
             Endpoint::Disable => "disable",
             Endpoint::Enable => "enable",
+            Endpoint::Users => "users",
         }
     }
 }
@@ -77,11 +83,17 @@ impl FromStr for Endpoint {
 
     fn from_str(s: &str) -> Result<Endpoint, String> {
         let s = s.trim().to_ascii_lowercase();
+        if s == "users-lookup" || s == "user-lookup" {
+            return Ok(Endpoint::Users);
+        }
         Endpoint::ALL
             .into_iter()
             .find(|e| e.name() == s)
             .ok_or_else(|| {
-                format!("unknown endpoint '{s}': use on=delete, on=lookup, on=disable or on=enable")
+                format!(
+                    "unknown endpoint '{s}': use on=delete, on=lookup, on=disable, on=enable or \
+                     on=users"
+                )
             })
     }
 }
@@ -104,6 +116,7 @@ mod tests {
         assert_eq!(" Delete ".parse(), Ok(Endpoint::Delete));
         assert_eq!("disable".parse(), Ok(Endpoint::Disable));
         assert_eq!("ENABLE".parse(), Ok(Endpoint::Enable));
+        assert_eq!("users-lookup".parse(), Ok(Endpoint::Users));
         assert!("patch".parse::<Endpoint>().is_err());
     }
 }

@@ -9,7 +9,7 @@ use crate::retry_after::RetryAfterStyle;
 
 /// Shown with every parse error, so the operator never has to look the grammar up.
 const FAULT_GRAMMAR: &str = "\
-fault grammar: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|SERIAL...]]
+fault grammar: KIND,SCHEDULE[,on=delete|lookup|disable|enable|users][,device=SERIAL[|SERIAL...]]
   KIND:     400|401|403|404|409|429|500|502|503|504 (that status, JSON error body),
             429-date | 429-none (429 with an HTTP-date / with no Retry-After),
             html500, html200, html404 (a gateway's HTML 404 page), text404 (a plain-text
@@ -21,10 +21,12 @@ fault grammar: KIND,SCHEDULE[,on=delete|lookup|disable|enable][,device=SERIAL[|S
             after=N (every request after the Nth),
             tokens=N (requests bearing one of the first N distinct tokens accepted),
             rate=P (probability 0..1, seeded by the fault seed)
+  on=:      one endpoint only: delete, lookup (a device's credentials), users (the user
+            lookup by email)
   device=:  only requests naming one of these device serials (counted among themselves);
             with device= the SCHEDULE may be left out: every such request
   examples: 503,every=3   reset-after-commit,nth=5   garbage,rate=0.2,on=lookup   429,first=2
-            html404,every=1,on=delete,device=140100080";
+            html404,every=1,on=delete,device=140100080   html404,every=1,on=users";
 
 /// Status codes a fault may answer with; the ones the DS100 API and its gateways produce.
 const FAULT_STATUSES: [u16; 10] = [400, 401, 403, 404, 409, 429, 500, 502, 503, 504];
@@ -34,7 +36,7 @@ const FAULT_STATUSES: [u16; 10] = [400, 401, 403, 404, 409, 429, 500, 502, 503, 
 pub struct Fault {
     pub kind: FaultKind,
     pub schedule: Schedule,
-    /// `None`: the fault applies to both API endpoints.
+    /// `None`: the fault applies to every API endpoint.
     pub on: Option<Endpoint>,
     /// Empty: requests for any device. Otherwise only requests whose body names one of these
     /// device serials (exactly as written) are looked at and counted.

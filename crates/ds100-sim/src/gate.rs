@@ -61,6 +61,7 @@ pub(crate) async fn pass(
         Endpoint::Lookup => &counters.lookups,
         Endpoint::Disable => &counters.disables,
         Endpoint::Enable => &counters.enables,
+        Endpoint::Users => &counters.user_lookups,
     });
     state.record_arrival();
 

@@ -5,10 +5,12 @@
 //! it, never the other way round, and it has its own wire types (`wire`), so a field-name
 //! mistake on either side fails the tests instead of cancelling out.
 //!
-//! API endpoints, behind `Authorization: Bearer`: `DELETE …/ds100/delete/otp` and
-//! `POST …/ds100/lookup` (`DELETE_PATH`, `LOOKUP_PATH`). With `SimAuth::OAuth`, an OAuth
-//! token endpoint, `POST /oauth/token` (`TOKEN_PATH`), outside the bearer gate: it issues
-//! the only tokens the API then accepts. Admin endpoints, without auth:
+//! API endpoints, behind `Authorization: Bearer`: `DELETE …/ds100/delete/otp`,
+//! `POST …/ds100/lookup`, `PATCH …/ds100/disable/otp` and `…/enable/otp`, and
+//! `POST …/users/lookup {email}` (`DELETE_PATH`, `LOOKUP_PATH`, `DISABLE_PATH`, `ENABLE_PATH`,
+//! `USERS_LOOKUP_PATH`; the users come from `SimConfig::users` and `generated_user`). With
+//! `SimAuth::OAuth`, an OAuth token endpoint, `POST /oauth/token` (`TOKEN_PATH`), outside the
+//! bearer gate: it issues the only tokens the API then accepts. Admin endpoints, without auth:
 //! `GET /__sim/store` (CSV of the store, sorted), `GET /__sim/stats` (JSON `SimStats`),
 //! `GET /__sim/arrivals` (JSON array of API request arrival offsets in microseconds since
 //! start; empty unless `record_arrivals`).
@@ -42,6 +44,7 @@ mod server;
 mod state;
 mod stats;
 mod store;
+mod users;
 mod wire;
 
 use std::fmt;
@@ -53,13 +56,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{JwtPolicy, SimAuth, SimConfig};
-pub use endpoint::{DELETE_PATH, DISABLE_PATH, ENABLE_PATH, Endpoint, LOOKUP_PATH};
+pub use endpoint::{
+    DELETE_PATH, DISABLE_PATH, ENABLE_PATH, Endpoint, LOOKUP_PATH, USERS_LOOKUP_PATH,
+};
 pub use fault::{Fault, FaultKind, Schedule};
 pub use oauth::{OAuthFault, OAuthFaultKind, OAuthPolicy, OAuthSchedule, TOKEN_PATH};
 pub use retry_after::RetryAfterStyle;
 pub use stats::SimStats;
 pub use store::generated_credentials;
-pub use wire::{Credential, LookupRecord, PatchRecord};
+pub use users::{User, generated_user};
+pub use wire::{Credential, LookupRecord, PatchRecord, UserRecord};
 
 use state::State;
 
@@ -142,7 +148,12 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
     if let Some(oauth) = state.auth.oauth() {
         oauth.bound_at(&url);
     }
-    tracing::debug!(%url, store_size = state.store.len(), "simulator listening");
+    tracing::debug!(
+        %url,
+        store_size = state.store.len(),
+        users = state.users.len(),
+        "simulator listening"
+    );
     Ok(SimHandle {
         url,
         addr,

@@ -8,13 +8,14 @@ use crate::respond::{Answer, to_json};
 use crate::state::State;
 use crate::stats::bump;
 use crate::store::{DeleteOutcome, lookup_record, token_status};
-use crate::wire::{Credential, LookupRequest, PatchRecord, PatchRequest};
+use crate::wire::{Credential, LookupRequest, PatchRecord, PatchRequest, UserLookupRequest};
 
 /// Performs `endpoint`'s operation on `body` (or on the error reading it).
 pub(crate) fn perform(state: &State, endpoint: Endpoint, body: Result<Bytes, String>) -> Answer {
     match endpoint {
         Endpoint::Delete => delete(state, body),
         Endpoint::Lookup => lookup(state, body),
+        Endpoint::Users => users_lookup(state, body),
         Endpoint::Disable => patch(state, body, true),
         Endpoint::Enable => patch(state, body, false),
     }
@@ -157,6 +158,23 @@ fn lookup(state: &State, body: Result<Bytes, String>) -> Answer {
         .map(|(cred, status)| lookup_record(cred, status.as_ref()))
         .collect();
     match to_json(&records) {
+        Some(body) => Answer { status: 200, body },
+        None => Answer::error(500, "could not encode the answer"),
+    }
+}
+
+/// The user an address names, ignoring case; 404 when no user has it.
+fn users_lookup(state: &State, body: Result<Bytes, String>) -> Answer {
+    let request: UserLookupRequest = match parse_body(body) {
+        Ok(request) => request,
+        Err(why) => return bad_request(state, &why),
+    };
+    let Some(user) = state.users.lookup(request.email.trim()) else {
+        bump(&state.counters.user_lookup_not_found);
+        return Answer::error(404, "no user with this email address");
+    };
+    bump(&state.counters.user_lookups_found);
+    match to_json(&user) {
         Some(body) => Answer { status: 200, body },
         None => Answer::error(500, "could not encode the answer"),
     }

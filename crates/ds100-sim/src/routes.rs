@@ -81,7 +81,7 @@ pub(crate) async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::{DELETE_PATH, DISABLE_PATH, ENABLE_PATH, LOOKUP_PATH};
+    use crate::endpoint::{DELETE_PATH, DISABLE_PATH, ENABLE_PATH, LOOKUP_PATH, USERS_LOOKUP_PATH};
 
     #[test]
     fn every_path_goes_where_it_should() {
@@ -96,6 +96,8 @@ mod tests {
         };
         assert_eq!(at(Method::DELETE, DELETE_PATH), "api delete");
         assert_eq!(at(Method::POST, LOOKUP_PATH), "api lookup");
+        assert_eq!(at(Method::POST, USERS_LOOKUP_PATH), "api users");
+        assert_eq!(at(Method::GET, USERS_LOOKUP_PATH), "405 users");
         assert_eq!(at(Method::POST, DELETE_PATH), "405 delete");
         assert_eq!(at(Method::GET, LOOKUP_PATH), "405 lookup");
         assert_eq!(at(Method::PATCH, DISABLE_PATH), "api disable");

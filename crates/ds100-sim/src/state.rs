@@ -12,6 +12,7 @@ use crate::limiter::TokenBucket;
 use crate::retry_after::RetryAfterStyle;
 use crate::stats::{Counters, SimStats};
 use crate::store::{Store, generated_credentials};
+use crate::users::{Directory, generated_user};
 
 /// A fault together with the count of requests it has looked at.
 pub(crate) struct ArmedFault {
@@ -21,6 +22,7 @@ pub(crate) struct ArmedFault {
 
 pub(crate) struct State {
     pub(crate) store: Store,
+    pub(crate) users: Directory,
     pub(crate) counters: Counters,
     pub(crate) auth: Authenticator,
     pub(crate) limiter: Option<TokenBucket>,
@@ -47,8 +49,13 @@ impl State {
                 .chain(generated_credentials(cfg.generate)),
         );
         store.exact_user_ids = cfg.exact_user_ids;
+        let generated_users = generated_credentials(cfg.generate)
+            .zip(0u64..)
+            .map(|(cred, i)| generated_user(i, &cred.user_id));
+        let users = Directory::new(cfg.users.into_iter().chain(generated_users))?;
         Ok(State {
             store,
+            users,
             counters: Counters::default(),
             auth,
             limiter: cfg

@@ -9,16 +9,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SimStats {
-    /// API requests received (both endpoints, whatever became of them).
+    /// API requests received (every endpoint, whatever became of them).
     pub requests: u64,
     /// DELETE …/delete/otp requests received.
     pub deletes: u64,
-    /// POST …/lookup requests received.
+    /// POST …/ds100/lookup requests received.
     pub lookups: u64,
     /// PATCH …/disable/otp requests received.
     pub disables: u64,
     /// PATCH …/enable/otp requests received.
     pub enables: u64,
+    /// POST …/users/lookup requests received.
+    pub user_lookups: u64,
     /// API answers sent, per HTTP status. Connections reset instead of answering are not here.
     pub by_status: BTreeMap<u16, u64>,
     /// Credentials deleted.
@@ -38,6 +40,10 @@ pub struct SimStats {
     pub patch_not_found: u64,
     /// Lookups of a device holding nothing (404).
     pub lookup_not_found: u64,
+    /// User lookups answered with a user.
+    pub user_lookups_found: u64,
+    /// User lookups of an address no user has (404).
+    pub user_lookup_not_found: u64,
     /// Requests with a body the API rejects (400 from the business logic, not from faults).
     pub bad_requests: u64,
     /// 429s from the rate limit (429 faults count under `faults_injected`).
@@ -88,6 +94,7 @@ pub(crate) struct Counters {
     pub(crate) lookups: AtomicU64,
     pub(crate) disables: AtomicU64,
     pub(crate) enables: AtomicU64,
+    pub(crate) user_lookups: AtomicU64,
     by_status: Box<[AtomicU64]>,
     pub(crate) deleted: AtomicU64,
     pub(crate) delete_not_found: AtomicU64,
@@ -97,6 +104,8 @@ pub(crate) struct Counters {
     pub(crate) enabled: AtomicU64,
     pub(crate) patch_not_found: AtomicU64,
     pub(crate) lookup_not_found: AtomicU64,
+    pub(crate) user_lookups_found: AtomicU64,
+    pub(crate) user_lookup_not_found: AtomicU64,
     pub(crate) bad_requests: AtomicU64,
     pub(crate) throttled: AtomicU64,
     pub(crate) forbidden: AtomicU64,
@@ -117,6 +126,7 @@ impl Default for Counters {
             lookups: AtomicU64::new(0),
             disables: AtomicU64::new(0),
             enables: AtomicU64::new(0),
+            user_lookups: AtomicU64::new(0),
             by_status: (0..N_STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             deleted: AtomicU64::new(0),
             delete_not_found: AtomicU64::new(0),
@@ -126,6 +136,8 @@ impl Default for Counters {
             enabled: AtomicU64::new(0),
             patch_not_found: AtomicU64::new(0),
             lookup_not_found: AtomicU64::new(0),
+            user_lookups_found: AtomicU64::new(0),
+            user_lookup_not_found: AtomicU64::new(0),
             bad_requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             forbidden: AtomicU64::new(0),
@@ -176,6 +188,7 @@ impl Counters {
             lookups: get(&self.lookups),
             disables: get(&self.disables),
             enables: get(&self.enables),
+            user_lookups: get(&self.user_lookups),
             by_status: self
                 .by_status
                 .iter()
@@ -193,6 +206,8 @@ impl Counters {
             enabled: get(&self.enabled),
             patch_not_found: get(&self.patch_not_found),
             lookup_not_found: get(&self.lookup_not_found),
+            user_lookups_found: get(&self.user_lookups_found),
+            user_lookup_not_found: get(&self.user_lookup_not_found),
             bad_requests: get(&self.bad_requests),
             throttled: get(&self.throttled),
             forbidden: get(&self.forbidden),

@@ -79,6 +79,30 @@ pub struct PatchRecord {
     pub device_serial_number: String,
 }
 
+/// The body of `POST …/users/lookup`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserLookupRequest {
+    pub(crate) email: String,
+}
+
+/// The answer to a user lookup: the user, with the fields the API documents and two more it
+/// carries (a client must ignore what it does not read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    #[serde(rename = "firstName")]
+    pub first_name: String,
+    #[serde(rename = "lastName")]
+    pub last_name: String,
+    #[serde(rename = "userStatus")]
+    pub user_status: String,
+    #[serde(rename = "identitySource")]
+    pub identity_source: String,
+    #[serde(rename = "lastSyncTime")]
+    pub last_sync_time: Option<String>,
+}
+
 /// The JSON body of every error answer.
 #[derive(Serialize)]
 pub(crate) struct ErrorBody<'a> {
@@ -169,6 +193,29 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&refused).ok(),
             Some(serde_json::json!({"error": "invalid_client", "error_description": "why"}))
+        );
+    }
+
+    #[test]
+    fn user_lookup_field_names_are_the_apis() {
+        let asked: Option<UserLookupRequest> =
+            serde_json::from_str(r#"{"email":"a@b.c","searchUnsynched":true}"#).ok();
+        assert_eq!(asked.map(|r| r.email).as_deref(), Some("a@b.c"));
+        let user = UserRecord {
+            id: "u".into(),
+            email: "a@b.c".into(),
+            first_name: "A".into(),
+            last_name: "B".into(),
+            user_status: "Enabled".into(),
+            identity_source: "s".into(),
+            last_sync_time: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&user).ok(),
+            Some(serde_json::json!({
+                "id": "u", "email": "a@b.c", "firstName": "A", "lastName": "B",
+                "userStatus": "Enabled", "identitySource": "s", "lastSyncTime": null
+            }))
         );
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ds100_sim::{
     self as sim, Credential, DELETE_PATH, DISABLE_PATH, ENABLE_PATH, LOOKUP_PATH, LookupRecord,
-    PatchRecord, RetryAfterStyle, SimAuth, SimConfig, SimHandle, SimStats, generated_credentials,
+    PatchRecord, RetryAfterStyle, SimAuth, SimConfig, SimHandle, SimStats, USERS_LOOKUP_PATH, User,
+    generated_credentials,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -1174,4 +1175,66 @@ async fn oauth_tokens_are_the_only_ones_the_api_takes_each_with_its_scope() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+async fn user_lookup(c: &reqwest::Client, h: &SimHandle, body: Value) -> reqwest::Response {
+    c.post(format!("{}{USERS_LOOKUP_PATH}", h.url()))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("users/lookup answered")
+}
+
+#[tokio::test]
+async fn users_lookup_answers_the_user_of_an_address_in_any_case() {
+    let h = start_with(3, |cfg| {
+        cfg.users = vec![User::from_address(
+            "87927fb7-e185-4c33-c7e3-8e077675973c",
+            "Ann.Leaver@Acme.com",
+        )];
+        cfg.faults = vec!["html404,nth=3,on=users".parse().unwrap()];
+    })
+    .await;
+    let c = client();
+    let resp = user_lookup(&c, &h, json!({"email": "ann.leaver@ACME.COM"})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let user: Value = resp.json().await.unwrap();
+    assert_eq!(user["id"], "87927fb7-e185-4c33-c7e3-8e077675973c");
+    assert_eq!(user["email"], "Ann.Leaver@Acme.com");
+    assert_eq!(
+        (&user["firstName"], &user["lastName"]),
+        (&json!("Ann"), &json!("Leaver"))
+    );
+    assert_eq!(user["userStatus"], "Enabled");
+    // Generated credentials come with users who have addresses.
+    let resp = user_lookup(&c, &h, json!({"email": "bob.leaver.1@example.com"})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let user: Value = resp.json().await.unwrap();
+    assert_eq!(user["id"], json!(generated(1).user_id));
+    // The third user lookup gets the gateway's page (on=users), nothing else does.
+    let resp = user_lookup(&c, &h, json!({"email": "ann.leaver@acme.com"})).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(content_type(&resp), "text/html");
+    assert_eq!(
+        lookup(&c, &h, &generated(0).device_serial_number)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let resp = user_lookup(&c, &h, json!({"email": "nobody@acme.com"})).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    json_error(resp).await;
+    let resp = user_lookup(&c, &h, json!({"mail": "ann.leaver@acme.com"})).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let stats = h.stats();
+    assert_eq!(
+        (
+            stats.user_lookups,
+            stats.user_lookups_found,
+            stats.user_lookup_not_found
+        ),
+        (5, 2, 1)
+    );
+    assert_eq!((stats.lookups, stats.requests), (1, 6));
 }

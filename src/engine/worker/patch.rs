@@ -13,7 +13,6 @@ use crate::api::exchange::Answer;
 use crate::api::patch::{TokenState, parse_patch};
 use crate::credential::{Credential, same_user};
 use crate::engine::matching::{self, Verdict};
-use crate::input::InputRow;
 use crate::report::status::Status;
 
 /// The ok status of a run that puts credentials in state `to`.
@@ -33,14 +32,16 @@ fn would_status(to: TokenState) -> Status {
 }
 
 impl RowRun<'_> {
-    /// One row of `disable` / `enable` (`dry_run`: looked up and classified only).
+    /// One row of `disable` / `enable` (`dry_run`: looked up and classified only). `email`:
+    /// the address the row's user was resolved from.
     pub(super) async fn patch_row(
         &mut self,
-        row: &InputRow,
+        row: &Credential,
+        email: Option<&str>,
         to: TokenState,
         dry_run: bool,
     ) -> Ended {
-        let cred = match self.checked_lookup(row).await {
+        let cred = match self.checked_lookup(row, email).await {
             Ok(cred) => cred,
             Err(ended) => return ended,
         };
