@@ -175,7 +175,7 @@ pub(crate) fn held_by_others(
     };
     Some(format!(
         "device {} holds a credential of another user (userId {listed}{more}), not of email \
-         {email} (userId {user}); nothing was deleted",
+         {email} (userId {user}); nothing was changed",
         want.device
     ))
 }

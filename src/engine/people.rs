@@ -108,7 +108,7 @@ pub(crate) fn classify(email: &str, answer: &Answer) -> Resolved {
 fn no_user(email: &str) -> String {
     format!(
         "no user with email {email}: the tenant knows no user with this address; check it for a \
-         typo or an old address, or give the userId instead. Nothing was deleted"
+         typo or an old address, or give the userId instead. Nothing was changed"
     )
 }
 
@@ -125,7 +125,7 @@ fn pick(email: &str, users: Vec<User>) -> Resolved {
             match user.email.as_deref() {
                 Some(e) if !e.is_empty() && email_key(e) != wanted => Resolved::Failed(format!(
                     "users/lookup of {email} answered {} whose email is {e}, not the address \
-                     asked for; nothing was deleted",
+                     asked for; nothing was changed",
                     user.describe()
                 )),
                 _ => Resolved::User(user),
@@ -149,7 +149,7 @@ fn pick(email: &str, users: Vec<User>) -> Resolved {
             };
             Resolved::Several(format!(
                 "users/lookup of {email} answered {n} users: {listed}{more}; give the userId \
-                 of the one meant; nothing was deleted"
+                 of the one meant; nothing was changed"
             ))
         }
     }

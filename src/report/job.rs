@@ -559,7 +559,7 @@ pub(crate) fn fix_for(status: Option<Status>) -> &'static str {
         }
         Some(Status::Mismatch) => {
             "The device holds a credential for another user or another token serial (or the \
-             row's userId and email name two users); nothing was deleted. Check the HR file's \
+             row's userId and email name two users); nothing was changed. Check the HR file's \
              userId, email and tokenSerialNumber for this device (and leading zeros) against \
              the tenant before sending the row again."
         }
