@@ -12,7 +12,7 @@
 
 /// The DS100 HTTP API: wire types, endpoints, the client, key file, OAuth client and bearer
 /// tokens.
-pub mod api;
+mod api;
 /// Every subcommand and flag (clap); nothing below `config` sees these types.
 pub mod cli;
 /// One module per subcommand: configuration in, exit code out.

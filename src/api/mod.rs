@@ -4,7 +4,7 @@
 pub(crate) mod answer;
 pub(crate) mod auth;
 mod bearer;
-pub mod client;
+pub(crate) mod client;
 pub(crate) mod credentials;
 mod der;
 pub(crate) mod endpoints;
@@ -17,5 +17,5 @@ pub(crate) mod oauth_key;
 pub(crate) mod patch;
 mod secret_file;
 pub(crate) mod tls;
-pub mod types;
+pub(crate) mod types;
 pub(crate) mod users;

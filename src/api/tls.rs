@@ -34,10 +34,6 @@ impl TrustRoots {
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.certs.is_empty()
-    }
-
     /// The TLS settings of every connection: TLS 1.2 and 1.3, certificates checked by the
     /// platform's verifier (its trust store, revocation where the platform does it) with these
     /// extra roots merged in, ALPN offering HTTP/1.1 only.
