@@ -1,0 +1,98 @@
+//! An adversarial review through the real binary: what the tool writes never lands on a file
+//! it reads (the input by a hard link, a key, token or OAuth key file), `report` on odd
+//! reports and odd output names, and the operator's messages.
+
+use std::path::Path;
+
+use crate::harness::*;
+
+/// The key file the tool must never write over, as a private copy in `dir`.
+fn key_copy(dir: &Path, name: &str) -> std::path::PathBuf {
+    let key = dir.join(name);
+    std::fs::copy(fixture("test-only-key-pkcs1.json"), &key).unwrap();
+    set_mode(&key, 0o600);
+    key
+}
+
+#[test]
+fn outputs_never_land_on_the_input_or_a_credential_file() {
+    let all = creds(2, 900);
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    let input_text = std::fs::read(sc.input_path()).unwrap();
+
+    // The report as a hard link to the input: --overwrite would truncate the input.
+    let linked = sc.path("linked.csv");
+    std::fs::hard_link(sc.input_path(), &linked).unwrap();
+    let ran = sc
+        .run_cmd()
+        .args(["--dry-run", "--overwrite", "--report"])
+        .arg(&linked)
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("input"), "{}", ran.stderr);
+    assert_eq!(std::fs::read(sc.input_path()).unwrap(), input_text);
+
+    // The report, the summary JSON or the sidecar on the key file, the token file or the
+    // OAuth key: the only copy of a credential would be gone.
+    let key = key_copy(sc.dir(), "key.json");
+    let key_text = std::fs::read(&key).unwrap();
+    for (flag, path) in [("--report", &key), ("--summary-json", &key)] {
+        let ran = sc
+            .run_cmd()
+            .key_file(&key)
+            .args(["--dry-run", "--overwrite", flag])
+            .arg(path)
+            .run()
+            .exits(2);
+        assert!(ran.stderr.contains("key file"), "{flag}: {}", ran.stderr);
+        assert_eq!(std::fs::read(&key).unwrap(), key_text, "{flag}");
+    }
+    // `--report acme.csv` puts its sidecar on `acme.meta.json`.
+    let meta_key = key_copy(sc.dir(), "acme.meta.json");
+    let ran = sc
+        .run_cmd()
+        .key_file(&meta_key)
+        .args(["--dry-run", "--report"])
+        .arg(sc.path("acme.csv"))
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("key file"), "{}", ran.stderr);
+    assert_eq!(std::fs::read(&meta_key).unwrap(), key_text);
+
+    let token = sc.file("token.txt", &format!("{TOKEN}\n"));
+    set_mode(&token, 0o600);
+    let ran = sc
+        .run_cmd()
+        .no_token()
+        .args(["--dry-run", "--overwrite", "--token-file"])
+        .arg(&token)
+        .arg("--report")
+        .arg(&token)
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("token file"), "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&token).unwrap(),
+        format!("{TOKEN}\n")
+    );
+
+    let jwk = sc.path("client.jwk.json");
+    std::fs::copy(fixture("test-only-oauth-rsa.jwk.json"), &jwk).unwrap();
+    set_mode(&jwk, 0o600);
+    let jwk_text = std::fs::read(&jwk).unwrap();
+    let ran = sc
+        .run_cmd()
+        .no_token()
+        .args(["--dry-run", "--overwrite", "--oauth-client-id", "c1"])
+        .arg("--oauth-issuer")
+        .arg(format!("{}/oauth", sc.sim().url))
+        .arg("--oauth-key")
+        .arg(&jwk)
+        .arg("--summary-json")
+        .arg(&jwk)
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("OAuth key"), "{}", ran.stderr);
+    assert_eq!(std::fs::read(&jwk).unwrap(), jwk_text);
+    assert_eq!(sc.sim().stat("requests"), 0, "nothing was sent");
+}
