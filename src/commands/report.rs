@@ -231,7 +231,13 @@ fn print(job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(out, "  report sha256    {}", job.sha256)?;
     let n = job.n_attention();
-    if n == 0 {
+    if job.n_rows == 0 {
+        writeln!(
+            out,
+            "  result           the report has no rows: it does not show that anything was \
+             done (exit 1)"
+        )?;
+    } else if n == 0 {
         writeln!(out, "  result           every row ok (exit 0)")?;
     } else {
         writeln!(out, "  result           {n} row(s) need attention (exit 1)")?;

@@ -96,3 +96,53 @@ fn outputs_never_land_on_the_input_or_a_credential_file() {
     assert_eq!(std::fs::read(&jwk).unwrap(), jwk_text);
     assert_eq!(sc.sim().stat("requests"), 0, "nothing was sent");
 }
+
+/// A report holding its header and no row (its rows were lost; no sidecar says how many there
+/// were) shows nothing done: `report` must not call that "every row ok".
+#[test]
+fn a_report_without_rows_is_not_every_row_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = write(
+        dir.path(),
+        "empty.report.csv",
+        &format!("{}\n", ds100_offboard::report::row::COLUMNS.join(",")),
+    );
+    let ran = ds100("report").arg(&report).run().exits(1);
+    assert!(ran.stdout.contains("no rows"), "{}", ran.stdout);
+    assert!(!ran.stdout.contains("every row ok"), "{}", ran.stdout);
+    let ran = ds100("report").arg(&report).arg("--json").run().exits(1);
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(doc["exit_code"], 1, "{doc}");
+    let page = dir.path().join("page.html");
+    let ran = ds100("report")
+        .arg(&report)
+        .arg("--html")
+        .arg(&page)
+        .run()
+        .exits(1);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("Every row ok"), "{}", ran.stderr);
+}
+
+/// `-` names stdout for `--summary-json`; for `--compact` and `--html` it made a file named
+/// `-` in the current folder. It is refused, saying to name a file.
+#[test]
+fn report_outputs_named_dash_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = creds(2, 920);
+    let sc = Scenario::new().input(&csv_of(&all));
+    let report = sc.validate(&[]).exits(0).report_path().to_path_buf();
+    for flag in ["--compact", "--html"] {
+        let ran = ds100("report")
+            .arg(&report)
+            .args([flag, "-"])
+            .current_dir(dir.path())
+            .run()
+            .exits(2);
+        assert!(ran.stderr.contains(flag), "{}", ran.stderr);
+        assert!(
+            !dir.path().join("-").exists(),
+            "{flag} wrote a file named -"
+        );
+    }
+}
