@@ -146,3 +146,59 @@ fn report_outputs_named_dash_are_refused() {
         );
     }
 }
+
+/// A gateway or debugging proxy that echoes the request's Authorization header in its answer
+/// (as JSON, where the word before the token is `"Bearer` with a quote) must not put the
+/// token into the report, the logs or the summary: the body is quoted in `note` and `error`.
+#[test]
+fn an_answer_echoing_the_bearer_token_never_puts_it_in_the_report_or_logs() {
+    const SECRET: &str = "opaque-at-7Hq2xV9mK4pL8wZ3nR6t";
+    let all = creds(3, 940);
+    let (ok, refused, flaky) = (
+        all[0].device.clone(),
+        all[1].device.clone(),
+        all[2].device.clone(),
+    );
+    let echo = format!(r#"{{"headers":{{"Authorization":"Bearer {SECRET}"}},"token":"{SECRET}"}}"#);
+    let gw = Gateway::start(move |s| {
+        let json = Some("application/json");
+        if s.path.ends_with("/lookup") {
+            return reply(404, json, r#"{"message":"no such authenticator"}"#);
+        }
+        if s.device == ok {
+            reply(200, json, &echo)
+        } else if s.device == refused {
+            reply(400, json, &echo)
+        } else if s.device == flaky {
+            reply(503, json, &echo)
+        } else {
+            reply(500, None, "")
+        }
+    });
+    let sc = Scenario::new().input(&csv_of(&all));
+    let ran = sc
+        .run_cmd()
+        .base_url(&gw.url)
+        .token(SECRET)
+        .args(FAST)
+        .args(["--max-attempts", "2", "-vv"])
+        .env("RUST_LOG", "trace")
+        .summary()
+        .run()
+        .exits(1);
+    let report = std::fs::read_to_string(ran.report_path()).unwrap();
+    let summary = std::fs::read_to_string(ran.summary_path()).unwrap();
+    for (what, text) in [
+        ("report", &report),
+        ("stderr", &ran.stderr),
+        ("stdout", &ran.stdout),
+        ("summary", &summary),
+    ] {
+        for piece in SECRET.as_bytes().windows(10) {
+            let piece = std::str::from_utf8(piece).unwrap();
+            assert!(!text.contains(piece), "{what} holds {piece}:\n{text}");
+        }
+    }
+    // The body is still quoted, the token cut out.
+    assert!(report.contains("redacted"), "{report}");
+}
