@@ -584,7 +584,11 @@ fn output_config(
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(SummaryJson::Stdout),
         Some(path) => {
-            crate::report::files::check_summary_json(&path, args.overwrite, &taken)?;
+            // The resume command the tool prints repeats `--summary-json PATH`: the summary
+            // this job wrote there is replaced by the whole job's, never any other file.
+            let replace = args.overwrite
+                || (resume && crate::report::summary_json::is_summary_of(&path, &report));
+            crate::report::files::check_summary_json(&path, replace, &taken)?;
             Some(SummaryJson::File(path))
         }
     };

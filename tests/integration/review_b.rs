@@ -202,3 +202,68 @@ fn an_answer_echoing_the_bearer_token_never_puts_it_in_the_report_or_logs() {
     // The body is still quoted, the token cut out.
     assert!(report.contains("redacted"), "{report}");
 }
+
+/// The command a stopped run prints to resume it works as printed, `--summary-json PATH`
+/// included: the resume replaces the summary its own job wrote there with the whole job's.
+/// Any other existing file at that path is still refused.
+#[test]
+fn the_printed_resume_command_works_with_summary_json() {
+    let all = creds(4, 960);
+    let sc = Scenario::new()
+        .seed(&all)
+        .faults(&["500,first=1,on=delete"])
+        .input(&csv_of(&all));
+    let summary = sc.path("job.summary.json");
+    let ran = sc
+        .run_cmd()
+        .args(FAST)
+        .args([
+            "--stop-after",
+            "1",
+            "--max-attempts",
+            "1",
+            "--concurrency",
+            "1",
+        ])
+        .arg("--summary-json")
+        .arg(&summary)
+        .run()
+        .exits(3);
+    let printed = ran
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("to resume"))
+        .unwrap_or_else(|| panic!("no resume command: {}", ran.stdout))
+        .trim()
+        .to_string();
+    assert!(printed.contains("--summary-json"), "{printed}");
+    let resumed = std::process::Command::new("sh")
+        .args(["-c", &printed])
+        .env("DS100_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .current_dir(sc.dir())
+        .output()
+        .unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let doc = read_json(&summary);
+    assert_eq!(doc["statuses"]["deleted"], 4, "{doc}");
+    assert_eq!(doc["invocation"]["command"], "run --resume", "{doc}");
+
+    // A file that is not this job's summary is never replaced by a resume.
+    let other = sc.file("other.json", "{\"keep\": true}\n");
+    sc.run_cmd()
+        .args(FAST)
+        .args(["--resume", "--summary-json"])
+        .arg(&other)
+        .run()
+        .exits(2);
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        "{\"keep\": true}\n"
+    );
+}
