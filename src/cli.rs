@@ -541,8 +541,9 @@ pub struct SimArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the demo report. Default: in the demo's own new folder in the system
-    /// temp directory (ds100-offboard-demo-XXXXXX, kept after the demo; its path is printed).
+    /// Where to write the demo report: a new file (an existing one is never written over).
+    /// Default: in the demo's own new folder in the system temp directory
+    /// (ds100-offboard-demo-XXXXXX, kept after the demo; its path is printed).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 }

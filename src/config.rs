@@ -317,11 +317,27 @@ pub(crate) struct DemoConfig {
 }
 
 impl DemoConfig {
-    pub(crate) fn from_args(args: DemoArgs, quiet: bool) -> DemoConfig {
-        DemoConfig {
+    /// A `--report` of the operator's must be a new file, and so must its sidecar: the demo
+    /// has no `--overwrite`, and a demo must never cost a file (`--report leavers.csv`).
+    pub(crate) fn from_args(args: DemoArgs, quiet: bool) -> anyhow::Result<DemoConfig> {
+        if let Some(report) = &args.report {
+            let sidecar = crate::report::meta::sidecar_path(report);
+            for (path, what) in [(report.as_path(), "the report"), (&sidecar, "its sidecar")] {
+                if std::fs::symlink_metadata(path).is_ok() {
+                    bail!(
+                        "demo --report {}: {what} {} exists, and the demo writes only new \
+                         files. Choose a path that does not exist, or leave --report out (the \
+                         demo then writes into a new folder of its own)",
+                        report.display(),
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(DemoConfig {
             report: args.report,
             quiet,
-        }
+        })
     }
 }
 

@@ -267,3 +267,32 @@ fn the_printed_resume_command_works_with_summary_json() {
         "{\"keep\": true}\n"
     );
 }
+
+/// `demo --report PATH` wrote over whatever was there (a leavers file, say) and over a file
+/// named like its sidecar. Like every report, the demo's is never written over an existing
+/// file: exit 2, the file untouched.
+#[test]
+fn demo_never_writes_its_report_over_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = write(dir.path(), "leavers.csv", "deviceSerialNumber\n140100080\n");
+    let ran = ds100("demo")
+        .arg("--report")
+        .arg(&existing)
+        .current_dir(dir.path())
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("exists"), "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&existing).unwrap(),
+        "deviceSerialNumber\n140100080\n"
+    );
+    let notes = write(dir.path(), "notes.meta.json", "{\"mine\": 1}\n");
+    let ran = ds100("demo")
+        .args(["--report", "notes.csv"])
+        .current_dir(dir.path())
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("notes.meta.json"), "{}", ran.stderr);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "{\"mine\": 1}\n");
+    assert!(!dir.path().join("notes.csv").exists());
+}
