@@ -296,3 +296,25 @@ fn demo_never_writes_its_report_over_an_existing_file() {
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "{\"mine\": 1}\n");
     assert!(!dir.path().join("notes.csv").exists());
 }
+
+/// `report --compact` / `--html` with `--overwrite` replaced the job's own input — the HR file
+/// the sidecar names — with the compact report or the page. The job's input is never an
+/// output of `report`.
+#[test]
+fn report_outputs_never_replace_the_jobs_input() {
+    let all = creds(2, 980);
+    let sc = Scenario::new().input(&csv_of(&all));
+    let report = sc.validate(&[]).exits(0).report_path().to_path_buf();
+    let before = std::fs::read(sc.input_path()).unwrap();
+    for flag in ["--compact", "--html"] {
+        let ran = ds100("report")
+            .arg(&report)
+            .arg(flag)
+            .arg(sc.input_path())
+            .arg("--overwrite")
+            .run()
+            .exits(2);
+        assert!(ran.stderr.contains("input"), "{flag}: {}", ran.stderr);
+        assert_eq!(std::fs::read(sc.input_path()).unwrap(), before, "{flag}");
+    }
+}
