@@ -374,7 +374,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub burst: u32,
 
-    /// HTTP requests per row before giving up (the first try included).
+    /// Attempts of each request (a lookup, the DELETE or PATCH) before giving up, the first try
+    /// included.
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
 
@@ -541,8 +542,9 @@ pub struct SimArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the demo report. Default: in the demo's own new folder in the system
-    /// temp directory (ds100-offboard-demo-XXXXXX, kept after the demo; its path is printed).
+    /// Where to write the demo report: a new file (an existing one is never written over).
+    /// Default: in the demo's own new folder in the system temp directory
+    /// (ds100-offboard-demo-XXXXXX, kept after the demo; its path is printed).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 }

@@ -125,7 +125,7 @@ impl ValidateConfig {
     pub(crate) fn from_args(args: ValidateArgs, quiet: bool) -> anyhow::Result<ValidateConfig> {
         let only_status = parse_only_status(&args.input.only_status)?;
         let input = args.input.input;
-        let output = output_config(&input, args.report, "validation", quiet, false)?;
+        let output = output_config(&input, args.report, "validation", quiet, false, &[])?;
         Ok(ValidateConfig {
             input,
             delimiter: args.input.delimiter,
@@ -162,7 +162,8 @@ impl RunConfig {
                 ),
             ),
         };
-        let output = output_config(&input, args.report, &suffix, quiet, args.resume)?;
+        let reads = credential_files(&args.tenant);
+        let output = output_config(&input, args.report, &suffix, quiet, args.resume, &reads)?;
         let (credentials, endpoints, trust) = tenant_config(&args.tenant, oauth_scope(mode))?;
         Ok(RunConfig {
             input,
@@ -316,11 +317,27 @@ pub(crate) struct DemoConfig {
 }
 
 impl DemoConfig {
-    pub(crate) fn from_args(args: DemoArgs, quiet: bool) -> DemoConfig {
-        DemoConfig {
+    /// A `--report` of the operator's must be a new file, and so must its sidecar: the demo
+    /// has no `--overwrite`, and a demo must never cost a file (`--report leavers.csv`).
+    pub(crate) fn from_args(args: DemoArgs, quiet: bool) -> anyhow::Result<DemoConfig> {
+        if let Some(report) = &args.report {
+            let sidecar = crate::report::meta::sidecar_path(report);
+            for (path, what) in [(report.as_path(), "the report"), (&sidecar, "its sidecar")] {
+                if std::fs::symlink_metadata(path).is_ok() {
+                    bail!(
+                        "demo --report {}: {what} {} exists, and the demo writes only new \
+                         files. Choose a path that does not exist, or leave --report out (the \
+                         demo then writes into a new folder of its own)",
+                        report.display(),
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(DemoConfig {
             report: args.report,
             quiet,
-        }
+        })
     }
 }
 
@@ -491,12 +508,46 @@ fn trust_roots(ca_certs: &[PathBuf]) -> anyhow::Result<TrustRoots> {
     Ok(trust)
 }
 
+/// The files a sending command reads besides its input — the key file, token file, OAuth key
+/// and `--ca-cert` files, from flags and the environment, whichever kind of credentials wins —
+/// each with what to call it. No output may land on one: `--report key.json --overwrite` (or
+/// a sidecar named like the key file) would destroy what may be the only copy of a key.
+fn credential_files(args: &TenantArgs) -> Vec<(PathBuf, &'static str)> {
+    let env_path = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut files = Vec::new();
+    let key_files = [
+        args.key_file.clone(),
+        env_path(crate::api::keyfile::KEY_FILE_ENV),
+    ];
+    files.extend(key_files.into_iter().flatten().map(|p| (p, "the key file")));
+    files.extend(args.token_file.clone().map(|p| (p, "the token file")));
+    let oauth_keys = [
+        args.oauth.oauth_key.clone(),
+        env_path(crate::api::oauth_key::OAUTH_KEY_ENV),
+    ];
+    files.extend(
+        oauth_keys
+            .into_iter()
+            .flatten()
+            .map(|p| (p, "the OAuth key")),
+    );
+    files.extend(args.ca_cert.iter().map(|p| (p.clone(), "a --ca-cert file")));
+    files
+}
+
+/// Where the report, its sidecar and lock file and the summary JSON go, checked before
+/// anything is sent: never on the input or on one of `reads` (the credential files).
 fn output_config(
     input: &Path,
     args: ReportArgs,
     suffix: &str,
     quiet: bool,
     resume: bool,
+    reads: &[(PathBuf, &'static str)],
 ) -> anyhow::Result<OutputConfig> {
     // Before a report name is made from it: `-` or `/dev/stdin` would name one beside it.
     crate::input::check_input_path(input)?;
@@ -518,12 +569,23 @@ fn output_config(
     }
     let sidecar = crate::report::meta::sidecar_path(&report);
     let lock = crate::report::lock::lock_path(&report);
-    let taken = [
+    let mut taken = vec![
         (input, "the input"),
         (report.as_path(), "the report"),
         (sidecar.as_path(), "the report's sidecar"),
         (lock.as_path(), "the report's lock file"),
     ];
+    for (file, what) in reads {
+        for (path, ours) in &taken[1..4] {
+            if crate::report::files::same_file(file, path) {
+                bail!(
+                    "{ours} {} would be written over {what} {}: pass another --report PATH",
+                    path.display(),
+                    file.display()
+                );
+            }
+        }
+    }
     for (path, what) in &taken[2..] {
         if crate::report::files::same_file(input, path) {
             bail!(
@@ -533,11 +595,16 @@ fn output_config(
             );
         }
     }
+    taken.extend(reads.iter().map(|(p, what)| (p.as_path(), *what)));
     let summary_json = match args.summary_json {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(SummaryJson::Stdout),
         Some(path) => {
-            crate::report::files::check_summary_json(&path, args.overwrite, &taken)?;
+            // The resume command the tool prints repeats `--summary-json PATH`: the summary
+            // this job wrote there is replaced by the whole job's, never any other file.
+            let replace = args.overwrite
+                || (resume && crate::report::summary_json::is_summary_of(&path, &report));
+            crate::report::files::check_summary_json(&path, replace, &taken)?;
             Some(SummaryJson::File(path))
         }
     };
@@ -564,15 +631,14 @@ pub(crate) fn default_report_path(input: &Path, suffix: &str) -> anyhow::Result<
 }
 
 /// Refuses, before anything is sent, a report that exists (unless `overwrite`) or that is the
-/// input itself.
+/// input itself, by any name: another spelling, a symlink or a hard link (which `--overwrite`
+/// would truncate along with the report).
 pub(crate) fn check_report_path(
     input: &Path,
     report: &Path,
     overwrite: bool,
 ) -> anyhow::Result<()> {
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), report.canonicalize())
-        && a == b
-    {
+    if crate::report::files::same_file(input, report) {
         bail!(
             "the report path {} is the input file: pass another --report PATH",
             report.display()

@@ -69,7 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(commands::sim::serve(SimCommandConfig::from_args(args)))
         }
         Command::Demo(args) => {
-            runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)))
+            runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)?))
         }
         Command::Token(args) => {
             let cfg = TokenConfig::from_args(args)?;

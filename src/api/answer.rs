@@ -337,9 +337,11 @@ fn mask_secrets(line: &str) -> String {
         } else {
             out.push(word.to_string());
         }
+        // `Bearer` ends the word also when quoted as JSON: `"Authorization":"Bearer`.
         after_bearer = word
-            .trim_matches(|c: char| !c.is_ascii_alphabetic())
-            .eq_ignore_ascii_case("bearer");
+            .trim_end_matches(|c: char| !c.is_ascii_alphabetic())
+            .to_ascii_lowercase()
+            .ends_with("bearer");
     }
     out.join(" ")
 }
@@ -524,6 +526,12 @@ mod tests {
             !q.contains("abc.def-123") && q.contains("[redacted]"),
             "{q}"
         );
+        let q = quote(&answer(
+            403,
+            false,
+            r#"{"headers":{"Authorization":"Bearer opaque-123"}}"#,
+        ));
+        assert!(!q.contains("opaque-123"), "{q}");
         let q = quote(&answer(
             404,
             false,

@@ -176,7 +176,8 @@ impl ApiClient {
             status,
             retry_after,
             html,
-            body: Bytes::from(buf),
+            // Before anything quotes it: an answer echoing the token must not carry it on.
+            body: Bytes::from(bearer.redact(&buf)),
         })
     }
 }

@@ -115,7 +115,8 @@ pub async fn demo(demo: DemoConfig) -> anyhow::Result<ExitCode> {
         ignore_columns: Vec::new(),
         output: OutputConfig {
             report: report.clone(),
-            overwrite: true, // the demo's own scratch report
+            // Its own folder is new; an operator's --report was checked not to exist.
+            overwrite: false,
             summary_json: Some(SummaryJson::File(summary_path.clone())),
             progress: ProgressMode::detect(quiet),
             quiet,

@@ -21,6 +21,7 @@ use crate::report::status::Status;
 pub fn report(cfg: ReportConfig) -> anyhow::Result<ExitCode> {
     check_outputs(&cfg)?;
     let job = Job::read(&cfg.report)?;
+    check_job_input(&cfg, &job)?;
     if !cfg.quiet {
         warn_about(&job);
     }
@@ -74,6 +75,26 @@ fn check_outputs(cfg: &ReportConfig) -> anyhow::Result<()> {
     }
     if let Some(out) = &cfg.html {
         files::check_output("--html", "the audit page", out, cfg.overwrite, &taken)?;
+    }
+    Ok(())
+}
+
+/// Refuses an output on the job's own input (the file the sidecar names): with --overwrite,
+/// the compact report or the page would replace the HR file the job was run from.
+fn check_job_input(cfg: &ReportConfig, job: &Job) -> anyhow::Result<()> {
+    let Some(input) = job.meta.as_ref().map(|m| Path::new(&m.input)) else {
+        return Ok(());
+    };
+    for (flag, out) in [("--compact", &cfg.compact), ("--html", &cfg.html)] {
+        if let Some(out) = out
+            && files::same_file(out, input)
+        {
+            anyhow::bail!(
+                "{flag} {} is the job's input file (the report's sidecar names it): choose \
+                 another path",
+                out.display()
+            );
+        }
     }
     Ok(())
 }
@@ -231,7 +252,13 @@ fn print(job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(out, "  report sha256    {}", job.sha256)?;
     let n = job.n_attention();
-    if n == 0 {
+    if job.n_rows == 0 {
+        writeln!(
+            out,
+            "  result           the report has no rows: it does not show that anything was \
+             done (exit 1)"
+        )?;
+    } else if n == 0 {
         writeln!(out, "  result           every row ok (exit 0)")?;
     } else {
         writeln!(out, "  result           {n} row(s) need attention (exit 1)")?;

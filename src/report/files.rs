@@ -130,6 +130,13 @@ pub(crate) fn check_output(
     taken: &[(&Path, &str)],
 ) -> anyhow::Result<()> {
     let shown = path.display();
+    if path.as_os_str() == "-" {
+        // Elsewhere `-` means stdout (`--summary-json -`): here it would be a file named `-`.
+        bail!(
+            "{flag} - would write {what_out} to a file named '-': name the file instead (for \
+             the summary JSON on stdout, use --json)"
+        );
+    }
     for (other, what) in taken {
         if same_file(path, other) {
             bail!("{flag} {shown} is {what}: choose another path for {what_out}");

@@ -243,7 +243,12 @@ pub(crate) fn render(
                         "Report " span.mono { (cell(&name)) }
                         @if let Some(m) = meta { " · " (mode_text(m.mode)) }
                     }
-                    @if n_attention == 0 {
+                    @if job.n_rows == 0 {
+                        div.verdict.bad id="verdict" {
+                            "No rows"
+                            span { "The report holds no row: it does not show that anything was done." }
+                        }
+                    } @else if n_attention == 0 {
                         div.verdict.ok id="verdict" {
                             "Every row ok: " (number(job.n_rows)) " of " (number(job.n_rows)) " rows"
                             span { "Every input row has a line in the report and its latest status needs no action." }

@@ -469,7 +469,9 @@ impl Job {
 impl Job {
     /// The exit code `report` gives: 0 when every row's latest status is ok, else 1.
     pub(crate) fn exit_code(&self) -> ExitCode {
-        if self.n_attention() == 0 {
+        // A report without a row shows nothing done: not a success, as a run of a file
+        // without rows is not one.
+        if self.n_attention() == 0 && self.n_rows > 0 {
             ExitCode::Success
         } else {
             ExitCode::RowFailures

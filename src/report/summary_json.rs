@@ -100,6 +100,33 @@ impl SummaryDoc {
 }
 
 /// `v` to three decimals: a rate of 5.729750309009331/s says no more than 5.73/s.
+/// Whether `path` is a regular file holding a summary this tool wrote about `report`: what a
+/// `--resume` may replace with the whole job's summary (the resume command the tool prints
+/// repeats `--summary-json`). Anything else — another file, a summary of another report, a
+/// symlink — is not.
+pub(crate) fn is_summary_of(path: &std::path::Path, report: &std::path::Path) -> bool {
+    /// A summary is a few KiB; anything much larger is something else.
+    const MAX_SUMMARY: u64 = 1 << 20;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() > MAX_SUMMARY {
+        return false;
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
+    let Ok(report) = report.canonicalize() else {
+        return false;
+    };
+    doc["schema"] == SCHEMA
+        && doc["tool"] == env!("CARGO_PKG_NAME")
+        && doc["report"].as_str() == Some(report.to_string_lossy().as_ref())
+}
+
 pub(crate) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }

@@ -26,6 +26,8 @@ mod operator;
 mod people;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
 mod resume;
+/// An adversarial review: outputs on files the tool reads, odd reports, messages.
+mod review_b;
 /// `run` end to end: retries, throttling, safety stop, pacing.
 mod run;
 /// No secret in any output.
