@@ -2,8 +2,10 @@
 //! by its exact header; each row of it taken once, from its latest line (a resumed report
 //! holds several lines per row); optionally only the rows whose latest status is one of
 //! `--only-status`. A row keeps the report's `row` and `line` (the original input's), so the
-//! new report's rows trace back to the original file; its token, device and user are the
-//! report's (lookups included).
+//! new report's rows trace back to the original file; its token, device, user and email are
+//! the report's (lookups included). The email matters most where the userId is empty: a row
+//! whose address was never resolved (its user lookup failed, or the run stopped first) read
+//! without it would name no user, and so delete whatever its device holds.
 //!
 //! The latest line of each row is only known once the whole report has been read, so a plan
 //! of a report takes one pass more: it records, per row number, the ordinal of its latest line
@@ -21,8 +23,8 @@ use crate::report::status::Status;
 const ROW: usize = 0;
 const LINE: usize = 1;
 const STATUS: usize = 6;
-/// The credential's cells, which the new row takes.
-const CREDENTIAL_CELLS: [usize; 3] = [2, 3, 4];
+/// The credential's cells, which the new row takes: token, device, user and email.
+const CREDENTIAL_CELLS: [usize; 4] = [2, 3, 4, 5];
 
 /// How far a row number may run ahead of the lines read so far. A report is written in
 /// completion order, close to row order; a row far beyond would only cost memory (4 + 1 bytes
@@ -319,16 +321,18 @@ mod tests {
         cells[2] = "014010008038";
         cells[3] = "''0140";
         cells[4] = "'=cmd";
+        cells[5] = "'-ann@acme.com";
         let mut out = ByteRecord::new();
         credential_record(&rec(&cells), &mut out);
         assert_eq!(out.len(), COLUMNS.len());
         assert_eq!(&out[2], b"014010008038");
         assert_eq!(&out[3], b"'0140");
         assert_eq!(&out[4], b"=cmd");
+        assert_eq!(&out[5], b"-ann@acme.com");
         assert!(
             out.iter()
                 .enumerate()
-                .all(|(i, c)| i < 5 && i > 1 || c.is_empty())
+                .all(|(i, c)| i < 6 && i > 1 || c.is_empty())
         );
     }
 }
