@@ -41,9 +41,28 @@ pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> Stri
 /// (its run killed before it wrote them) would be left out of any selection, "retry what
 /// failed" included, and so never be sent. Refused (exit 2) until that job is resumed. Without
 /// a usable sidecar this cannot be checked: a warning.
-pub(crate) fn check_input_report(path: &Path, facts: &ReportFacts) -> anyhow::Result<()> {
+///
+/// It must also be about `tenant`, the tenant this command sends to (`None`: `validate`, which
+/// sends nothing). A report's statuses and the values its lookups resolved describe the tenant
+/// it was made against: read against another (a rehearsal's report against production), a row
+/// resolved to the rehearsal's credential ends `absent` while the device's credential here
+/// still works, and an undo `--only-status disabled` would enable what this tenant never
+/// disabled. Refused (exit 2).
+pub(crate) fn check_input_report(
+    path: &Path,
+    facts: &ReportFacts,
+    tenant: Option<&str>,
+) -> anyhow::Result<()> {
     match ReportMeta::read_if_present(path) {
         Ok(Some(meta)) => {
+            if let (Some(recorded), Some(now)) = (meta.tenant.as_deref(), tenant)
+                && recorded != now
+            {
+                anyhow::bail!(
+                    "{} was made against another tenant: it records tenant {recorded}, this run                      is against tenant {now}. Its statuses and the values its lookups resolved                      say nothing about this tenant (a rehearsal's report is no record of                      production). Use a report made against {now}, or the original input file.                      Nothing was sent.",
+                    path.display()
+                );
+            }
             if let Some(n) = meta.input_rows
                 && n > facts.n_rows
             {

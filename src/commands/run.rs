@@ -92,8 +92,9 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         false => None,
     };
     let scan = Arc::new(input.scan()?);
+    let tenant = cfg.endpoints.api_root().to_string();
     if let Some(facts) = scan.report_facts() {
-        super::check_input_report(&cfg.input, &facts)?;
+        super::check_input_report(&cfg.input, &facts, Some(&tenant))?;
     }
     if scan.n_rows == 0 {
         errln!(
@@ -102,7 +103,6 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::RowFailures);
     }
-    let tenant = cfg.endpoints.api_root().to_string();
     let command = command_name(cfg.mode);
     let input_report = super::input_report(&scan);
     let mut plan = Plan::new(&scan, cfg.mode, &tenant, &cfg.input, &cfg.output.report);

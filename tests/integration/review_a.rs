@@ -49,3 +49,47 @@ fn retrying_an_email_row_from_its_report_keeps_the_address() {
     assert_eq!(row.attempts, 0, "nothing deleted: {row:?}");
     assert_eq!(sc.sim().store().len(), 2, "Bob's credential is still there");
 }
+
+/// A report says what happened on the tenant it was made against. Read as the input of a run
+/// against another tenant (a rehearsal's dry run against `sim`, then production), its resolved
+/// values name the rehearsal's credentials: each row ends `absent` (ok, exit 0) while the
+/// device's credential on this tenant still works; and `--only-status disabled` of a
+/// rehearsal's disable would "undo" on production what production never did. Refused, exit 2,
+/// nothing sent.
+#[test]
+fn a_report_of_another_tenant_is_not_an_input() {
+    // The rehearsal: the device holds Ann's credential; production: Bob's.
+    let rehearsal = creds(1, 71_000);
+    let mut production = rehearsal.clone();
+    production[0].token = "099999999999".into();
+    production[0].user = uuid_like(71_999);
+    let sc = Scenario::new()
+        .seed(&production)
+        .input(&format!("deviceSerialNumber\n{}\n", rehearsal[0].device));
+    let rehearsing = Scenario::new().seed(&rehearsal);
+    let other = rehearsing.sim();
+    let dry = sc
+        .run_cmd()
+        .base_url(&other.url)
+        .args(FAST)
+        .arg("--dry-run")
+        .run()
+        .exits(0);
+    assert_eq!(dry.rows(1)[&1].status, Status::WouldDelete);
+
+    let ran = sc
+        .run_cmd()
+        .input(dry.report_path())
+        .args(FAST)
+        .args(["--only-status", "would_delete", "--report"])
+        .arg(sc.path("prod.csv"))
+        .run()
+        .exits(2);
+    assert!(
+        ran.stderr.contains("another tenant") && ran.stderr.contains(&other.url),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(sc.sim().stat("deleted"), 0);
+    assert_eq!(sc.sim().store(), production);
+}
