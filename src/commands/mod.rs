@@ -22,18 +22,30 @@ use crate::report::summary::Summary;
 pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> String {
     match report {
         None => crate::input::no_rows_message(path),
-        Some(facts) => format!(
-            "no row to send: {} is a report of ds100-offboard whose {} row(s) have these latest \
-             statuses: {}; none is {}. Check the report and --only-status (a disable's report \
-             holds `disabled` rows, a run's `deleted` or `failed` ones). Nothing was sent.",
-            path.display(),
-            facts.n_rows,
-            facts.counts(),
-            match &facts.only {
-                Some(_) => format!("one of --only-status {}", facts.wanted()),
-                None => "there".to_string(),
-            }
-        ),
+        Some(facts) => {
+            let left_alone = match facts.leave_unchanged {
+                Some(status) if facts.n_left_unchanged > 0 => format!(
+                    " ({} row(s) noted `{}` are left alone: the report's command did not change \
+                     them, so the undo does not either)",
+                    facts.n_left_unchanged,
+                    crate::input::from_report::already_note(status)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "no row to send: {} is a report of ds100-offboard whose {} row(s) have these \
+                 latest statuses: {}; none is {}{left_alone}. Check the report and \
+                 --only-status (a disable's report holds `disabled` rows, a run's `deleted` or \
+                 `failed` ones). Nothing was sent.",
+                path.display(),
+                facts.n_rows,
+                facts.counts(),
+                match &facts.only {
+                    Some(_) => format!("one of --only-status {}", facts.wanted()),
+                    None => "there".to_string(),
+                }
+            )
+        }
     }
 }
 

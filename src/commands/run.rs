@@ -43,6 +43,17 @@ fn is_final_in(mode: Mode) -> impl Fn(Status) -> bool {
     move |s| s.is_final() || Some(s) == own
 }
 
+/// The status this mode undoes, when it is a PATCH: `enable` puts back what a `disable` did.
+fn undo_of(mode: Mode) -> Option<Status> {
+    match mode {
+        Mode::Patch { to, .. } => Some(match to {
+            TokenState::Enabled => Status::Disabled,
+            TokenState::Disabled => Status::Enabled,
+        }),
+        Mode::DryRun | Mode::Delete { .. } => None,
+    }
+}
+
 /// What the report's sidecar calls this mode (`--verify` is a delete run).
 fn report_mode(mode: Mode) -> ReportMode {
     match mode {
@@ -81,6 +92,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
             delimiter: cfg.delimiter,
             ignore_columns: cfg.ignore_columns.clone(),
             only_status: cfg.only_status.clone(),
+            undo_of: undo_of(cfg.mode),
         },
     )?;
     // A report read as input must not change under the run: a run still writing it (its own

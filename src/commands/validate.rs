@@ -24,6 +24,7 @@ pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
             delimiter: cfg.delimiter,
             ignore_columns: cfg.ignore_columns.clone(),
             only_status: cfg.only_status.clone(),
+            undo_of: None,
         },
     )?;
     let scan = input.scan()?;

@@ -93,3 +93,67 @@ fn a_report_of_another_tenant_is_not_an_input() {
     assert_eq!(sc.sim().stat("deleted"), 0);
     assert_eq!(sc.sim().store(), production);
 }
+
+/// An undo restores what the job changed, and only that. A credential disabled before the
+/// job (a security hold, a lost device) that the disable found "already disabled" was not
+/// changed by it: `enable REPORT --only-status disabled` leaves it out and says so, instead of
+/// enabling a token someone else disabled. Deleting later still takes every disabled row.
+#[test]
+fn an_undo_leaves_alone_what_the_disable_found_already_disabled() {
+    let all = creds(3, 72_000);
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    let earlier = sc.file("earlier.csv", &csv_of(&all[1..2]));
+    sc.cmd("disable").input(&earlier).args(FAST).run().exits(0);
+
+    let disable = sc.cmd("disable").args(FAST).run().exits(0);
+    let rows = disable.rows(3);
+    assert!(
+        rows.values().all(|r| r.status == Status::Disabled),
+        "{rows:?}"
+    );
+    assert!(
+        rows[&2].note.starts_with("was already disabled"),
+        "{rows:?}"
+    );
+    let report = disable.report_path().to_path_buf();
+
+    let undo = sc
+        .cmd("enable")
+        .input(&report)
+        .args(FAST)
+        .args(["--only-status", "disabled"])
+        .run()
+        .exits(0);
+    let undone = undo.report();
+    let mut numbers: Vec<u64> = undone.iter().map(|r| r.row).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 3], "{undone:?}");
+    assert!(undone.iter().all(|r| r.status == Status::Enabled));
+    assert!(
+        undo.stderr.contains("was already disabled"),
+        "the plan says why a row is left out: {}",
+        undo.stderr
+    );
+    let store = sc.sim().store_with_status();
+    let still: Vec<&Cred> = store
+        .iter()
+        .filter(|(_, s)| s == "Disabled")
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(
+        still,
+        [&all[1]],
+        "the credential disabled before the job stays so"
+    );
+
+    // Delete later takes every row the disable left disabled, the earlier one too.
+    let later = sc
+        .run_cmd()
+        .input(&report)
+        .args(FAST)
+        .args(["--only-status", "disabled"])
+        .run()
+        .exits(0);
+    assert_eq!(later.report().len(), 3);
+    assert!(sc.sim().store().is_empty());
+}
