@@ -63,6 +63,7 @@ pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> Stri
 pub(crate) fn check_input_report(
     path: &Path,
     facts: &ReportFacts,
+    sha256: &str,
     tenant: Option<&str>,
 ) -> anyhow::Result<()> {
     match ReportMeta::read_if_present(path) {
@@ -71,7 +72,11 @@ pub(crate) fn check_input_report(
                 && recorded != now
             {
                 anyhow::bail!(
-                    "{} was made against another tenant: it records tenant {recorded}, this run                      is against tenant {now}. Its statuses and the values its lookups resolved                      say nothing about this tenant (a rehearsal's report is no record of                      production). Use a report made against {now}, or the original input file.                      Nothing was sent.",
+                    "{} was made against another tenant: it records tenant {recorded}, this run \
+                     is against tenant {now}. Its statuses and the values its lookups resolved \
+                     say nothing about this tenant (a rehearsal's report is no record of \
+                     production). Use a report made against {now}, or the original input file. \
+                     Nothing was sent.",
                     path.display()
                 );
             }
@@ -86,6 +91,25 @@ pub(crate) fn check_input_report(
                     path.display(),
                     facts.n_rows,
                     n - facts.n_rows
+                );
+            }
+            // The report as the last command that wrote it left it: a spreadsheet that saved
+            // it again (dropping serials' leading zeros) or a hand edit changes what its rows
+            // say was done. Sidecars from before the hash was recorded cannot be checked.
+            if let Some(recorded) = meta
+                .invocations
+                .last()
+                .and_then(|i| i.report_sha256.as_deref())
+                && recorded != sha256
+            {
+                anyhow::bail!(
+                    "{} changed after the tool wrote it: its SHA-256 is {sha256}, the last \
+                     command that wrote it recorded {recorded} in its sidecar. A report edited \
+                     by hand or saved again by a spreadsheet (which drops serials' leading \
+                     zeros) no longer says what was done; if its last run was killed, finish it \
+                     with --resume first. Use the report as the tool wrote it (to act on some of \
+                     its rows only, copy it and edit the copy). Nothing was sent.",
+                    path.display()
                 );
             }
         }

@@ -106,7 +106,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
     let scan = Arc::new(input.scan()?);
     let tenant = cfg.endpoints.api_root().to_string();
     if let Some(facts) = scan.report_facts() {
-        super::check_input_report(&cfg.input, &facts, Some(&tenant))?;
+        super::check_input_report(&cfg.input, &facts, &scan.sha256, Some(&tenant))?;
     }
     if scan.n_rows == 0 {
         errln!(

@@ -29,7 +29,7 @@ pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
     )?;
     let scan = input.scan()?;
     if let Some(facts) = scan.report_facts() {
-        super::check_input_report(&cfg.input, &facts, None)?;
+        super::check_input_report(&cfg.input, &facts, &scan.sha256, None)?;
     }
     if scan.n_rows == 0 {
         errln!(

@@ -157,3 +157,56 @@ fn an_undo_leaves_alone_what_the_disable_found_already_disabled() {
     assert_eq!(later.report().len(), 3);
     assert!(sc.sim().store().is_empty());
 }
+
+/// A report changed after the tool wrote it — saved again by a spreadsheet that kept the
+/// header but dropped the serials' leading zeros and wrote CRLF, or edited by hand — no longer
+/// says what the tool did. Read as input it is refused (exit 2, nothing sent), by the SHA-256
+/// the sidecar records for the report as each command left it; the report as the tool wrote
+/// it still reads.
+#[test]
+fn a_report_changed_after_the_tool_wrote_it_is_not_an_input() {
+    let all = creds(3, 73_000);
+    let sc = Scenario::new().seed(&all).input(&csv_of(&all));
+    let disable = sc.cmd("disable").args(FAST).run().exits(0);
+    let report = disable.report_path().to_path_buf();
+    let written = std::fs::read_to_string(&report).unwrap();
+
+    let resaved: String = written
+        .lines()
+        .map(|line| {
+            let cells: Vec<String> = line
+                .split(',')
+                .map(|c| {
+                    if c.len() > 1 && c.bytes().all(|b| b.is_ascii_digit()) {
+                        c.trim_start_matches('0').to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
+            cells.join(",") + "\r\n"
+        })
+        .collect();
+    assert_ne!(resaved, written);
+    std::fs::write(&report, &resaved).unwrap();
+    let requests = sc.sim().stat("requests");
+    let ran = sc
+        .run_cmd()
+        .input(&report)
+        .args(FAST)
+        .args(["--only-status", "disabled"])
+        .run()
+        .exits(2);
+    assert!(ran.stderr.contains("changed after"), "{}", ran.stderr);
+    assert_eq!(sc.sim().stat("requests"), requests, "nothing sent");
+    assert_eq!(sc.sim().store().len(), 3);
+
+    std::fs::write(&report, &written).unwrap();
+    sc.run_cmd()
+        .input(&report)
+        .args(FAST)
+        .args(["--only-status", "disabled"])
+        .run()
+        .exits(0);
+    assert!(sc.sim().store().is_empty());
+}
