@@ -133,6 +133,17 @@ impl Plan {
                 facts.n_rows,
                 facts.wanted()
             )?;
+            if let Some(status) = facts.leave_unchanged
+                && facts.n_left_unchanged > 0
+            {
+                writeln!(
+                    out,
+                    "  left alone       {} row(s) noted `{}`: the report's command found them so \
+                     and did not change them, so this undo does not either",
+                    facts.n_left_unchanged,
+                    crate::input::from_report::already_note(status)
+                )?;
+            }
         }
         if let Some(carried) = self.carried_over {
             writeln!(

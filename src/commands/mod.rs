@@ -22,18 +22,30 @@ use crate::report::summary::Summary;
 pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> String {
     match report {
         None => crate::input::no_rows_message(path),
-        Some(facts) => format!(
-            "no row to send: {} is a report of ds100-offboard whose {} row(s) have these latest \
-             statuses: {}; none is {}. Check the report and --only-status (a disable's report \
-             holds `disabled` rows, a run's `deleted` or `failed` ones). Nothing was sent.",
-            path.display(),
-            facts.n_rows,
-            facts.counts(),
-            match &facts.only {
-                Some(_) => format!("one of --only-status {}", facts.wanted()),
-                None => "there".to_string(),
-            }
-        ),
+        Some(facts) => {
+            let left_alone = match facts.leave_unchanged {
+                Some(status) if facts.n_left_unchanged > 0 => format!(
+                    " ({} row(s) noted `{}` are left alone: the report's command did not change \
+                     them, so the undo does not either)",
+                    facts.n_left_unchanged,
+                    crate::input::from_report::already_note(status)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "no row to send: {} is a report of ds100-offboard whose {} row(s) have these \
+                 latest statuses: {}; none is {}{left_alone}. Check the report and \
+                 --only-status (a disable's report holds `disabled` rows, a run's `deleted` or \
+                 `failed` ones). Nothing was sent.",
+                path.display(),
+                facts.n_rows,
+                facts.counts(),
+                match &facts.only {
+                    Some(_) => format!("one of --only-status {}", facts.wanted()),
+                    None => "there".to_string(),
+                }
+            )
+        }
     }
 }
 
@@ -41,9 +53,33 @@ pub(crate) fn no_rows_message(path: &Path, report: Option<&ReportFacts>) -> Stri
 /// (its run killed before it wrote them) would be left out of any selection, "retry what
 /// failed" included, and so never be sent. Refused (exit 2) until that job is resumed. Without
 /// a usable sidecar this cannot be checked: a warning.
-pub(crate) fn check_input_report(path: &Path, facts: &ReportFacts) -> anyhow::Result<()> {
+///
+/// It must also be about `tenant`, the tenant this command sends to (`None`: `validate`, which
+/// sends nothing). A report's statuses and the values its lookups resolved describe the tenant
+/// it was made against: read against another (a rehearsal's report against production), a row
+/// resolved to the rehearsal's credential ends `absent` while the device's credential here
+/// still works, and an undo `--only-status disabled` would enable what this tenant never
+/// disabled. Refused (exit 2).
+pub(crate) fn check_input_report(
+    path: &Path,
+    facts: &ReportFacts,
+    sha256: &str,
+    tenant: Option<&str>,
+) -> anyhow::Result<()> {
     match ReportMeta::read_if_present(path) {
         Ok(Some(meta)) => {
+            if let (Some(recorded), Some(now)) = (meta.tenant.as_deref(), tenant)
+                && recorded != now
+            {
+                anyhow::bail!(
+                    "{} was made against another tenant: it records tenant {recorded}, this run \
+                     is against tenant {now}. Its statuses and the values its lookups resolved \
+                     say nothing about this tenant (a rehearsal's report is no record of \
+                     production). Use a report made against {now}, or the original input file. \
+                     Nothing was sent.",
+                    path.display()
+                );
+            }
             if let Some(n) = meta.input_rows
                 && n > facts.n_rows
             {
@@ -55,6 +91,25 @@ pub(crate) fn check_input_report(path: &Path, facts: &ReportFacts) -> anyhow::Re
                     path.display(),
                     facts.n_rows,
                     n - facts.n_rows
+                );
+            }
+            // The report as the last command that wrote it left it: a spreadsheet that saved
+            // it again (dropping serials' leading zeros) or a hand edit changes what its rows
+            // say was done. Sidecars from before the hash was recorded cannot be checked.
+            if let Some(recorded) = meta
+                .invocations
+                .last()
+                .and_then(|i| i.report_sha256.as_deref())
+                && recorded != sha256
+            {
+                anyhow::bail!(
+                    "{} changed after the tool wrote it: its SHA-256 is {sha256}, the last \
+                     command that wrote it recorded {recorded} in its sidecar. A report edited \
+                     by hand or saved again by a spreadsheet (which drops serials' leading \
+                     zeros) no longer says what was done; if its last run was killed, finish it \
+                     with --resume first. Use the report as the tool wrote it (to act on some of \
+                     its rows only, copy it and edit the copy). Nothing was sent.",
+                    path.display()
                 );
             }
         }

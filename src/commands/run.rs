@@ -43,6 +43,17 @@ fn is_final_in(mode: Mode) -> impl Fn(Status) -> bool {
     move |s| s.is_final() || Some(s) == own
 }
 
+/// The status this mode undoes, when it is a PATCH: `enable` puts back what a `disable` did.
+fn undo_of(mode: Mode) -> Option<Status> {
+    match mode {
+        Mode::Patch { to, .. } => Some(match to {
+            TokenState::Enabled => Status::Disabled,
+            TokenState::Disabled => Status::Enabled,
+        }),
+        Mode::DryRun | Mode::Delete { .. } => None,
+    }
+}
+
 /// What the report's sidecar calls this mode (`--verify` is a delete run).
 fn report_mode(mode: Mode) -> ReportMode {
     match mode {
@@ -81,6 +92,7 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
             delimiter: cfg.delimiter,
             ignore_columns: cfg.ignore_columns.clone(),
             only_status: cfg.only_status.clone(),
+            undo_of: undo_of(cfg.mode),
         },
     )?;
     // A report read as input must not change under the run: a run still writing it (its own
@@ -92,8 +104,9 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         false => None,
     };
     let scan = Arc::new(input.scan()?);
+    let tenant = cfg.endpoints.api_root().to_string();
     if let Some(facts) = scan.report_facts() {
-        super::check_input_report(&cfg.input, &facts)?;
+        super::check_input_report(&cfg.input, &facts, &scan.sha256, Some(&tenant))?;
     }
     if scan.n_rows == 0 {
         errln!(
@@ -102,7 +115,6 @@ pub(crate) async fn run(cfg: RunConfig) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::RowFailures);
     }
-    let tenant = cfg.endpoints.api_root().to_string();
     let command = command_name(cfg.mode);
     let input_report = super::input_report(&scan);
     let mut plan = Plan::new(&scan, cfg.mode, &tenant, &cfg.input, &cfg.output.report);

@@ -24,11 +24,12 @@ pub(crate) fn validate(cfg: ValidateConfig) -> anyhow::Result<ExitCode> {
             delimiter: cfg.delimiter,
             ignore_columns: cfg.ignore_columns.clone(),
             only_status: cfg.only_status.clone(),
+            undo_of: None,
         },
     )?;
     let scan = input.scan()?;
     if let Some(facts) = scan.report_facts() {
-        super::check_input_report(&cfg.input, &facts)?;
+        super::check_input_report(&cfg.input, &facts, &scan.sha256, None)?;
     }
     if scan.n_rows == 0 {
         errln!(

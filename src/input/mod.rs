@@ -100,6 +100,10 @@ pub struct InputOptions {
     /// `--only-status`: the input must be one of the tool's reports; keep its rows whose
     /// latest status is one of these.
     pub(crate) only_status: Option<Vec<Status>>,
+    /// The command is the undo of this status (`Disabled` for `enable`, `Enabled` for
+    /// `disable`): of a report read as input, rows of this status whose credential its command
+    /// found already so are left out (docs/design.md#a-report-as-input).
+    pub(crate) undo_of: Option<Status>,
 }
 
 /// An opened input file whose header has been checked. Each pass (`scan`, `rows`) reopens
@@ -114,6 +118,8 @@ pub struct InputFile {
     /// The file is one of the tool's reports (its header is the report's): `--only-status`,
     /// if given (docs/design.md#a-report-as-input).
     report: Option<Option<Vec<Status>>>,
+    /// `InputOptions::undo_of`.
+    undo_of: Option<Status>,
 }
 
 /// The plan's view of the file: counts, the exact duplicate index and what was read.
@@ -252,6 +258,7 @@ impl InputFile {
             cols,
             header,
             report: is_report.then(|| opts.only_status.clone()),
+            undo_of: opts.undo_of,
         })
     }
 
@@ -294,6 +301,7 @@ impl InputFile {
                 let selection = Arc::new(Selection {
                     latest,
                     only: only.clone(),
+                    leave_unchanged: self.undo_of,
                 });
                 (Some(selection), Some(fingerprint))
             }

@@ -52,6 +52,16 @@ pub(crate) fn record(report: &Path, summary: &mut Summary, facts: Facts) {
         final_rate_per_second: summary.final_rate_per_second.map(round3),
         stopped: summary.stopped.clone(),
         exit_code: Some(summary.exit_code),
+        report_sha256: match sha256_of(report) {
+            Ok(hex) => Some(hex),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read the report back to record its SHA-256 ({e}); it cannot be \
+                     checked when read as input"
+                );
+                None
+            }
+        },
     };
     summary.invocation_command = Some(entry.command.clone());
     let recorded = match ReportMeta::read_if_present(report) {
@@ -93,6 +103,26 @@ pub(crate) fn record(report: &Path, summary: &mut Summary, facts: Facts) {
             ..JobFacts::default()
         },
     };
+}
+
+/// The SHA-256 of the file at `path`, lowercase hex, read in bounded memory.
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf)? {
+            0 => break,
+            n => hasher.update(&buf[..n]),
+        }
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]

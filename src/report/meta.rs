@@ -141,6 +141,10 @@ pub(crate) struct Invocation {
     pub(crate) stopped: Option<String>,
     #[serde(default)]
     pub(crate) exit_code: Option<u8>,
+    /// The report's SHA-256 (lowercase hex) as this command left it: a report read as input
+    /// later must still be that file, not one edited or saved again by a spreadsheet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) report_sha256: Option<String>,
 }
 
 /// `leavers.report.csv` → `leavers.report.meta.json`.

@@ -26,6 +26,8 @@ mod operator;
 mod people;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
 mod resume;
+/// Adversarial review: wrong deletions, false successes, lost rows, each through the binary.
+mod review_a;
 /// An adversarial review: outputs on files the tool reads, odd reports, messages.
 mod review_b;
 /// `run` end to end: retries, throttling, safety stop, pacing.

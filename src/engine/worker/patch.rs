@@ -13,6 +13,9 @@ use crate::api::exchange::Answer;
 use crate::api::patch::{TokenState, parse_patch};
 use crate::credential::{Credential, same_user};
 use crate::engine::matching::{self, Verdict};
+// The note an undo reads back (`from_report`): a credential found already in the wanted state
+// was not changed by this command.
+use crate::input::from_report::already_note;
 use crate::report::status::Status;
 
 /// The ok status of a run that puts credentials in state `to`.
@@ -189,8 +192,8 @@ impl RowRun<'_> {
             Some(s) if to.is(&s) => Ended::new(
                 done_status(to),
                 format!(
-                    "was already {} ({said}; a lookup lists it with tokenStatus {s})",
-                    to.done()
+                    "{} ({said}; a lookup lists it with tokenStatus {s})",
+                    already_note(done_status(to))
                 ),
             ),
             _ => Ended::new(Status::Failed, said),
@@ -223,7 +226,7 @@ fn read_change(sent: &Credential, to: TokenState, answer: &Answer, before: Optio
         PatchVerdict::Done { note } => {
             let already = before
                 .filter(|b| to.is(b))
-                .map(|_| format!("was already {}", to.done()));
+                .map(|_| already_note(done_status(to)));
             let note = [already.unwrap_or_default(), note]
                 .into_iter()
                 .filter(|n| !n.is_empty())
