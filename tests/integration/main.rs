@@ -26,10 +26,10 @@ mod operator;
 mod people;
 /// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
 mod resume;
-/// Adversarial review: wrong deletions, false successes, lost rows, each through the binary.
-mod review_a;
-/// An adversarial review: outputs on files the tool reads, odd reports, messages.
-mod review_b;
+/// Reports as input: emails kept, other tenants and edited reports refused, undo scoped.
+mod reports_as_input;
+/// Files the tool writes never land on files it reads; odd reports; echoed tokens.
+mod outputs;
 /// `run` end to end: retries, throttling, safety stop, pacing.
 mod run;
 /// No secret in any output.
