@@ -3,7 +3,7 @@
 //!
 //! Addresses are compared lowercased. The first row to need an address sends the user lookup
 //! through its own requests (the one pacer, retries, token renewal, counted on that row: the
-//! worker hands `resolve` the request to make, and `classify` reads its answer); rows
+//! worker hands `resolve` the request to make, and `read_user_answer` reads its answer); rows
 //! naming the same address meanwhile wait for that answer instead of sending their own, and
 //! later rows take it from the cache. Every answer is kept — a user, no user, a failure — so an
 //! address costs one lookup per run whatever becomes of it; a lookup cut short by a stop is not
@@ -62,7 +62,7 @@ impl People {
 }
 
 /// What an answer to the user lookup of `email` says.
-pub(crate) fn classify(email: &str, answer: &Answer) -> Resolved {
+pub(crate) fn read_user_answer(email: &str, answer: &Answer) -> Resolved {
     let asked = format!("users/lookup of {email}");
     match classify_status(answer.status) {
         StatusClass::Success => {
@@ -177,13 +177,13 @@ mod tests {
     #[test]
     fn an_answer_names_the_user_or_says_why_not() {
         let e = "ann.leaver@ACME.com";
-        match classify(e, &answer(200, false, ANN)) {
+        match read_user_answer(e, &answer(200, false, ANN)) {
             Resolved::User(u) => assert_eq!(u.id, "u-ann"),
             other => panic!("{other:?}"),
         }
         // The API's own 404, JSON or empty: no such user.
         for body in [r#"{"status":404,"message":"not found"}"#, "", "  "] {
-            let got = classify(e, &answer(404, false, body));
+            let got = read_user_answer(e, &answer(404, false, body));
             assert!(
                 matches!(&got, Resolved::NoUser(w) if w.starts_with("no user with email ann.leaver@ACME.com")),
                 "{got:?}"
@@ -194,63 +194,63 @@ mod tests {
             (true, "<html><title>404 Not Found</title></html>"),
             (false, "404 page not found"),
         ] {
-            let got = classify(e, &answer(404, html, body));
+            let got = read_user_answer(e, &answer(404, html, body));
             assert!(
                 matches!(&got, Resolved::Failed(w) if w.contains("--base-url")),
                 "{got:?}"
             );
         }
         assert!(matches!(
-            classify(e, &answer(403, false, "")),
+            read_user_answer(e, &answer(403, false, "")),
             Resolved::Unauthorized(_)
         ));
         assert!(matches!(
-            classify(e, &answer(400, false, "{}")),
+            read_user_answer(e, &answer(400, false, "{}")),
             Resolved::Failed(_)
         ));
         assert!(matches!(
-            classify(e, &answer(200, true, "<html>Sign in</html>")),
+            read_user_answer(e, &answer(200, true, "<html>Sign in</html>")),
             Resolved::Failed(_)
         ));
         assert!(matches!(
-            classify(e, &answer(200, false, r#"{"status":"error","id":"x"}"#)),
+            read_user_answer(e, &answer(200, false, r#"{"status":"error","id":"x"}"#)),
             Resolved::Failed(_)
         ));
         assert!(matches!(
-            classify(e, &answer(200, false, "null")),
+            read_user_answer(e, &answer(200, false, "null")),
             Resolved::Failed(_)
         ));
     }
 
     #[test]
     fn another_address_or_several_users_are_never_taken_on_a_guess() {
-        let got = classify("ann@acme.com", &answer(200, false, BOB));
+        let got = read_user_answer("ann@acme.com", &answer(200, false, BOB));
         assert!(
             matches!(&got, Resolved::Failed(w) if w.contains("bob@acme.com")),
             "{got:?}"
         );
         let two = format!("[{ANN},{BOB}]");
-        match classify("ann.leaver@acme.com", &answer(200, false, &two)) {
+        match read_user_answer("ann.leaver@acme.com", &answer(200, false, &two)) {
             Resolved::User(u) => assert_eq!(u.id, "u-ann"),
             other => panic!("{other:?}"),
         }
-        let got = classify("carol@acme.com", &answer(200, false, &two));
+        let got = read_user_answer("carol@acme.com", &answer(200, false, &two));
         assert!(
             matches!(&got, Resolved::Several(w) if w.contains("u-ann") && w.contains("u-bob")),
             "{got:?}"
         );
         let twins = format!("[{ANN},{ANN}]");
         assert!(matches!(
-            classify("ann.leaver@acme.com", &answer(200, false, &twins)),
+            read_user_answer("ann.leaver@acme.com", &answer(200, false, &twins)),
             Resolved::Several(_)
         ));
         assert!(matches!(
-            classify("ann@acme.com", &answer(200, false, "[]")),
+            read_user_answer("ann@acme.com", &answer(200, false, "[]")),
             Resolved::NoUser(_)
         ));
         // An answer that does not say its address is taken: the device lookup confirms it.
         assert!(matches!(
-            classify("ann@acme.com", &answer(200, false, r#"{"id":"u"}"#)),
+            read_user_answer("ann@acme.com", &answer(200, false, r#"{"id":"u"}"#)),
             Resolved::User(_)
         ));
     }

@@ -303,7 +303,7 @@ impl RowRun<'_> {
         let requests = &mut self.requests;
         let ask = || async move {
             match requests.send(Request::UserLookup(email)).await {
-                Ok(answer) => Ok(people::classify(email, &answer)),
+                Ok(answer) => Ok(people::read_user_answer(email, &answer)),
                 Err(RequestError::GaveUp(why)) => Ok(Resolved::Failed(format!(
                     "the user lookup of email {email} failed: {why}"
                 ))),
