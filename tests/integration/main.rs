@@ -22,14 +22,14 @@ mod oauth;
 /// The operator's screen: progress bar, log times, `-q` and the plan, clear messages, rate
 /// lines, the input's spelling in reports, `sim`'s first line.
 mod operator;
-/// People by email: users resolved by address, confirmed by device, once per address.
-mod people;
-/// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
-mod resume;
-/// Reports as input: emails kept, other tenants and edited reports refused, undo scoped.
-mod reports_as_input;
 /// Files the tool writes never land on files it reads; odd reports; echoed tokens.
 mod outputs;
+/// People by email: users resolved by address, confirmed by device, once per address.
+mod people;
+/// Reports as input: emails kept, other tenants and edited reports refused, undo scoped.
+mod reports_as_input;
+/// Crash safety: kill -9 and `--resume`, Ctrl-C, refused resumes.
+mod resume;
 /// `run` end to end: retries, throttling, safety stop, pacing.
 mod run;
 /// No secret in any output.
