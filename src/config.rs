@@ -5,19 +5,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ds100_sim::{JwtPolicy, OAuthPolicy, SimAuth, SimConfig};
+use secrecy::SecretString;
 
 use crate::api::auth::Network;
 use crate::api::client::ClientOptions;
 use crate::api::credentials::{self, CredentialFlags, Credentials, OAuthFlags, TOKEN_ENV};
 use crate::api::endpoints::Endpoints;
+use crate::api::keyfile::KeyFile;
 use crate::api::patch::TokenState;
 use crate::api::tls::TrustRoots;
 use crate::cli::{
     DemoArgs, LogFormat, OAuthArgs, ReportArgs, RunArgs, SimArgs, TenantArgs, TokenArgs,
     ValidateArgs,
 };
+use crate::credential::Credential;
 use crate::engine::Mode;
 use crate::engine::retry::RetryPolicy;
+use crate::input;
 use crate::logging;
 use crate::progress::ProgressMode;
 use crate::rate::Rate;
@@ -341,96 +346,136 @@ impl DemoConfig {
     }
 }
 
-/// Everything `sim` needs: its flags as plain data (see `cli::SimArgs` for each one's meaning).
-#[derive(Debug)]
-pub(crate) struct SimCommandConfig {
-    pub(crate) listen: std::net::SocketAddr,
-    pub(crate) seed: Option<PathBuf>,
-    pub(crate) generate: u64,
-    pub(crate) token: Option<String>,
-    pub(crate) rate_limit: Option<Rate>,
-    pub(crate) rate_limit_burst: Option<u32>,
-    pub(crate) retry_after: String,
-    pub(crate) error_rate: f64,
-    pub(crate) latency: Duration,
-    pub(crate) fault: Vec<String>,
-    pub(crate) fault_seed: u64,
-    pub(crate) slow_delay: Duration,
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) record_arrivals: bool,
-    pub(crate) exact_user_ids: bool,
-    pub(crate) key_file: Option<PathBuf>,
-    pub(crate) public_key: Option<PathBuf>,
-    pub(crate) jwt_sub: Option<String>,
-    pub(crate) jwt_aud: Option<String>,
-    pub(crate) max_token_age: Option<Duration>,
-    pub(crate) oauth_public_key: Option<PathBuf>,
-    pub(crate) oauth_client_id: Option<String>,
-    pub(crate) oauth_key_id: Option<String>,
-    pub(crate) oauth_token_ttl: Duration,
-    pub(crate) oauth_allowed_scopes: Option<String>,
-    pub(crate) oauth_fault: Vec<String>,
+/// `sim`'s flags as the simulator's configuration: the seed read, the faults parsed, the
+/// credentials it accepts loaded.
+pub(crate) fn sim_config(args: SimArgs) -> anyhow::Result<SimConfig> {
+    let seeded = match &args.seed {
+        Some(path) => input::read_credentials(path)
+            .with_context(|| format!("seeding the simulator from {}", path.display()))?,
+        None => Vec::new(),
+    };
+    let users = seeded_users(&seeded);
+    let credentials = seeded.into_iter().map(sim_credential).collect();
+    let faults = args
+        .fault
+        .iter()
+        .map(|f| f.parse().map_err(|e| anyhow::anyhow!("--fault {f}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let retry_after = args
+        .retry_after
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--retry-after {}: {e}", args.retry_after))?;
+    Ok(SimConfig {
+        listen: args.listen,
+        credentials,
+        users,
+        generate: args.generate,
+        auth: sim_auth(&args)?,
+        rate_limit_per_second: args.rate_limit.map(Rate::as_per_second),
+        rate_limit_burst: args.rate_limit_burst,
+        retry_after,
+        error_rate: args.error_rate,
+        latency: args.latency,
+        faults,
+        fault_seed: args.fault_seed,
+        slow_delay: args.slow_delay,
+        idle_timeout: args.idle_timeout,
+        record_arrivals: args.record_arrivals,
+        exact_user_ids: args.exact_user_ids,
+    })
 }
 
-impl SimCommandConfig {
-    pub(crate) fn from_args(args: SimArgs) -> SimCommandConfig {
-        // Destructured, so that a new flag cannot be left out unnoticed.
-        let SimArgs {
-            listen,
-            seed,
-            generate,
-            token,
-            rate_limit,
-            rate_limit_burst,
-            retry_after,
-            error_rate,
-            latency,
-            fault,
-            fault_seed,
-            slow_delay,
-            idle_timeout,
-            record_arrivals,
-            exact_user_ids,
-            key_file,
-            public_key,
-            jwt_sub,
-            jwt_aud,
-            max_token_age,
-            oauth_public_key,
-            oauth_client_id,
-            oauth_key_id,
-            oauth_token_ttl,
-            oauth_allowed_scopes,
-            oauth_fault,
-        } = args;
-        SimCommandConfig {
-            listen,
-            seed,
-            generate,
-            token,
-            rate_limit,
-            rate_limit_burst,
-            retry_after,
-            error_rate,
-            latency,
-            fault,
-            fault_seed,
-            slow_delay,
-            idle_timeout,
-            record_arrivals,
-            exact_user_ids,
-            key_file,
-            public_key,
-            jwt_sub,
-            jwt_aud,
-            max_token_age,
-            oauth_public_key,
-            oauth_client_id,
-            oauth_key_id,
-            oauth_token_ttl,
-            oauth_allowed_scopes,
-            oauth_fault,
+/// `--oauth-public-key` (a token endpoint), `--key-file` / `--public-key` (JWTs), else
+/// `--token`, else any bearer token.
+fn sim_auth(args: &SimArgs) -> anyhow::Result<SimAuth> {
+    if let Some(path) = &args.oauth_public_key {
+        return Ok(SimAuth::OAuth(Box::new(oauth_policy(path, args)?)));
+    }
+    // No DS100_KEY_FILE here: a rehearsal server must not pick up the operator's tenant key.
+    let policy = match (&args.key_file, &args.public_key) {
+        (Some(path), _) => Some(jwt_policy(&KeyFile::load(path)?)),
+        (None, Some(path)) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
+            Some(
+                JwtPolicy::from_public_key_pem(&pem, args.jwt_sub.clone(), args.jwt_aud.clone())
+                    .with_context(|| format!("--public-key {}", path.display()))?,
+            )
         }
+        (None, None) => None,
+    };
+    if let Some(mut policy) = policy {
+        policy.max_age = args.max_token_age;
+        return Ok(SimAuth::Jwt(policy));
+    }
+    if args.max_token_age.is_some() {
+        anyhow::bail!("--max-token-age needs --key-file or --public-key (it applies to JWTs)");
+    }
+    Ok(match &args.token {
+        Some(t) if !t.trim().is_empty() => SimAuth::Token(SecretString::from(t.trim().to_string())),
+        _ => SimAuth::AnyBearer,
+    })
+}
+
+/// The token endpoint's policy from the `--oauth-…` flags.
+fn oauth_policy(path: &Path, args: &SimArgs) -> anyhow::Result<OAuthPolicy> {
+    let shown = path.display();
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read --oauth-public-key {shown}"))?;
+    let Some(client_id) = &args.oauth_client_id else {
+        anyhow::bail!("--oauth-public-key needs --oauth-client-id ID (the client it serves)");
+    };
+    let mut policy = OAuthPolicy::new(&bytes, client_id)
+        .with_context(|| format!("--oauth-public-key {shown}"))?;
+    if let Some(kid) = &args.oauth_key_id {
+        policy.key_id = Some(kid.clone());
+    }
+    policy.token_ttl = args.oauth_token_ttl;
+    policy.allowed_scopes = args
+        .oauth_allowed_scopes
+        .as_ref()
+        .map(|s| s.split_whitespace().map(str::to_string).collect());
+    policy.faults = args
+        .oauth_fault
+        .iter()
+        .map(|f| {
+            f.parse()
+                .map_err(|e| anyhow::anyhow!("--oauth-fault {f}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(policy)
+}
+
+/// A credential as the simulator stores it: the same three fields, in its own wire type.
+pub(crate) fn sim_credential(cred: Credential) -> ds100_sim::Credential {
+    ds100_sim::Credential {
+        token_serial_number: cred.token,
+        device_serial_number: cred.device,
+        user_id: cred.user,
+    }
+}
+
+/// The users of the seed's rows that give an email address, named after it (the simulator
+/// refuses an address given to two users).
+pub(crate) fn seeded_users(seeded: &[Credential]) -> Vec<ds100_sim::User> {
+    seeded
+        .iter()
+        .filter_map(|c| {
+            c.known_email()
+                .map(|email| ds100_sim::User::from_address(&c.user, email))
+        })
+        .collect()
+}
+
+/// Accepts the tokens `key` mints: its public key, its accessID as `sub` and its
+/// adminRestApiUrl as `aud`. The key file is read here, with the product's checks and
+/// messages; the simulator gets only the public half.
+pub(crate) fn jwt_policy(key: &KeyFile) -> JwtPolicy {
+    JwtPolicy {
+        public_key_der: key.public_key_der().to_vec(),
+        sub: Some(key.access_id().to_string()),
+        aud: Some(key.admin_rest_api_url().to_string()),
+        max_age: None,
     }
 }
 

@@ -43,7 +43,7 @@ pub mod report;
 mod safety;
 
 use cli::{Cli, Command};
-use config::{DemoConfig, RunConfig, SimCommandConfig, TokenConfig, ValidateConfig};
+use config::{DemoConfig, RunConfig, TokenConfig, ValidateConfig};
 pub use exit_codes::ExitCode;
 
 /// Runs one command line to its exit code. An `Err` means nothing was sent (exit 2).
@@ -65,9 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = RunConfig::from_args(args, quiet, Some(api::patch::TokenState::Enabled))?;
             runtime()?.block_on(commands::run::run(cfg))
         }
-        Command::Sim(args) => {
-            runtime()?.block_on(commands::sim::serve(SimCommandConfig::from_args(args)))
-        }
+        Command::Sim(args) => runtime()?.block_on(commands::sim::serve(config::sim_config(args)?)),
         Command::Demo(args) => {
             runtime()?.block_on(commands::demo::demo(DemoConfig::from_args(args, quiet)?))
         }

@@ -24,7 +24,7 @@ use crate::input;
 use crate::progress::ProgressMode;
 use crate::rate::Rate;
 
-use super::sim::{jwt_policy, sim_credential};
+use crate::config::{jwt_policy, sim_credential};
 
 const TENANT_CSV: &str = include_str!("../../samples/demo-tenant.csv");
 const INPUT_CSV: &str = include_str!("../../samples/demo-offboarding.csv");
